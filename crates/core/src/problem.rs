@@ -1,0 +1,288 @@
+//! Errors as RFC 9457 problem details, with one catalogue of stable machine codes.
+//!
+//! The codes are the contract: the API returns them, the OpenAPI document lists them, and
+//! tests assert on them. Add a code here, never inline in an adapter.
+
+use serde::{Deserialize, Serialize};
+
+/// Declares the catalogue once: each code's variant, wire name, HTTP status and title.
+macro_rules! catalogue {
+    ($( $(#[$doc:meta])* $variant:ident = $wire:literal, $status:literal, $title:literal; )*) => {
+        /// Every stable error code of the product, with its HTTP status and a short title.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Code {
+            /// All codes, in catalogue order (documented in openapi.yaml, checked by a test).
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// The code as it appears on the wire, e.g. `NOT_FOUND`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $wire,)* }
+            }
+
+            /// The HTTP status an API answers with when this code comes first.
+            pub fn status(self) -> u16 {
+                match self { $(Code::$variant => $status,)* }
+            }
+
+            /// A short, human-readable summary of the problem type (RFC 9457 `title`).
+            pub fn title(self) -> &'static str {
+                match self { $(Code::$variant => $title,)* }
+            }
+
+            pub fn from_wire(text: &str) -> Option<Code> {
+                match text { $($wire => Some(Code::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+catalogue! {
+    // Transport and routing.
+    /// No route or resource matches.
+    NotFound = "NOT_FOUND", 404, "Not found";
+    /// The route exists, but not with this method.
+    MethodNotAllowed = "METHOD_NOT_ALLOWED", 405, "Method not allowed";
+    /// The body is over 256 KiB (DESIGN.md, "Limits").
+    BodyTooLarge = "BODY_TOO_LARGE", 413, "Request body too large";
+    /// The body is not `application/json`.
+    UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE", 415, "Unsupported media type";
+    /// Something failed inside the service; nothing about the input is known to be wrong.
+    Internal = "INTERNAL", 500, "Internal error";
+
+    // Shape of the request (400: the client sent something that is not our format).
+    /// Not JSON, or not UTF-8.
+    MalformedJson = "MALFORMED_JSON", 400, "Malformed JSON";
+    /// A value has the wrong JSON type.
+    WrongType = "WRONG_TYPE", 400, "Wrong JSON type";
+    /// A money or quantity field holds a JSON number; it must be a decimal string.
+    DecimalMustBeString = "DECIMAL_MUST_BE_STRING", 400, "Decimal values must be strings";
+    /// A decimal string does not match `^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`.
+    InvalidDecimal = "INVALID_DECIMAL", 400, "Invalid decimal string";
+    /// A field the format does not define.
+    UnknownField = "UNKNOWN_FIELD", 400, "Unknown field";
+
+    // Values (422: well-formed, but not acceptable).
+    /// A required field is absent or null.
+    MissingField = "MISSING_FIELD", 422, "Missing field";
+    /// A string is empty where text is required.
+    EmptyString = "EMPTY_STRING", 422, "Empty string";
+    /// `order_id` is not 1-128 characters of `[A-Za-z0-9._:-]`.
+    InvalidOrderId = "INVALID_ORDER_ID", 422, "Invalid order id";
+    /// Not an ISO 4217 currency we can invoice in.
+    UnknownCurrency = "UNKNOWN_CURRENCY", 422, "Unknown currency";
+    /// Not a calendar date in the form YYYY-MM-DD.
+    InvalidDate = "INVALID_DATE", 422, "Invalid date";
+    /// Not an ISO 3166-1 alpha-2 country code.
+    InvalidCountry = "INVALID_COUNTRY", 422, "Invalid country code";
+    /// Not a plausible email address.
+    InvalidEmail = "INVALID_EMAIL", 422, "Invalid email address";
+    /// Not a UN/ECE Recommendation 20 unit code.
+    InvalidUnitCode = "INVALID_UNIT_CODE", 422, "Invalid unit code";
+    /// A value outside the field's allowed set (e.g. `buyer.kind`).
+    InvalidEnumValue = "INVALID_ENUM_VALUE", 422, "Value not allowed";
+    /// Not a tax category code we support (S, Z, E, AE, K, G, O).
+    InvalidTaxCategory = "INVALID_TAX_CATEGORY", 422, "Invalid tax category";
+
+    // Limits (422), each with its own code.
+    /// A string is over 500 characters.
+    StringTooLong = "STRING_TOO_LONG", 422, "String too long";
+    /// More than 1,000 lines.
+    TooManyLines = "TOO_MANY_LINES", 422, "Too many lines";
+    /// An invoice needs at least one line.
+    NoLines = "NO_LINES", 422, "No lines";
+    /// A decimal with more than 18 significant digits.
+    TooManyDigits = "TOO_MANY_DIGITS", 422, "Too many digits";
+    /// More decimal places than the field allows.
+    TooManyDecimals = "TOO_MANY_DECIMALS", 422, "Too many decimal places";
+    /// A computed amount is too large to represent exactly.
+    AmountOverflow = "AMOUNT_OVERFLOW", 422, "Amount overflow";
+
+    // Business rules (422).
+    /// A unit price below zero (EN 16931 BR-27); discounts are negative quantities.
+    NegativePrice = "NEGATIVE_PRICE", 422, "Negative price";
+    /// An amount that must not be negative is (e.g. `paid_amount`).
+    NegativeAmount = "NEGATIVE_AMOUNT", 422, "Negative amount";
+    /// The invoice total is below zero; credit notes are not supported yet.
+    NegativeTotal = "NEGATIVE_TOTAL", 422, "Negative total";
+    /// `paid_amount` is more than the invoice total.
+    PaidExceedsTotal = "PAID_EXCEEDS_TOTAL", 422, "Paid amount exceeds total";
+    /// `expected_total` differs from the computed gross.
+    TotalMismatch = "TOTAL_MISMATCH", 422, "Total mismatch";
+    /// A category other than O needs a tax rate.
+    TaxRateRequired = "TAX_RATE_REQUIRED", 422, "Tax rate required";
+    /// Category O carries no rate (EN 16931 BR-O-05).
+    TaxRateNotAllowed = "TAX_RATE_NOT_ALLOWED", 422, "Tax rate not allowed";
+    /// A rate below 0 or above 100, or with more than 4 decimals.
+    TaxRateOutOfRange = "TAX_RATE_OUT_OF_RANGE", 422, "Tax rate out of range";
+    /// S needs a rate above 0; Z, E, AE, K and G need 0 (EN 16931 BR-S-05, BR-Z-05, ...).
+    TaxRateInvalidForCategory = "TAX_RATE_INVALID_FOR_CATEGORY", 422, "Tax rate invalid for category";
+    /// E, AE, K, G and O need an exemption reason (EN 16931 BR-E-10, BR-AE-10, ...).
+    ExemptionReasonRequired = "EXEMPTION_REASON_REQUIRED", 422, "Exemption reason required";
+    /// S and Z carry no exemption reason (EN 16931 BR-S-10, BR-Z-10).
+    ExemptionReasonNotAllowed = "EXEMPTION_REASON_NOT_ALLOWED", 422, "Exemption reason not allowed";
+    /// Two lines of one (category, rate) group give different exemption reasons.
+    ExemptionReasonConflict = "EXEMPTION_REASON_CONFLICT", 422, "Conflicting exemption reasons";
+    /// O cannot be mixed with other categories (EN 16931 BR-O-11 to BR-O-14).
+    CategoryOMixed = "CATEGORY_O_MIXED", 422, "Category O mixed with others";
+    /// O forbids seller and buyer VAT identifiers (EN 16931 BR-O-02 to BR-O-04).
+    VatIdNotAllowedWithO = "VAT_ID_NOT_ALLOWED_WITH_O", 422, "VAT identifier not allowed with category O";
+    /// AE and K need the buyer's VAT identifier (EN 16931 BR-AE-02, BR-IC-02).
+    BuyerVatIdRequired = "BUYER_VAT_ID_REQUIRED", 422, "Buyer VAT identifier required";
+    /// S, Z, E, AE, K and G need the seller's VAT identifier (EN 16931 BR-S-02, ...).
+    SellerVatIdRequired = "SELLER_VAT_ID_REQUIRED", 422, "Seller VAT identifier required";
+    /// K needs `delivery.country` (EN 16931 BR-IC-12).
+    DeliveryCountryRequired = "DELIVERY_COUNTRY_REQUIRED", 422, "Delivery country required";
+    /// The (category, rate) pair is not in the merchant's tax profile.
+    TaxNotInProfile = "TAX_NOT_IN_PROFILE", 422, "Tax not in the merchant's profile";
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Code, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Code::from_wire(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown code {text}")))
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem found in the input: where (a JSON pointer, RFC 6901), what and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub pointer: String,
+    pub code: Code,
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn new(pointer: impl Into<String>, code: Code, detail: impl Into<String>) -> Self {
+        FieldError {
+            pointer: pointer.into(),
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The body of every API error, served as `application/problem+json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    /// Always `errors[0].code`, so a client can branch on one field.
+    pub code: Code,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Every problem found, not only the first.
+    pub errors: Vec<FieldError>,
+}
+
+/// The media type of a problem body (RFC 9457 section 3).
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+impl Problem {
+    /// A problem listing every error found; its status and code come from the first one.
+    ///
+    /// An empty list is a programming error upstream; it is reported as `INTERNAL` rather
+    /// than panicking, because a panic in the worker resets the isolate.
+    pub fn from_errors(mut errors: Vec<FieldError>) -> Self {
+        // A request with a shape error (400) is answered 400 even if it also breaks a business
+        // rule (422), and the top-level code stays `errors[0].code`: a stable sort keeps the
+        // document order within each class.
+        errors.sort_by_key(|e| e.code.status() != 400);
+        let first = errors.first().map(|e| e.code).unwrap_or(Code::Internal);
+        Problem {
+            type_uri: type_uri(first),
+            title: first.title().to_string(),
+            status: first.status(),
+            code: first,
+            detail: errors.first().map(|e| e.detail.clone()),
+            errors,
+        }
+    }
+
+    /// A problem with a single error at the document root.
+    pub fn single(code: Code, detail: impl Into<String>) -> Self {
+        Problem::from_errors(vec![FieldError::new("", code, detail)])
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serializing plain strings and integers cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
+/// A stable URI per code (RFC 9457 `type`); a URN, because it names the code, not a page.
+pub fn type_uri(code: Code) -> String {
+    format!("urn:invoice-edge:problem:{}", code.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_match_serde() {
+        for code in Code::ALL {
+            let json = serde_json::to_string(code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn top_level_code_is_the_first_error() {
+        let problem = Problem::from_errors(vec![
+            FieldError::new("/a", Code::MethodNotAllowed, "x"),
+            FieldError::new("/b", Code::NotFound, "y"),
+        ]);
+        assert_eq!(problem.code, Code::MethodNotAllowed);
+        assert_eq!(problem.status, 405);
+        let value: serde_json::Value = serde_json::from_str(&problem.to_json()).unwrap();
+        assert_eq!(value["code"], "METHOD_NOT_ALLOWED");
+        assert_eq!(value["errors"][1]["pointer"], "/b");
+        assert_eq!(value["type"], "urn:invoice-edge:problem:METHOD_NOT_ALLOWED");
+    }
+
+    #[test]
+    fn shape_errors_come_first_and_set_the_status() {
+        let problem = Problem::from_errors(vec![
+            FieldError::new("/a", Code::MissingField, "x"),
+            FieldError::new("/b", Code::WrongType, "y"),
+        ]);
+        assert_eq!(problem.status, 400);
+        assert_eq!(problem.code, Code::WrongType);
+        assert_eq!(problem.errors[1].code, Code::MissingField);
+    }
+
+    #[test]
+    fn every_code_round_trips_through_its_wire_name() {
+        for code in Code::ALL {
+            assert_eq!(Code::from_wire(code.as_str()), Some(*code));
+            assert!(code
+                .as_str()
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn an_empty_error_list_does_not_panic() {
+        assert_eq!(Problem::from_errors(vec![]).status, 500);
+    }
+}

@@ -1,0 +1,39 @@
+// The built worker, running in workerd: the basic HTTP contract.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEdge } from './support/edge.mjs';
+
+let edge;
+before(async () => {
+  edge = await startEdge();
+});
+after(async () => {
+  await edge?.stop();
+});
+
+test('GET /v1/health answers ok with the version', async () => {
+  const response = await fetch(`${edge.url}/v1/health`);
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type'), /^application\/json/);
+  const body = await response.json();
+  assert.equal(body.status, 'ok');
+  assert.match(body.version, /^\d+\.\d+\.\d+/);
+});
+
+test('an unknown route is a problem+json 404', async () => {
+  const response = await fetch(`${edge.url}/no/such/route`);
+  assert.equal(response.status, 404);
+  assert.equal(response.headers.get('content-type'), 'application/problem+json');
+  const body = await response.json();
+  assert.equal(body.status, 404);
+  assert.equal(body.code, 'NOT_FOUND');
+  assert.equal(body.errors[0].code, 'NOT_FOUND');
+});
+
+test('a wrong method on a known route is a problem+json 405 with Allow', async () => {
+  const response = await fetch(`${edge.url}/v1/health`, { method: 'DELETE' });
+  assert.equal(response.status, 405);
+  assert.equal(response.headers.get('allow'), 'GET, HEAD');
+  const body = await response.json();
+  assert.equal(body.code, 'METHOD_NOT_ALLOWED');
+});
