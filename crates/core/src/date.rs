@@ -12,7 +12,7 @@ pub struct Date {
 }
 
 fn is_leap(year: u16) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
 }
 
 fn days_in_month(year: u16, month: u8) -> u8 {
@@ -42,7 +42,8 @@ impl Date {
         let year = number(0..4)?;
         let month = u8::try_from(number(5..7)?).ok()?;
         let day = u8::try_from(number(8..10)?).ok()?;
-        let valid = year >= 1 && (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month);
+        let valid =
+            year >= 1 && (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month);
         valid.then_some(Date { year, month, day })
     }
 
@@ -66,7 +67,8 @@ fn civil_from_days(days: i64) -> (i64, u8, u8) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let mp = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u8;
@@ -114,7 +116,15 @@ mod tests {
         assert!(Date::parse("2026-02-29").is_none());
         assert!(Date::parse("1900-02-29").is_none());
         assert!(Date::parse("2000-02-29").is_some());
-        for bad in ["2026-13-01", "2026-00-10", "2026-1-1", "26-11-25", "2026-11-25T00", "2026/11/25", "+026-11-25"] {
+        for bad in [
+            "2026-13-01",
+            "2026-00-10",
+            "2026-1-1",
+            "26-11-25",
+            "2026-11-25T00",
+            "2026/11/25",
+            "+026-11-25",
+        ] {
             assert!(Date::parse(bad).is_none(), "{bad}");
         }
     }
@@ -122,7 +132,13 @@ mod tests {
     #[test]
     fn formats_timestamps_in_utc_with_millis() {
         assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_millis(1_795_600_800_123), "2026-11-25T10:00:00.123Z");
-        assert_eq!(Date::from_unix_millis(951_782_400_000).to_string(), "2000-02-29");
+        assert_eq!(
+            rfc3339_millis(1_795_600_800_123),
+            "2026-11-25T10:00:00.123Z"
+        );
+        assert_eq!(
+            Date::from_unix_millis(951_782_400_000).to_string(),
+            "2000-02-29"
+        );
     }
 }

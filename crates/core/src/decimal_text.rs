@@ -49,7 +49,8 @@ pub fn matches_pattern(text: &str) -> bool {
 
 /// Digits after the decimal point, as written ("2.50" has 2).
 pub fn fraction_digits(text: &str) -> usize {
-    text.split_once('.').map_or(0, |(_, fraction)| fraction.len())
+    text.split_once('.')
+        .map_or(0, |(_, fraction)| fraction.len())
 }
 
 /// Significant digits: every digit after the leading zeros ("0.050" has 2, "100" has 3).
@@ -71,13 +72,30 @@ pub fn parse(text: &str) -> Result<Decimal, DecimalTextError> {
     Decimal::from_str_exact(text).map_err(|_| DecimalTextError::Unrepresentable)
 }
 
+/// Serde for a `Decimal` field as a wire decimal string (`#[serde(with = "decimal_text::as_string")]`).
+pub mod as_string {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        super::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn accepts_exactly_the_design_pattern() {
-        for ok in ["0", "-0", "7", "49.90", "-0.125", "100", "0.000001", "9.975"] {
+        for ok in [
+            "0", "-0", "7", "49.90", "-0.125", "100", "0.000001", "9.975",
+        ] {
             assert!(matches_pattern(ok), "{ok}");
         }
         for bad in [
@@ -100,8 +118,14 @@ mod tests {
     #[test]
     fn parses_exactly_and_enforces_limits() {
         assert_eq!(parse("49.90").unwrap().to_string(), "49.90");
-        assert_eq!(parse("123456789012345678"), Ok("123456789012345678".parse().unwrap()));
-        assert_eq!(parse("1234567890123456789"), Err(DecimalTextError::TooManyDigits));
+        assert_eq!(
+            parse("123456789012345678"),
+            Ok("123456789012345678".parse().unwrap())
+        );
+        assert_eq!(
+            parse("1234567890123456789"),
+            Err(DecimalTextError::TooManyDigits)
+        );
         assert_eq!(parse("1e3"), Err(DecimalTextError::Pattern));
         assert_eq!(
             parse("0.00000000000000000000000000001"),

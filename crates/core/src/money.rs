@@ -84,7 +84,10 @@ impl Money {
         let factor = 10i128
             .checked_pow(digits - rounded.scale().min(digits))
             .ok_or(AmountOverflow)?;
-        let units = rounded.mantissa().checked_mul(factor).ok_or(AmountOverflow)?;
+        let units = rounded
+            .mantissa()
+            .checked_mul(factor)
+            .ok_or(AmountOverflow)?;
         Money::from_units(units, digits)
     }
 
@@ -149,9 +152,15 @@ mod tests {
     fn rounds_half_away_from_zero_not_to_even() {
         let d = |s| Decimal::from_str(s).unwrap();
         assert_eq!(Money::round(d("0.125"), cny()).unwrap().to_string(), "0.13");
-        assert_eq!(Money::round(d("-0.125"), cny()).unwrap().to_string(), "-0.13");
+        assert_eq!(
+            Money::round(d("-0.125"), cny()).unwrap().to_string(),
+            "-0.13"
+        );
         assert_eq!(Money::round(d("0.135"), cny()).unwrap().to_string(), "0.14");
-        assert_eq!(Money::round(d("0.1249"), cny()).unwrap().to_string(), "0.12");
+        assert_eq!(
+            Money::round(d("0.1249"), cny()).unwrap().to_string(),
+            "0.12"
+        );
         assert_eq!(Money::round(d("5"), cny()).unwrap().to_string(), "5.00");
     }
 
@@ -177,7 +186,10 @@ mod tests {
     fn serializes_with_exactly_the_minor_digits() {
         let jpy = Currency::from_code("JPY").unwrap();
         let kwd = Currency::from_code("KWD").unwrap();
-        assert_eq!(Money::round(Decimal::from(7), jpy).unwrap().to_string(), "7");
+        assert_eq!(
+            Money::round(Decimal::from(7), jpy).unwrap().to_string(),
+            "7"
+        );
         assert_eq!(Money::zero(kwd).to_string(), "0.000");
         let json = serde_json::to_string(&Money::from_units(-1, 2).unwrap()).unwrap();
         assert_eq!(json, "\"-0.01\"");

@@ -1,0 +1,45 @@
+//! Reading stdin and files, writing JSON: every failure becomes `Failure::Io` (exit 3).
+
+use invoice_edge_core::merchant::MerchantConfig;
+use invoice_edge_core::Problem;
+use serde::Serialize;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use crate::Failure;
+
+pub fn read_stdin() -> Result<Vec<u8>, Failure> {
+    let mut buffer = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut buffer)
+        .map_err(|e| Failure::Io(format!("cannot read stdin: {e}")))?;
+    Ok(buffer)
+}
+
+pub fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::Io(format!("cannot read {}: {e}", path.display())))
+}
+
+pub fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure::Io(e.to_string()))?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}").map_err(|e| Failure::Io(format!("cannot write stdout: {e}")))
+}
+
+/// Prints a problem on stderr and reports the input as invalid (exit 1).
+pub fn reject(problem: &Problem) -> Failure {
+    let text = serde_json::to_string_pretty(problem).unwrap_or_else(|_| problem.to_json());
+    eprintln!("{text}");
+    Failure::Invalid
+}
+
+/// Reads a merchant file: the `merchant create` output `{config, api_key, token_secret}`, or a
+/// bare configuration.
+pub fn read_merchant(path: &Path) -> Result<MerchantConfig, Failure> {
+    let bytes = read_file(path)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Failure::Io(format!("{} is not JSON: {e}", path.display())))?;
+    let config = value.get("config").cloned().unwrap_or(value);
+    serde_json::from_value(config)
+        .map_err(|e| Failure::Io(format!("{} is not a merchant file: {e}", path.display())))
+}
