@@ -43,3 +43,25 @@ pub fn read_merchant(path: &Path) -> Result<MerchantConfig, Failure> {
     serde_json::from_value(config)
         .map_err(|e| Failure::Io(format!("{} is not a merchant file: {e}", path.display())))
 }
+
+/// Reads a private signing JWK file.
+pub fn read_key(path: &Path) -> Result<invoice_edge_core::keys::EdKey, Failure> {
+    let text = String::from_utf8(read_file(path)?)
+        .map_err(|_| Failure::Io(format!("{} is not UTF-8", path.display())))?;
+    invoice_edge_core::keys::EdKey::from_jwk_json(&text)
+        .map_err(|e| Failure::Io(format!("{}: {e}", path.display())))
+}
+
+/// `n` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], Failure> {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes).map_err(|e| Failure::Io(format!("no randomness: {e}")))?;
+    Ok(bytes)
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

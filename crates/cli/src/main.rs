@@ -29,12 +29,57 @@ enum Command {
         #[arg(long)]
         merchant: Option<PathBuf>,
     },
+    /// Print a new private Ed25519 JWK (RFC 8037) with its kid (RFC 7638 thumbprint).
+    Keygen,
+    /// Print the public JWKS of the given key files (private or public JWKs).
+    Jwks {
+        #[arg(long = "key", required = true, num_args = 1..)]
+        keys: Vec<PathBuf>,
+    },
+    /// Merchant configuration.
+    Merchant {
+        #[command(subcommand)]
+        command: commands::merchant::MerchantCommand,
+    },
+    /// Read a cart {currency, prices_include_tax, lines} on stdin and print a checkout token.
+    Token {
+        #[arg(long)]
+        merchant: PathBuf,
+        /// The order id: the idempotency key of the invoice.
+        #[arg(long)]
+        order: String,
+        /// Lifetime: 15m, 2h, 900s; at most 24h.
+        #[arg(long, default_value = "15m")]
+        ttl: String,
+    },
+    /// Read a request on stdin and print the signed document (status pending_sync).
+    Issue {
+        /// The private signing JWK (`keygen` output).
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        merchant: PathBuf,
+    },
+    /// Read a document on stdin and print {valid, code, detail}; exit 0 valid, 1 invalid.
+    Verify {
+        #[arg(long)]
+        jwks: PathBuf,
+    },
+    /// Check a tax ID (e.g. `tax-id DE DE136695976`); exit 0 only if checked and valid.
+    TaxId {
+        /// ISO 3166-1 alpha-2 country code, e.g. CN, DE, SA.
+        country: String,
+        /// The ID, with or without its country prefix.
+        id: String,
+    },
 }
 
 /// Why a command failed, mapped to the documented exit codes.
 pub enum Failure {
     /// The input or document is invalid (exit 1); the message is already on stderr.
     Invalid,
+    /// A usage error clap could not see (exit 2).
+    Usage(String),
     /// Reading or writing failed (exit 3).
     Io(String),
 }
@@ -44,10 +89,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Totals { merchant } => commands::totals::run(merchant.as_deref()),
+        Command::Keygen => commands::keys::keygen(),
+        Command::Jwks { keys } => commands::keys::jwks(&keys),
+        Command::Merchant { command } => commands::merchant::run(command),
+        Command::Token {
+            merchant,
+            order,
+            ttl,
+        } => commands::token::run(&merchant, &order, &ttl),
+        Command::Issue { key, merchant } => commands::issue::run(&key, &merchant),
+        Command::Verify { jwks } => commands::verify::run(&jwks),
+        Command::TaxId { country, id } => commands::tax_id::run(&country, &id),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Invalid) => ExitCode::from(1),
+        Err(Failure::Usage(message)) => {
+            eprintln!("invoice-edge: {message}");
+            ExitCode::from(2)
+        }
         Err(Failure::Io(message)) => {
             eprintln!("invoice-edge: {message}");
             ExitCode::from(3)

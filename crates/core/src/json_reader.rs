@@ -104,10 +104,9 @@ impl<'a> ObjectReader<'a> {
         } else {
             self.raw(key)?
         };
-        let pointer = self.pointer_to(key);
         let Value::String(text) = value else {
             problems.push(
-                pointer,
+                self.pointer_to(key),
                 Code::WrongType,
                 format!("must be a string, not {}", type_name(value)),
             );
@@ -115,14 +114,14 @@ impl<'a> ObjectReader<'a> {
         };
         if text.chars().count() > MAX_STRING_CHARS {
             problems.push(
-                pointer,
+                self.pointer_to(key),
                 Code::StringTooLong,
                 format!("must be at most {MAX_STRING_CHARS} characters"),
             );
             return None;
         }
         if text.trim().is_empty() {
-            problems.push(pointer, Code::EmptyString, "must not be empty");
+            problems.push(self.pointer_to(key), Code::EmptyString, "must not be empty");
             return None;
         }
         Some(text.clone())
@@ -148,18 +147,17 @@ impl<'a> ObjectReader<'a> {
         key: &'static str,
         required: bool,
         problems: &mut Problems,
-    ) -> Option<(Decimal, String)> {
+    ) -> Option<(Decimal, &'a str)> {
         let value = if required {
             self.required(key, problems)?
         } else {
             self.raw(key)?
         };
-        let pointer = self.pointer_to(key);
         let text = match value {
             Value::String(text) => text,
             Value::Number(number) => {
                 problems.push(
-                    pointer,
+                    self.pointer_to(key),
                     Code::DecimalMustBeString,
                     format!("must be a decimal string such as \"{number}\", not a JSON number: numbers lose precision in many JSON parsers"),
                 );
@@ -167,7 +165,7 @@ impl<'a> ObjectReader<'a> {
             }
             other => {
                 problems.push(
-                    pointer,
+                    self.pointer_to(key),
                     Code::WrongType,
                     format!("must be a decimal string, not {}", type_name(other)),
                 );
@@ -180,7 +178,7 @@ impl<'a> ObjectReader<'a> {
                 if decimal.is_zero() {
                     decimal.set_sign_positive(true);
                 }
-                Some((decimal, text.clone()))
+                Some((decimal, text.as_str()))
             }
             Err(error) => {
                 let code = match error {
@@ -188,7 +186,7 @@ impl<'a> ObjectReader<'a> {
                     DecimalTextError::TooManyDigits => Code::TooManyDigits,
                     DecimalTextError::Unrepresentable => Code::TooManyDecimals,
                 };
-                problems.push(pointer, code, error.to_string());
+                problems.push(self.pointer_to(key), code, error.to_string());
                 None
             }
         }

@@ -4,18 +4,26 @@
 //! are passed in by the adapters (the edge worker, the browser module, the origin and the CLI),
 //! so each adapter stays thin glue and every rule is tested once, here.
 
+pub mod backoff;
+pub mod breaker;
+pub mod canonical;
 pub mod country;
 pub mod currency;
 pub mod date;
 pub mod decimal_text;
+pub mod document;
 pub mod invoice;
 pub mod json_reader;
+pub mod keys;
 pub mod merchant;
 pub mod money;
 pub mod problem;
+pub mod qr;
 pub mod request;
 pub mod rules;
 pub mod tax;
+pub mod tax_id;
+pub mod token;
 
 pub use currency::Currency;
 pub use invoice::{compute_invoice, ComputedInvoice, Payment};

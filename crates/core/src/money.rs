@@ -118,8 +118,21 @@ impl Money {
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // A Decimal with scale = minor digits prints exactly those digits: "5.00", "-0.13", "7".
-        fmt::Display::fmt(&self.to_decimal(), f)
+        // Exactly the minor digits: "5.00", "-0.13", "7". Written from the integer directly,
+        // because this runs for every amount of every signed invoice.
+        let magnitude = self.units.unsigned_abs();
+        let sign = if self.units < 0 { "-" } else { "" };
+        if self.minor_digits == 0 {
+            return write!(f, "{sign}{magnitude}");
+        }
+        let scale = 10u64.pow(self.minor_digits);
+        let width = self.minor_digits as usize;
+        write!(
+            f,
+            "{sign}{}.{:0width$}",
+            magnitude / scale,
+            magnitude % scale
+        )
     }
 }
 

@@ -53,6 +53,24 @@ catalogue! {
     /// Something failed inside the service; nothing about the input is known to be wrong.
     Internal = "INTERNAL", 500, "Internal error";
 
+    // Authentication (401, 403).
+    /// No API key and no checkout token.
+    Unauthenticated = "UNAUTHENTICATED", 401, "Authentication required";
+    /// The API key is not one of the merchant's.
+    ApiKeyInvalid = "API_KEY_INVALID", 401, "Invalid API key";
+    /// The checkout token is not an HS256 JWS with checkout claims.
+    TokenMalformed = "TOKEN_MALFORMED", 401, "Malformed checkout token";
+    /// The checkout token's HMAC does not verify: forged or for another secret.
+    TokenSignatureInvalid = "TOKEN_SIGNATURE_INVALID", 401, "Invalid checkout token signature";
+    /// The checkout token's `exp` has passed.
+    TokenExpired = "TOKEN_EXPIRED", 401, "Checkout token expired";
+    /// The checkout token lives more than 24 hours.
+    TokenLifetimeTooLong = "TOKEN_LIFETIME_TOO_LONG", 401, "Checkout token lifetime too long";
+    /// The checkout token's `iat` is in the future.
+    TokenNotYetValid = "TOKEN_NOT_YET_VALID", 401, "Checkout token not yet valid";
+    /// The token names another merchant than `?merchant=`.
+    TokenMerchantMismatch = "TOKEN_MERCHANT_MISMATCH", 403, "Token for another merchant";
+
     // Shape of the request (400: the client sent something that is not our format).
     /// Not JSON, or not UTF-8.
     MalformedJson = "MALFORMED_JSON", 400, "Malformed JSON";
@@ -138,6 +156,14 @@ catalogue! {
     DeliveryCountryRequired = "DELIVERY_COUNTRY_REQUIRED", 422, "Delivery country required";
     /// The (category, rate) pair is not in the merchant's tax profile.
     TaxNotInProfile = "TAX_NOT_IN_PROFILE", 422, "Tax not in the merchant's profile";
+
+    // Tax identifiers (422).
+    /// A tax identifier of the wrong length, characters or structure for its country.
+    TaxIdFormat = "TAX_ID_FORMAT", 422, "Invalid tax identifier format";
+    /// A well-formed tax identifier whose check digit or check character is wrong.
+    TaxIdChecksum = "TAX_ID_CHECKSUM", 422, "Tax identifier check digit mismatch";
+    /// A tax identifier carries another country's prefix (e.g. "FR…" for DE).
+    TaxIdCountryMismatch = "TAX_ID_COUNTRY_MISMATCH", 422, "Tax identifier country mismatch";
 }
 
 impl Serialize for Code {

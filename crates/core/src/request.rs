@@ -279,13 +279,13 @@ fn read_request(value: &Value, problems: &mut Problems) -> Option<InvoiceRequest
     let paid_amount = reader
         .decimal("paid_amount", false, problems)
         .map(|(value, text)| {
-            check_money_field(value, &text, "/paid_amount", currency, problems);
+            check_money_field(value, text, "/paid_amount", currency, problems);
             value
         });
     let expected_total = reader
         .decimal("expected_total", false, problems)
         .map(|(value, text)| {
-            check_money_field(value, &text, "/expected_total", currency, problems);
+            check_money_field(value, text, "/expected_total", currency, problems);
             value
         });
 
@@ -448,7 +448,7 @@ fn read_line(
     let quantity = reader
         .decimal("quantity", true, problems)
         .map(|(value, text)| {
-            if crate::decimal_text::fraction_digits(&text) > MAX_QUANTITY_DECIMALS as usize {
+            if crate::decimal_text::fraction_digits(text) > MAX_QUANTITY_DECIMALS as usize {
                 problems.push(
                     format!("{pointer}/quantity"),
                     Code::TooManyDecimals,
@@ -479,21 +479,20 @@ fn read_line(
         }
         if let Some(currency) = currency {
             let allowed = currency.minor_digits() + EXTRA_PRICE_DECIMALS;
-            if crate::decimal_text::fraction_digits(&text) > allowed as usize {
+            if crate::decimal_text::fraction_digits(text) > allowed as usize {
                 problems.push(format!("{pointer}/unit_price"), Code::TooManyDecimals, format!("{currency} prices have at most {allowed} decimal places"));
             }
         }
         value
     });
 
-    let category_pointer = format!("{pointer}/tax_category");
     let tax_category = reader
         .string("tax_category", true, problems)
         .and_then(|code| {
             let category = TaxCategory::parse(&code);
             if category.is_none() {
                 problems.push(
-                    category_pointer,
+                    format!("{pointer}/tax_category"),
                     Code::InvalidTaxCategory,
                     format!("{code:?} is not one of S, Z, E, AE, K, G, O"),
                 );
@@ -501,16 +500,15 @@ fn read_line(
             category
         });
 
-    let rate_pointer = format!("{pointer}/tax_rate");
     let mut rate_ok = true;
     let tax_rate = reader.decimal("tax_rate", false, problems).and_then(|(value, text)| {
         let in_range = !value.is_sign_negative() && value <= Decimal::ONE_HUNDRED;
-        let precise = crate::decimal_text::fraction_digits(&text) <= MAX_RATE_DECIMALS as usize;
+        let precise = crate::decimal_text::fraction_digits(text) <= MAX_RATE_DECIMALS as usize;
         if in_range && precise {
             Some(TaxRate::new(value))
         } else {
             rate_ok = false;
-            problems.push(rate_pointer, Code::TaxRateOutOfRange, format!("a rate is a percentage from 0 to 100 with at most {MAX_RATE_DECIMALS} decimals"));
+            problems.push(format!("{pointer}/tax_rate"), Code::TaxRateOutOfRange, format!("a rate is a percentage from 0 to 100 with at most {MAX_RATE_DECIMALS} decimals"));
             None
         }
     });

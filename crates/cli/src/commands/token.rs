@@ -1,0 +1,55 @@
+//! `token`: mint a checkout token for one order from a cart on stdin.
+
+use invoice_edge_core::token::{self, Cart, CheckoutClaims, MAX_LIFETIME_SECONDS};
+use invoice_edge_core::{compute_invoice, parse_request, Payment, Problem};
+use serde::Deserialize;
+use serde_json::json;
+use std::path::Path;
+
+use crate::io;
+use crate::Failure;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CartInput {
+    currency: String,
+    #[serde(default)]
+    prices_include_tax: bool,
+    lines: Vec<serde_json::Value>,
+}
+
+pub fn run(merchant: &Path, order: &str, ttl: &str) -> Result<(), Failure> {
+    let merchant = io::read_merchant(merchant)?;
+    let ttl = token::parse_ttl(ttl)
+        .filter(|t| *t <= MAX_LIFETIME_SECONDS)
+        .ok_or_else(|| Failure::Usage(format!("--ttl {ttl}: give 1s to 24h, e.g. 15m")))?;
+    let cart: CartInput = serde_json::from_slice(&io::read_stdin()?).map_err(|e| {
+        eprintln!("the cart must be {{currency, prices_include_tax, lines}}: {e}");
+        Failure::Invalid
+    })?;
+    // Check the cart as the edge will, so a bad cart fails here and not in the buyer's browser.
+    let request = json!({"currency": cart.currency, "order_id": order, "prices_include_tax": cart.prices_include_tax, "lines": cart.lines});
+    parse_request(&request)
+        .and_then(|request| {
+            compute_invoice(&request, Some(merchant.seller_rules()), Payment::FullyPaid)
+        })
+        .map_err(|errors| io::reject(&Problem::from_errors(errors)))?;
+    let secret = merchant
+        .token_secrets
+        .first()
+        .ok_or_else(|| Failure::Usage("the merchant has no token secret".into()))?;
+    let now = io::now_millis() / 1000;
+    let claims = CheckoutClaims {
+        merchant: merchant.id.clone(),
+        order_id: order.to_string(),
+        currency: cart.currency,
+        cart: Cart {
+            prices_include_tax: cart.prices_include_tax,
+            lines: cart.lines,
+        },
+        iat: now,
+        exp: now + ttl,
+    };
+    println!("{}", token::mint(&claims, &secret.secret));
+    Ok(())
+}

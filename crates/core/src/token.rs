@@ -1,0 +1,252 @@
+//! Checkout tokens: HS256 JWS (RFC 7515/7519) minted by a merchant's backend for one order.
+//!
+//! The token carries the cart, so the browser can add only the buyer and cannot change a line,
+//! a rate or a price (DESIGN.md, "Authentication").
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::keys::{b64url, b64url_decode};
+use crate::problem::Code;
+
+/// `exp` is at most 24 h after `iat`.
+pub const MAX_LIFETIME_SECONDS: i64 = 24 * 60 * 60;
+/// Clocks differ; a token issued up to a minute "in the future" is still accepted.
+pub const CLOCK_SKEW_SECONDS: i64 = 60;
+/// A token travels in a header; anything longer is not one of ours.
+pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+
+const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cart {
+    pub prices_include_tax: bool,
+    /// Request lines, validated by the same parser as any request when the token is used.
+    pub lines: Vec<Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutClaims {
+    pub merchant: String,
+    pub order_id: String,
+    pub currency: String,
+    pub cart: Cart,
+    /// Seconds since the Unix epoch.
+    pub iat: i64,
+    pub exp: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenError {
+    Malformed,
+    /// Forged: the HMAC does not verify under the merchant's secret.
+    SignatureInvalid,
+    Expired,
+    LifetimeTooLong,
+    NotYetValid,
+}
+
+impl TokenError {
+    pub fn code(self) -> Code {
+        match self {
+            TokenError::Malformed => Code::TokenMalformed,
+            TokenError::SignatureInvalid => Code::TokenSignatureInvalid,
+            TokenError::Expired => Code::TokenExpired,
+            TokenError::LifetimeTooLong => Code::TokenLifetimeTooLong,
+            TokenError::NotYetValid => Code::TokenNotYetValid,
+        }
+    }
+
+    pub fn detail(self) -> &'static str {
+        match self {
+            TokenError::Malformed => "the checkout token is not an HS256 JWS with checkout claims",
+            TokenError::SignatureInvalid => "the checkout token's signature does not verify",
+            TokenError::Expired => "the checkout token has expired; ask the shop for a new one",
+            TokenError::LifetimeTooLong => "a checkout token lives at most 24 hours (exp - iat)",
+            TokenError::NotYetValid => "the checkout token's iat is in the future",
+        }
+    }
+}
+
+fn mac(secret: &str) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length, so this cannot fail (RFC 2104 section 2).
+    <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+}
+
+/// Mints a token; the HMAC key is the UTF-8 bytes of the merchant's token secret.
+pub fn mint(claims: &CheckoutClaims, secret: &str) -> String {
+    let payload = serde_json::to_vec(claims).unwrap_or_default();
+    let signing_input = format!("{}.{}", b64url(HEADER.as_bytes()), b64url(&payload));
+    let mut mac = mac(secret);
+    mac.update(signing_input.as_bytes());
+    format!("{signing_input}.{}", b64url(&mac.finalize().into_bytes()))
+}
+
+struct Parts<'a> {
+    signing_input: &'a str,
+    claims: CheckoutClaims,
+    signature: Vec<u8>,
+}
+
+fn split(token: &str) -> Result<Parts<'_>, TokenError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError::Malformed);
+    }
+    let mut pieces = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (pieces.next(), pieces.next(), pieces.next(), pieces.next())
+    else {
+        return Err(TokenError::Malformed);
+    };
+    let header: Value = b64url_decode(header)
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(TokenError::Malformed)?;
+    // Only HS256: "none" or an asymmetric alg would let a forger choose how we check.
+    if header.get("alg").and_then(Value::as_str) != Some("HS256") {
+        return Err(TokenError::Malformed);
+    }
+    let claims = b64url_decode(payload)
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(TokenError::Malformed)?;
+    let signature = b64url_decode(signature).ok_or(TokenError::Malformed)?;
+    // The signing input is everything before the last '.', borrowed rather than rebuilt.
+    let signing_input = token.rfind('.').map_or("", |dot| &token[..dot]);
+    Ok(Parts {
+        signing_input,
+        claims,
+        signature,
+    })
+}
+
+/// The merchant a token claims, read *without* verifying it: only to find which secret to
+/// verify it with. Never trust it before `verify`.
+pub fn unverified_merchant(token: &str) -> Option<String> {
+    split(token).ok().map(|parts| parts.claims.merchant)
+}
+
+/// Verifies a token against any of the merchant's current secrets (two during a rotation).
+/// The HMAC comparison is constant-time (`Mac::verify_slice`).
+pub fn verify(
+    token: &str,
+    secrets: &[&str],
+    now_seconds: i64,
+) -> Result<CheckoutClaims, TokenError> {
+    let parts = split(token)?;
+    let authentic = secrets.iter().any(|secret| {
+        let mut mac = mac(secret);
+        mac.update(parts.signing_input.as_bytes());
+        mac.verify_slice(&parts.signature).is_ok()
+    });
+    if !authentic {
+        return Err(TokenError::SignatureInvalid);
+    }
+    let claims = parts.claims;
+    if claims.exp.saturating_sub(claims.iat) > MAX_LIFETIME_SECONDS || claims.exp < claims.iat {
+        return Err(TokenError::LifetimeTooLong);
+    }
+    if now_seconds >= claims.exp {
+        return Err(TokenError::Expired);
+    }
+    if claims.iat > now_seconds.saturating_add(CLOCK_SKEW_SECONDS) {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(claims)
+}
+
+/// Parses a lifetime such as `15m`, `2h`, `900s` or `900` (seconds).
+pub fn parse_ttl(text: &str) -> Option<i64> {
+    let (number, unit) = match text.char_indices().last()? {
+        (i, 's') => (&text[..i], 1),
+        (i, 'm') => (&text[..i], 60),
+        (i, 'h') => (&text[..i], 3600),
+        _ => (text, 1),
+    };
+    number
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| n.checked_mul(unit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(iat: i64, exp: i64) -> CheckoutClaims {
+        CheckoutClaims {
+            merchant: "demo".into(),
+            order_id: "A-1".into(),
+            currency: "CNY".into(),
+            cart: Cart {
+                prices_include_tax: true,
+                lines: vec![
+                    json!({"description": "tea", "quantity": "1", "unit_price": "10.00", "tax_category": "S", "tax_rate": "13"}),
+                ],
+            },
+            iat,
+            exp,
+        }
+    }
+
+    #[test]
+    fn round_trips_and_reports_each_failure_with_its_own_code() {
+        let token = mint(&claims(1000, 1900), "s3cret");
+        assert_eq!(
+            verify(&token, &["s3cret"], 1500).unwrap(),
+            claims(1000, 1900)
+        );
+        assert_eq!(
+            verify(&token, &["old", "s3cret"], 1500).unwrap().order_id,
+            "A-1"
+        );
+        assert_eq!(
+            verify(&token, &["other"], 1500),
+            Err(TokenError::SignatureInvalid)
+        );
+        assert_eq!(verify(&token, &["s3cret"], 1900), Err(TokenError::Expired));
+        assert_eq!(
+            verify(&token, &["s3cret"], 900),
+            Err(TokenError::NotYetValid)
+        );
+        let long = mint(&claims(0, MAX_LIFETIME_SECONDS + 1), "s3cret");
+        assert_eq!(
+            verify(&long, &["s3cret"], 10),
+            Err(TokenError::LifetimeTooLong)
+        );
+        assert_eq!(verify("a.b", &["s3cret"], 10), Err(TokenError::Malformed));
+        assert_eq!(unverified_merchant(&token).as_deref(), Some("demo"));
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let token = mint(&claims(1000, 1900), "s3cret");
+        let payload = token.split('.').nth(1).unwrap();
+        let none = format!("{}.{payload}.", b64url(br#"{"alg":"none"}"#));
+        assert_eq!(verify(&none, &["s3cret"], 1500), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn matches_an_independent_hs256_implementation() {
+        // RFC 7515 A.1 uses HS256 with a binary key; check our MAC with the RFC 4231 case 2
+        // vector instead, whose key is UTF-8 text like a token secret.
+        let mut mac = mac("Jefe");
+        mac.update(b"what do ya want for nothing?");
+        let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        assert_eq!(crate::keys::hex(&mac.finalize().into_bytes()), expected);
+    }
+
+    #[test]
+    fn ttl_parses_units() {
+        assert_eq!(parse_ttl("15m"), Some(900));
+        assert_eq!(parse_ttl("2h"), Some(7200));
+        assert_eq!(parse_ttl("30s"), Some(30));
+        assert_eq!(parse_ttl("45"), Some(45));
+        assert_eq!(parse_ttl("0m"), None);
+        assert_eq!(parse_ttl("x"), None);
+    }
+}

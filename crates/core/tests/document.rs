@@ -1,0 +1,249 @@
+//! The signed document: canonical bytes, signatures, finalization and verification.
+
+use invoice_edge_core::canonical::{canonicalize, to_jcs_bytes};
+use invoice_edge_core::document::{
+    finalize, invoice_hash, issue, uuid_v7, verify, Document, IssueContext, VerifyCode,
+};
+use invoice_edge_core::keys::{EdKey, Jwks};
+use invoice_edge_core::merchant::MerchantConfig;
+use invoice_edge_core::token::{self, Cart, CheckoutClaims};
+use invoice_edge_core::{parse_request, Payment};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn merchant() -> MerchantConfig {
+    serde_json::from_value(json!({
+        "id": "demo",
+        "seller": {"name": "示例商店", "country": "CN", "tax_id": "91110000600037341L", "address": {"city": "北京"}},
+        "tax_profile": [
+            {"category": "S", "rate": "13"}, {"category": "S", "rate": "9"}, {"category": "S", "rate": "6"},
+            {"category": "Z", "rate": "0"}, {"category": "E", "rate": "0", "exemption_reason": "免税"}
+        ],
+        "series": "DEMO",
+        "payment_terms": "Paid at checkout"
+    }))
+    .unwrap()
+}
+
+const TAXES: &[(&str, &str)] = &[("S", "13"), ("S", "9"), ("S", "6"), ("Z", "0"), ("E", "0")];
+
+prop_compose! {
+    fn request()(lines in prop::collection::vec((1i64..20, 1i64..100_000, 0..TAXES.len(), "[a-zA-Z0-9 \u{4e00}-\u{4e10}\"\\\\\n\t/]{1,20}"), 1..12), inclusive in any::<bool>(), name in "[\u{20}-\u{7e}\u{80}-\u{ff}\u{1f600}]{1,30}") -> Value {
+        let lines: Vec<Value> = lines.into_iter().map(|(q, p, t, description)| json!({
+            "description": format!("item {description}"),
+            "quantity": q.to_string(),
+            "unit_price": format!("{}.{:02}", p / 100, p % 100),
+            "tax_category": TAXES[t].0,
+            "tax_rate": TAXES[t].1,
+        })).collect();
+        json!({"currency": "CNY", "order_id": "ord-1", "prices_include_tax": inclusive,
+               "buyer": {"kind": "company", "name": format!("B {name}"), "email": "a@example.com"}, "lines": lines})
+    }
+}
+
+fn issue_document(request: &Value, key: &EdKey) -> Document {
+    let request = parse_request(request).unwrap();
+    let context = IssueContext {
+        id: uuid_v7(1_795_600_800_123, [7; 10]),
+        issued_at_ms: 1_795_600_800_123,
+        edge_node: "test".into(),
+        key,
+    };
+    Document::new(
+        issue(&request, &merchant(), Payment::FullyPaid, &context).unwrap(),
+        None,
+        None,
+    )
+}
+
+/// Writes a JSON value with each object's members in an order chosen by `seed`.
+fn shuffled_text(value: &Value, seed: &mut u64) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            for i in (1..members.len()).rev() {
+                *seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                members.swap(i, (*seed >> 33) as usize % (i + 1));
+            }
+            let parts: Vec<String> = members
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}: {}",
+                        serde_json::to_string(k).unwrap(),
+                        shuffled_text(v, seed)
+                    )
+                })
+                .collect();
+            format!("{{ {} }}", parts.join(" , "))
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|v| shuffled_text(v, seed))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn struct_serialization_equals_general_jcs(request in request()) {
+        let document = issue_document(&request, &EdKey::from_seed(&[1; 32]));
+        let direct = String::from_utf8(to_jcs_bytes(&document.invoice).unwrap()).unwrap();
+        prop_assert_eq!(direct, canonicalize(&serde_json::to_value(&document.invoice).unwrap()));
+    }
+
+    #[test]
+    fn jcs_does_not_depend_on_key_order(request in request(), seed in any::<u64>()) {
+        let document = issue_document(&request, &EdKey::from_seed(&[1; 32]));
+        let value = serde_json::to_value(&document).unwrap();
+        let reparsed: Value = serde_json::from_str(&shuffled_text(&value, &mut seed.clone())).unwrap();
+        prop_assert_eq!(canonicalize(&reparsed), canonicalize(&value));
+    }
+
+    #[test]
+    fn sign_then_verify_succeeds_and_any_byte_change_fails(request in request(), index in any::<prop::sample::Index>(), replacement in any::<u8>()) {
+        let key = EdKey::from_seed(&[3; 32]);
+        let jwks = Jwks { keys: vec![key.public_jwk()] };
+        let document = issue_document(&request, &key);
+        let as_value = serde_json::to_value(&document).unwrap();
+        prop_assert_eq!(verify(&as_value, &jwks).code, VerifyCode::Valid);
+
+        let mut bytes = canonicalize(&as_value["invoice"]).into_bytes();
+        let at = index.index(bytes.len());
+        prop_assume!(bytes[at] != replacement);
+        bytes[at] = replacement;
+        if let Ok(changed) = serde_json::from_slice::<Value>(&bytes) {
+            let mut tampered = as_value.clone();
+            tampered["invoice"] = changed;
+            let verdict = verify(&tampered, &jwks);
+            prop_assert!(!verdict.valid, "a changed byte at {} verified", at);
+        }
+    }
+
+    #[test]
+    fn a_token_round_trips_and_any_change_is_rejected(order in "[A-Za-z0-9-]{1,20}", index in any::<prop::sample::Index>(), replacement in "[A-Za-z0-9_.-]") {
+        let claims = CheckoutClaims { merchant: "demo".into(), order_id: order, currency: "CNY".into(), cart: Cart { prices_include_tax: true, lines: vec![json!({"description": "tea"})] }, iat: 100, exp: 1000 };
+        let minted = token::mint(&claims, "secret");
+        prop_assert_eq!(token::verify(&minted, &["secret"], 500).unwrap(), claims);
+        let mut chars: Vec<char> = minted.chars().collect();
+        let at = index.index(chars.len());
+        let replacement = replacement.chars().next().unwrap();
+        prop_assume!(chars[at] != replacement);
+        chars[at] = replacement;
+        let changed: String = chars.into_iter().collect();
+        prop_assert!(token::verify(&changed, &["secret"], 500).is_err());
+    }
+}
+
+#[test]
+fn a_final_document_needs_a_valid_countersignature_bound_to_its_invoice() {
+    let edge = EdKey::from_seed(&[1; 32]);
+    let origin = EdKey::from_seed(&[2; 32]);
+    let jwks = Jwks {
+        keys: vec![edge.public_jwk(), origin.public_jwk()],
+    };
+    let request = json!({"currency": "CNY", "order_id": "A-1", "lines": [{"description": "x", "quantity": "1", "unit_price": "10", "tax_category": "S", "tax_rate": "13"}]});
+    let pending = issue_document(&request, &edge);
+    let signed = invoice_edge_core::document::SignedInvoice {
+        invoice: pending.invoice.clone(),
+        edge_signature: pending.edge_signature.clone(),
+    };
+
+    let final_ = finalize(
+        &invoice_hash(&pending.invoice),
+        &[0; 32],
+        "DEMO-2026-00000001",
+        "DEMO",
+        1,
+        &origin,
+    );
+    let document =
+        serde_json::to_value(Document::new(signed.clone(), Some(final_.clone()), None)).unwrap();
+    let verdict = verify(&document, &jwks);
+    assert_eq!(verdict.code, VerifyCode::Valid, "{}", verdict.detail);
+    assert_eq!(document["status"], "final");
+
+    // The origin's key missing from the JWKS: unknown, not valid.
+    let edge_only = Jwks {
+        keys: vec![edge.public_jwk()],
+    };
+    assert_eq!(verify(&document, &edge_only).code, VerifyCode::UnknownKid);
+
+    // A changed number breaks the countersignature.
+    let mut renumbered = document.clone();
+    renumbered["final"]["number"] = json!("DEMO-2026-00000002");
+    assert_eq!(
+        verify(&renumbered, &jwks).code,
+        VerifyCode::FinalSignatureInvalid
+    );
+
+    // A genuine final object of another invoice does not transfer.
+    let other = finalize(&[9; 32], &[0; 32], "DEMO-2026-00000001", "DEMO", 1, &origin);
+    let mut swapped = document.clone();
+    swapped["final"] = serde_json::to_value(other).unwrap();
+    assert_eq!(verify(&swapped, &jwks).code, VerifyCode::FinalMismatch);
+
+    // Status must agree with the fields.
+    let mut lying = document.clone();
+    lying["status"] = json!("pending_sync");
+    assert_eq!(verify(&lying, &jwks).code, VerifyCode::StatusMismatch);
+
+    // A wrong key, a malformed document, an unknown format.
+    assert_eq!(
+        verify(
+            &document,
+            &Jwks {
+                keys: vec![EdKey::from_seed(&[5; 32]).public_jwk()]
+            }
+        )
+        .code,
+        VerifyCode::UnknownKid
+    );
+    assert_eq!(
+        verify(&json!({"invoice": 1}), &jwks).code,
+        VerifyCode::Malformed
+    );
+    let mut future = document.clone();
+    future["invoice"]["format"] = json!("invoice-edge/2");
+    assert_eq!(verify(&future, &jwks).code, VerifyCode::UnsupportedFormat);
+}
+
+#[test]
+fn issuing_fills_the_invoice_fields_from_the_merchant_and_the_context() {
+    let key = EdKey::from_seed(&[1; 32]);
+    let request = json!({"currency": "CNY", "order_id": "A-1", "buyer": {"name": "王先生"}, "lines": [{"description": "x", "quantity": "1", "unit_price": "113", "tax_category": "S", "tax_rate": "13"}], "prices_include_tax": true});
+    let document = serde_json::to_value(issue_document(&request, &key)).unwrap();
+    let invoice = &document["invoice"];
+    assert_eq!(invoice["format"], "invoice-edge/1");
+    assert_eq!(invoice["merchant"], "demo");
+    assert_eq!(invoice["series"], "DEMO");
+    assert_eq!(invoice["issued_at"], "2026-11-25T10:00:00.123Z");
+    assert_eq!(invoice["supply_date"], "2026-11-25");
+    assert_eq!(
+        invoice["buyer"]["country"], "CN",
+        "defaults to the seller's country"
+    );
+    assert_eq!(
+        invoice["totals"]["paid"], "113.00",
+        "a token issuance is paid"
+    );
+    assert_eq!(invoice["totals"]["payable"], "0.00");
+    assert_eq!(invoice["id"].as_str().unwrap().len(), 36);
+    assert_eq!(
+        &invoice["id"].as_str().unwrap()[14..15],
+        "7",
+        "UUID version 7"
+    );
+    assert_eq!(document["edge_signature"]["kid"], key.kid());
+    assert_eq!(document["status"], "pending_sync");
+    assert_eq!(document["final"], Value::Null);
+}
