@@ -10,6 +10,7 @@ use crate::problem::{Code, FieldError};
 use crate::request::{Buyer, Delivery, InvoiceRequest};
 use crate::rules::{self, SellerRules};
 use crate::tax::{self, InvoiceLine, TaxBreakdown, Totals};
+use crate::tax_id::TaxId;
 
 /// How much of the invoice is paid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +42,18 @@ pub fn compute_invoice(
     seller: Option<SellerRules<'_>>,
     payment: Payment,
 ) -> Result<ComputedInvoice, Vec<FieldError>> {
-    let reasons = rules::check(request, seller)?;
+    // Both checks run, so one answer lists the tax ID's problem beside the tax rules'.
+    let (reasons, buyer) = match (
+        rules::check(request, seller),
+        normalized_buyer(request, seller),
+    ) {
+        (Ok(reasons), Ok(buyer)) => (reasons, buyer),
+        (reasons, buyer) => {
+            let mut errors = buyer.err().unwrap_or_default();
+            errors.extend(reasons.err().unwrap_or_default());
+            return Err(errors);
+        }
+    };
     let requested_paid = match payment {
         Payment::AsRequested => request.paid_amount.unwrap_or(Decimal::ZERO),
         Payment::FullyPaid => Decimal::ZERO,
@@ -83,7 +95,7 @@ pub fn compute_invoice(
     }
 
     Ok(ComputedInvoice {
-        buyer: request.buyer.clone(),
+        buyer,
         currency: request.currency.code().to_string(),
         delivery: request.delivery.clone(),
         lines: computation.lines,
@@ -93,4 +105,33 @@ pub fn compute_invoice(
         tax_breakdown: computation.tax_breakdown,
         totals: computation.totals,
     })
+}
+
+/// The buyer with its tax ID checked by its country's scheme and stored normalized, without its
+/// country prefix (DESIGN.md). The country is the buyer's, else the seller's; with neither (the
+/// CLI's `totals` without a merchant) the ID is kept as given.
+fn normalized_buyer(
+    request: &InvoiceRequest,
+    seller: Option<SellerRules<'_>>,
+) -> Result<Option<Buyer>, Vec<FieldError>> {
+    let Some(mut buyer) = request.buyer.clone() else {
+        return Ok(None);
+    };
+    let country = buyer
+        .country
+        .as_deref()
+        .or(seller.and_then(|s| s.seller_country));
+    if let (Some(tax_id), Some(country)) = (&buyer.tax_id, country) {
+        match TaxId::parse(country, tax_id) {
+            Ok(parsed) => buyer.tax_id = Some(parsed.value().to_string()),
+            Err(error) => {
+                return Err(vec![FieldError::new(
+                    "/buyer/tax_id",
+                    error.code(),
+                    error.detail(),
+                )])
+            }
+        }
+    }
+    Ok(Some(buyer))
 }

@@ -98,6 +98,20 @@ impl MerchantConfig {
                 self.seller.country
             ));
         }
+        if let Some(tax_id) = &self.seller.tax_id {
+            match crate::tax_id::TaxId::parse(&self.seller.country, tax_id) {
+                Ok(parsed) if parsed.value() != tax_id => problems.push(format!(
+                    "tax id {tax_id:?}: store it normalized, as {:?}",
+                    parsed.value()
+                )),
+                Ok(_) => {}
+                Err(error) => problems.push(format!(
+                    "tax id {tax_id:?}: {} ({})",
+                    error.detail(),
+                    error.code()
+                )),
+            }
+        }
         if self.seller.name.trim().is_empty() {
             problems.push("the seller needs a name".into());
         }
@@ -154,6 +168,7 @@ impl MerchantConfig {
         SellerRules {
             profile: &self.tax_profile,
             seller_has_vat_id: self.seller.tax_id.is_some(),
+            seller_country: Some(&self.seller.country),
         }
     }
 }

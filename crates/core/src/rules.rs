@@ -26,6 +26,8 @@ pub struct SellerRules<'a> {
     /// The merchant's allowed pairs; a line outside them is `TAX_NOT_IN_PROFILE`.
     pub profile: &'a [TaxProfileEntry],
     pub seller_has_vat_id: bool,
+    /// The seller's country: the buyer's country when the request gives none.
+    pub seller_country: Option<&'a str>,
 }
 
 /// Checks every rule and returns either the exemption reason that applies to each line

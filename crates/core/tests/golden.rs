@@ -29,6 +29,7 @@ fn seller<'a>(row: &Value, profile: &'a Option<Vec<TaxProfileEntry>>) -> Option<
     profile.as_deref().map(|profile| SellerRules {
         profile,
         seller_has_vat_id: row["seller_has_vat_id"].as_bool().unwrap_or(true),
+        seller_country: Some("CN"),
     })
 }
 
@@ -75,6 +76,12 @@ fn totals_match_the_golden_rows() {
                 computed["tax_breakdown"].as_array().unwrap().len() as u64,
                 expected.as_u64().unwrap(),
                 "{case}: groups"
+            );
+        }
+        if let Some(expected) = row.get("buyer_tax_id") {
+            assert_eq!(
+                &computed["buyer"]["tax_id"], expected,
+                "{case}: buyer tax id"
             );
         }
         if let Some(expected) = row.get("reasons") {
