@@ -72,6 +72,10 @@ fn issue_path(c: &mut Criterion) {
     stages.bench_function("sha256_invoice", |b| {
         b.iter(|| sha256(black_box(&signed_bytes)))
     });
+    let price: rust_decimal::Decimal = "149.90".parse().expect("decimal");
+    stages.bench_function("decimal_to_string", |b| {
+        b.iter(|| black_box(&price).to_string())
+    });
     stages.finish();
 }
 

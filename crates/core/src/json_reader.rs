@@ -98,7 +98,7 @@ impl<'a> ObjectReader<'a> {
         key: &'static str,
         required: bool,
         problems: &mut Problems,
-    ) -> Option<String> {
+    ) -> Option<&'a str> {
         let value = if required {
             self.required(key, problems)?
         } else {
@@ -124,7 +124,7 @@ impl<'a> ObjectReader<'a> {
             problems.push(self.pointer_to(key), Code::EmptyString, "must not be empty");
             return None;
         }
-        Some(text.clone())
+        Some(text.as_str())
     }
 
     pub fn bool(&mut self, key: &'static str, problems: &mut Problems) -> Option<bool> {

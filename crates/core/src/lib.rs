@@ -21,6 +21,7 @@ pub mod problem;
 pub mod qr;
 pub mod request;
 pub mod rules;
+mod stack_text;
 pub mod tax;
 pub mod tax_id;
 pub mod token;

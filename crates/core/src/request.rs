@@ -99,7 +99,7 @@ impl std::fmt::Display for TaxRate {
 
 impl Serialize for TaxRate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        crate::stack_text::serialize_display(self, serializer)
     }
 }
 
@@ -248,17 +248,20 @@ fn read_request(value: &Value, problems: &mut Problems) -> Option<InvoiceRequest
         found
     });
 
-    let order_id = reader.string("order_id", true, problems).filter(|id| {
-        let ok = is_valid_order_id(id);
-        if !ok {
-            problems.push(
-                "/order_id",
-                Code::InvalidOrderId,
-                "must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'",
-            );
-        }
-        ok
-    });
+    let order_id = reader
+        .string("order_id", true, problems)
+        .map(str::to_string)
+        .filter(|id| {
+            let ok = is_valid_order_id(id);
+            if !ok {
+                problems.push(
+                    "/order_id",
+                    Code::InvalidOrderId,
+                    "must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'",
+                );
+            }
+            ok
+        });
 
     let prices_include_tax = reader.bool("prices_include_tax", problems).unwrap_or(false);
 
@@ -367,7 +370,7 @@ fn read_country(reader: &mut ObjectReader<'_>, problems: &mut Problems) -> Optio
     let pointer = reader.pointer_to("country");
     reader.string("country", false, problems).and_then(|code| {
         if country::is_assigned(&code) {
-            Some(code)
+            Some(code.to_string())
         } else {
             problems.push(
                 pointer,
@@ -381,7 +384,7 @@ fn read_country(reader: &mut ObjectReader<'_>, problems: &mut Problems) -> Optio
 
 fn read_buyer(mut reader: ObjectReader<'_>, problems: &mut Problems) -> Option<Buyer> {
     let kind_pointer = reader.pointer_to("kind");
-    let kind = match reader.string("kind", false, problems).as_deref() {
+    let kind = match reader.string("kind", false, problems) {
         None | Some("individual") => BuyerKind::Individual,
         Some("company") => BuyerKind::Company,
         Some(other) => {
@@ -393,28 +396,35 @@ fn read_buyer(mut reader: ObjectReader<'_>, problems: &mut Problems) -> Option<B
             BuyerKind::Individual
         }
     };
-    let name = reader.string("name", kind == BuyerKind::Company, problems);
-    let tax_id = reader.string("tax_id", false, problems);
+    let name = reader
+        .string("name", kind == BuyerKind::Company, problems)
+        .map(str::to_string);
+    let tax_id = reader.string("tax_id", false, problems).map(str::to_string);
     let country = read_country(&mut reader, problems);
     let email_pointer = reader.pointer_to("email");
-    let email = reader.string("email", false, problems).filter(|email| {
-        let ok = is_plausible_email(email);
-        if !ok {
-            problems.push(
-                email_pointer.clone(),
-                Code::InvalidEmail,
-                "must be an email address such as name@example.com",
-            );
-        }
-        ok
-    });
+    let email = reader
+        .string("email", false, problems)
+        .map(str::to_string)
+        .filter(|email| {
+            let ok = is_plausible_email(email);
+            if !ok {
+                problems.push(
+                    email_pointer.clone(),
+                    Code::InvalidEmail,
+                    "must be an email address such as name@example.com",
+                );
+            }
+            ok
+        });
     let address = reader
         .object("address", false, problems)
         .map(|mut address| {
             let read = Address {
-                line: address.string("line", false, problems),
-                city: address.string("city", false, problems),
-                postal_code: address.string("postal_code", false, problems),
+                line: address.string("line", false, problems).map(str::to_string),
+                city: address.string("city", false, problems).map(str::to_string),
+                postal_code: address
+                    .string("postal_code", false, problems)
+                    .map(str::to_string),
             };
             address.finish(problems);
             read
@@ -443,7 +453,9 @@ fn read_line(
     problems: &mut Problems,
 ) -> Option<LineRequest> {
     let mut reader = ObjectReader::new(value, pointer, problems)?;
-    let description = reader.string("description", true, problems);
+    let description = reader
+        .string("description", true, problems)
+        .map(str::to_string);
 
     let quantity = reader
         .decimal("quantity", true, problems)
@@ -460,7 +472,7 @@ fn read_line(
 
     let unit_code = match reader.string("unit_code", false, problems) {
         None => Some("H87".to_string()),
-        Some(code) if is_valid_unit_code(&code) => Some(code),
+        Some(code) if is_valid_unit_code(&code) => Some(code.to_string()),
         Some(code) => {
             problems.push(
                 format!("{pointer}/unit_code"),
@@ -512,7 +524,9 @@ fn read_line(
             None
         }
     });
-    let exemption_reason = reader.string("exemption_reason", false, problems);
+    let exemption_reason = reader
+        .string("exemption_reason", false, problems)
+        .map(str::to_string);
     reader.finish(problems);
 
     rate_ok.then_some(())?;
