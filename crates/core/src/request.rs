@@ -237,7 +237,7 @@ fn read_request(value: &Value, problems: &mut Problems) -> Option<InvoiceRequest
     let mut reader = ObjectReader::new(value, "", problems)?;
 
     let currency = reader.string("currency", true, problems).and_then(|code| {
-        let found = Currency::from_code(&code);
+        let found = Currency::from_code(code);
         if found.is_none() {
             problems.push(
                 "/currency",
@@ -268,7 +268,7 @@ fn read_request(value: &Value, problems: &mut Problems) -> Option<InvoiceRequest
     let supply_date = reader
         .string("supply_date", false, problems)
         .and_then(|text| {
-            let date = Date::parse(&text);
+            let date = Date::parse(text);
             if date.is_none() {
                 problems.push(
                     "/supply_date",
@@ -369,7 +369,7 @@ fn check_money_field(
 fn read_country(reader: &mut ObjectReader<'_>, problems: &mut Problems) -> Option<String> {
     let pointer = reader.pointer_to("country");
     reader.string("country", false, problems).and_then(|code| {
-        if country::is_assigned(&code) {
+        if country::is_assigned(code) {
             Some(code.to_string())
         } else {
             problems.push(
@@ -472,7 +472,7 @@ fn read_line(
 
     let unit_code = match reader.string("unit_code", false, problems) {
         None => Some("H87".to_string()),
-        Some(code) if is_valid_unit_code(&code) => Some(code.to_string()),
+        Some(code) if is_valid_unit_code(code) => Some(code.to_string()),
         Some(code) => {
             problems.push(
                 format!("{pointer}/unit_code"),
@@ -501,7 +501,7 @@ fn read_line(
     let tax_category = reader
         .string("tax_category", true, problems)
         .and_then(|code| {
-            let category = TaxCategory::parse(&code);
+            let category = TaxCategory::parse(code);
             if category.is_none() {
                 problems.push(
                     format!("{pointer}/tax_category"),
