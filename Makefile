@@ -18,7 +18,7 @@ export CARGO_TERM_COLOR := never
 
 WORKER_SOURCES := $(shell find src crates/core/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock crates/core/Cargo.toml
 
-.PHONY: help setup dev test lint unit worker integration clean
+.PHONY: help setup dev test lint unit worker integration bench bench-wasm clean
 
 help:
 	@echo "make dev    build and run the whole system locally (http://127.0.0.1:8787/)"
@@ -53,6 +53,14 @@ test: setup
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory worker
 	$(MAKE) --no-print-directory integration
+
+## Benchmarks (docs/PERFORMANCE.md): not part of `make test`, which asserts no timings.
+bench: setup
+	cargo bench -p invoice-edge-core --bench issue_path
+	$(MAKE) --no-print-directory bench-wasm
+
+bench-wasm: setup
+	scripts/bench-wasm.sh
 
 clean:
 	rm -rf build target/test-artifacts
