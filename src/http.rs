@@ -34,3 +34,73 @@ pub fn method_not_allowed(allowed: &[&str]) -> Result<Response> {
     response.headers().set("Allow", &allow)?;
     Ok(response)
 }
+
+/// The largest request body the edge reads (DESIGN.md, "Limits").
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// A problem response with `Retry-After` in whole seconds (RFC 9110 section 10.2.3).
+pub fn problem_retry_after(code: Code, detail: &str, retry_after_ms: u64) -> Result<Response> {
+    let response = problem(code, detail)?;
+    response.headers().set(
+        "Retry-After",
+        &retry_after_ms.div_ceil(1000).max(1).to_string(),
+    )?;
+    Ok(response)
+}
+
+/// Public read routes and static assets may be read from any origin, without credentials.
+pub fn allow_any_origin(response: Response) -> Result<Response> {
+    response.headers().set("Access-Control-Allow-Origin", "*")?;
+    Ok(response)
+}
+
+/// A response readable by exactly this origin (a merchant's listed one).
+pub fn allow_origin(response: Response, origin: &str) -> Result<Response> {
+    response
+        .headers()
+        .set("Access-Control-Allow-Origin", origin)?;
+    response.headers().append("Vary", "Origin")?;
+    Ok(response)
+}
+
+/// The body of a JSON request, or the problem to answer: 415 for another content type and 413
+/// for a body over the limit, checked on `Content-Length` before reading when it is given.
+pub async fn json_body(
+    req: &mut worker::Request,
+) -> std::result::Result<Vec<u8>, Result<Response>> {
+    let content_type = req
+        .headers()
+        .get("Content-Type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if media_type != "application/json" {
+        return Err(problem(
+            Code::UnsupportedMediaType,
+            "send the body as application/json",
+        ));
+    }
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
+        return Err(problem(Code::BodyTooLarge, "the body is over 256 KiB"));
+    }
+    let body = match req.bytes().await {
+        Ok(body) => body,
+        Err(_) => return Err(problem(Code::MalformedJson, "the body could not be read")),
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return Err(problem(Code::BodyTooLarge, "the body is over 256 KiB"));
+    }
+    Ok(body)
+}

@@ -4,21 +4,138 @@
 //! `invoice-edge-core` for every rule; this crate only speaks HTTP, KV, Durable Objects and
 //! Queues.
 
-use worker::{event, Context, Env, Method, Request, Response, Result};
+use worker::{
+    event, Context, Env, MessageBatch, Method, Request, Response, Result, ScheduleContext,
+    ScheduledEvent,
+};
 
+mod circuit;
+mod claims;
+mod config;
+mod delivery;
 mod http;
+mod merchants;
+mod origin;
 mod routes;
+mod store;
+
+pub use claims::IdempotencyClaim;
 
 use invoice_edge_core::Code;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
+    match route(req, env).await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            // Log the route and the error, never a header or a body (they may hold keys/tokens).
+            worker::console_error!("{path}: {error}");
+            http::problem(
+                Code::Internal,
+                "the edge failed to answer; nothing about the request is known to be wrong",
+            )
+        }
+    }
+}
+
+async fn route(req: Request, env: Env) -> Result<Response> {
+    let path = req.path();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = req.method();
+    let edge_node = req
+        .cf()
+        .map(|cf| cf.colo())
+        .unwrap_or_else(|| "local".to_string());
     match (segments.as_slice(), method) {
-        (["v1", "health"], Method::Get | Method::Head) => routes::health::get(&env),
+        (["v1", "health"], Method::Get | Method::Head) => routes::health::get(&env).await,
         (["v1", "health"], _) => http::method_not_allowed(&["GET", "HEAD"]),
+
+        (["v1", "invoices"], Method::Post) => routes::invoices::issue(req, env, edge_node).await,
+        (["v1", "invoices"], Method::Options) => preflight_issue(&req, &env).await,
+        (["v1", "invoices"], _) => http::method_not_allowed(&["POST", "OPTIONS"]),
+        (["v1", "invoices", id], Method::Get | Method::Head) => {
+            http::allow_any_origin(routes::invoices::get(&env, id).await?)
+        }
+        (["v1", "invoices", _], Method::Options) => preflight_public(&["GET", "HEAD"]),
+        (["v1", "invoices", _], _) => http::method_not_allowed(&["GET", "HEAD", "OPTIONS"]),
+
+        (["v1", "verify"], Method::Post) => {
+            http::allow_any_origin(routes::verify::post(req, &env).await?)
+        }
+        (["v1", "verify"], Method::Options) => preflight_public(&["POST"]),
+        (["v1", "verify"], _) => http::method_not_allowed(&["POST", "OPTIONS"]),
+
+        ([".well-known", "jwks.json"], Method::Get | Method::Head) => routes::keys::jwks(&env),
+        ([".well-known", "jwks.json"], Method::Options) => preflight_public(&["GET", "HEAD"]),
+        ([".well-known", "jwks.json"], _) => http::method_not_allowed(&["GET", "HEAD"]),
+
+        (["v1", "admin", "pending"], Method::Get) => routes::admin::pending(req, &env).await,
+        (["v1", "admin", "pending"], _) => http::method_not_allowed(&["GET"]),
+        (["v1", "admin", "sync"], Method::Post) => routes::admin::sync(req, &env).await,
+        (["v1", "admin", "sync"], _) => http::method_not_allowed(&["POST"]),
+
+        (["v1", "demo", "token"], method) if config::EdgeConfig::from_env(&env).demo_mode => {
+            match method {
+                Method::Post => routes::demo::token(req, &env).await,
+                _ => http::method_not_allowed(&["POST"]),
+            }
+        }
+
         _ => http::problem(Code::NotFound, &format!("no route for {path}")),
+    }
+}
+
+/// Preflight for the public routes: any origin, no credentials.
+fn preflight_public(methods: &[&str]) -> Result<Response> {
+    let response = Response::empty()?.with_status(204);
+    let headers = response.headers();
+    headers.set("Access-Control-Allow-Origin", "*")?;
+    headers.set("Access-Control-Allow-Methods", &methods.join(", "))?;
+    headers.set("Access-Control-Allow-Headers", "Content-Type")?;
+    headers.set("Access-Control-Max-Age", "600")?;
+    Ok(response)
+}
+
+/// Preflight for `POST /v1/invoices?merchant=`: only that merchant's listed origins are allowed;
+/// `?merchant=` is what lets the preflight find the merchant. Others get no CORS headers.
+async fn preflight_issue(req: &Request, env: &Env) -> Result<Response> {
+    let response = Response::empty()?.with_status(204);
+    let origin = req.headers().get("Origin")?;
+    let merchant_id = req
+        .url()?
+        .query_pairs()
+        .find(|(k, _)| k == "merchant")
+        .map(|(_, v)| v.into_owned());
+    if let (Some(origin), Some(merchant_id)) = (origin, merchant_id) {
+        let merchant = merchants::load(env, &merchant_id).await.ok().flatten();
+        if merchant.is_some_and(|m| m.allowed_origins.iter().any(|allowed| *allowed == origin)) {
+            let headers = response.headers();
+            headers.set("Access-Control-Allow-Origin", &origin)?;
+            headers.set("Access-Control-Allow-Methods", "POST")?;
+            headers.set(
+                "Access-Control-Allow-Headers",
+                "Content-Type, Checkout-Token, Idempotency-Key",
+            )?;
+            headers.set("Access-Control-Max-Age", "600")?;
+        }
+    }
+    response.headers().set("Vary", "Origin")?;
+    Ok(response)
+}
+
+#[event(queue)]
+async fn queue(
+    batch: MessageBatch<delivery::DeliveryMessage>,
+    env: Env,
+    _ctx: Context,
+) -> Result<()> {
+    delivery::consume(batch, env).await
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    if let Err(error) = delivery::reconcile(&env).await {
+        worker::console_error!("reconcile: {error}");
     }
 }

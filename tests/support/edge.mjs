@@ -1,5 +1,6 @@
 // Starts the built worker (build/index.js + build/index_bg.wasm) in workerd through Miniflare,
-// the same runtime `wrangler dev` uses, and gives tests its URL.
+// the runtime `wrangler dev` uses, with the bindings of wrangler.toml: KV, the CLAIMS Durable
+// Object, the DELIVERY queue and its dead-letter queue.
 import { Miniflare, convertV4MiniflareOptions } from 'miniflare';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -7,10 +8,10 @@ import path from 'node:path';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /**
- * Starts the worker. `bindings` are the plain variables and secrets; `persistTo`, when given,
- * keeps KV, Durable Objects and cache on disk across restarts, as `wrangler dev --persist-to` does.
+ * Starts the worker. `bindings` are plain variables and secrets; `persistTo`, when given,
+ * keeps KV, Durable Objects and queues on disk across restarts, as `wrangler dev --persist-to`.
  */
-export async function startEdge({ bindings = {}, persistTo } = {}) {
+export async function startEdge({ bindings = {}, persistTo, port = 0 } = {}) {
   const options = convertV4MiniflareOptions({
     modules: [
       { type: 'ESModule', path: path.join(repoRoot, 'build/index.js') },
@@ -18,15 +19,29 @@ export async function startEdge({ bindings = {}, persistTo } = {}) {
     ],
     compatibilityDate: '2026-11-01',
     host: '127.0.0.1',
-    port: 0,
-    bindings,
+    port,
+    bindings: { ORIGIN_TIMEOUT_MS: '1500', BREAKER_FAILURES: '3', BREAKER_COOLDOWN_MS: '30000', ...bindings },
+    kvNamespaces: ['MERCHANTS', 'INVOICES'],
+    durableObjects: { CLAIMS: { className: 'IdempotencyClaim', useSQLite: true } },
+    queueProducers: { DELIVERY: 'delivery' },
+    queueConsumers: {
+      delivery: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 20, retryDelay: 1, deadLetterQueue: 'delivery-dlq' },
+      'delivery-dlq': { maxBatchSize: 100, maxBatchTimeout: 1 },
+    },
     ...(persistTo ? { resourcePersistencePath: persistTo } : {}),
   });
   const mf = new Miniflare(options);
   const url = await mf.ready;
+  const base = url.toString().replace(/\/$/, '');
   return {
     mf,
-    url: url.toString().replace(/\/$/, ''),
+    url: base,
+    kv: (name) => mf.getKVNamespace(name),
+    /** Runs the cron handler (the reconciliation) once. */
+    async cron() {
+      const worker = await mf.getWorker();
+      await worker.scheduled({ cron: '* * * * *', scheduledTime: new Date() });
+    },
     async stop() {
       await mf.dispose();
     },

@@ -71,6 +71,20 @@ catalogue! {
     /// The token names another merchant than `?merchant=`.
     TokenMerchantMismatch = "TOKEN_MERCHANT_MISMATCH", 403, "Token for another merchant";
 
+    // The edge's issuance path.
+    /// `?merchant=` or the API key names no configured merchant.
+    UnknownMerchant = "UNKNOWN_MERCHANT", 404, "Unknown merchant";
+    /// Another request already issued this order's invoice (the order id is the idempotency key).
+    OrderAlreadyInvoiced = "ORDER_ALREADY_INVOICED", 422, "Order already invoiced";
+    /// The same request is being issued right now; retry after `Retry-After`.
+    IdempotencyInProgress = "IDEMPOTENCY_IN_PROGRESS", 409, "Issuance in progress";
+    /// The edge could not store the invoice, so nothing was issued.
+    StorageUnavailable = "STORAGE_UNAVAILABLE", 503, "Storage unavailable";
+    /// The deployment lacks a secret or binding it needs (see README, "Deploy").
+    Misconfigured = "MISCONFIGURED", 500, "Edge misconfigured";
+    /// The demo token route answers only requests addressed to localhost.
+    ForbiddenHost = "FORBIDDEN_HOST", 403, "Forbidden host";
+
     // Shape of the request (400: the client sent something that is not our format).
     /// Not JSON, or not UTF-8.
     MalformedJson = "MALFORMED_JSON", 400, "Malformed JSON";
@@ -164,6 +178,26 @@ catalogue! {
     TaxIdChecksum = "TAX_ID_CHECKSUM", 422, "Tax identifier check digit mismatch";
     /// A tax identifier carries another country's prefix (e.g. "FR…" for DE).
     TaxIdCountryMismatch = "TAX_ID_COUNTRY_MISMATCH", 422, "Tax identifier country mismatch";
+
+    // Origin ledger.
+    /// Not an issued document: `invoice` or `edge_signature` is missing or mistyped, or a field
+    /// the ledger numbers by (`id`, `merchant`, `order_id`, `series`, `issued_at`) is unusable.
+    MalformedDocument = "MALFORMED_DOCUMENT", 400, "Malformed document";
+    /// The invoice id in the path is not the `invoice.id` of the body.
+    IdMismatch = "ID_MISMATCH", 400, "Invoice id mismatch";
+    /// An `invoice.format` this origin does not understand.
+    UnsupportedFormat = "UNSUPPORTED_FORMAT", 422, "Unsupported document format";
+    /// The edge signature's kid is not in the origin's trusted JWKS. Retryable: a key missing
+    /// at the origin must never void an offline invoice (DESIGN.md, "Origin ledger protocol").
+    UnknownKid = "UNKNOWN_KID", 503, "Unknown signing key";
+    /// The edge signature does not verify under the trusted key it names. Permanent.
+    SignatureInvalid = "SIGNATURE_INVALID", 422, "Invalid edge signature";
+    /// The ledger already holds this invoice id with another invoice hash.
+    InvoiceConflict = "INVOICE_CONFLICT", 409, "Invoice id already finalized with other content";
+    /// The ledger already holds another invoice for this `(merchant, order_id)`.
+    OrderConflict = "ORDER_CONFLICT", 409, "Order already finalized under another invoice";
+    /// A batch of more than 500 documents.
+    BatchTooLarge = "BATCH_TOO_LARGE", 413, "Batch too large";
 }
 
 impl Serialize for Code {

@@ -1,0 +1,97 @@
+//! The worker's configuration, read from its bindings (DESIGN.md, "Configuration names").
+
+use invoice_edge_core::breaker::BreakerConfig;
+use invoice_edge_core::keys::{EdKey, Jwks, PublicJwk};
+use std::cell::RefCell;
+use worker::Env;
+
+/// Default deadline for the synchronous origin call (DESIGN.md: `ORIGIN_TIMEOUT_MS`).
+pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 1_500;
+
+fn text(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.to_string())
+        .or_else(|_| env.secret(name).map(|s| s.to_string()))
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+}
+
+fn number(env: &Env, name: &str, default: u64) -> u64 {
+    text(env, name)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+pub struct EdgeConfig {
+    pub origin_url: Option<String>,
+    pub origin_timeout_ms: u64,
+    pub breaker: BreakerConfig,
+    pub demo_mode: bool,
+}
+
+impl EdgeConfig {
+    pub fn from_env(env: &Env) -> EdgeConfig {
+        let defaults = BreakerConfig::default();
+        EdgeConfig {
+            origin_url: text(env, "ORIGIN_URL").map(|url| url.trim_end_matches('/').to_string()),
+            origin_timeout_ms: number(env, "ORIGIN_TIMEOUT_MS", DEFAULT_ORIGIN_TIMEOUT_MS),
+            breaker: BreakerConfig {
+                failures: u32::try_from(number(
+                    env,
+                    "BREAKER_FAILURES",
+                    u64::from(defaults.failures),
+                ))
+                .unwrap_or(defaults.failures),
+                cooldown_ms: number(env, "BREAKER_COOLDOWN_MS", defaults.cooldown_ms),
+            },
+            demo_mode: text(env, "DEMO_MODE").is_some_and(|v| v == "true"),
+        }
+    }
+}
+
+thread_local! {
+    /// Parsing a JWK derives its public key (a scalar multiplication); an isolate keeps the
+    /// result for as long as the secret is unchanged.
+    static SIGNING_KEY: RefCell<Option<(String, EdKey)>> = const { RefCell::new(None) };
+}
+
+/// `EDGE_SIGNING_KEY`, the private JWK every invoice is signed with.
+pub fn signing_key(env: &Env) -> Option<EdKey> {
+    let secret = text(env, "EDGE_SIGNING_KEY")?;
+    SIGNING_KEY.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        match cached.as_ref() {
+            Some((source, key)) if *source == secret => Some(key.clone()),
+            _ => {
+                let key = EdKey::from_jwk_json(&secret).ok()?;
+                *cached = Some((secret, key.clone()));
+                Some(key)
+            }
+        }
+    })
+}
+
+/// The public keys anyone needs to verify our invoices offline: the current edge key, the
+/// previous one (kept through a rotation) and the origin's.
+pub fn jwks(env: &Env) -> Jwks {
+    let mut jwks = Jwks::default();
+    if let Some(key) = signing_key(env) {
+        jwks.push(key.public_jwk());
+    }
+    if let Some(previous) =
+        text(env, "EDGE_SIGNING_KEY_PREVIOUS").and_then(|s| EdKey::from_jwk_json(&s).ok())
+    {
+        jwks.push(previous.public_jwk());
+    }
+    if let Some(origin) = text(env, "ORIGIN_PUBLIC_JWK") {
+        // A public JWK, or a private one by mistake: only its public half is ever served.
+        let public = serde_json::from_str::<PublicJwk>(&origin)
+            .ok()
+            .and_then(|jwk| jwk.verifying_key().ok())
+            .map(|key| PublicJwk::from_key(&key));
+        if let Some(public) = public {
+            jwks.push(public);
+        }
+    }
+    jwks
+}
