@@ -18,7 +18,7 @@ export CARGO_TERM_COLOR := never
 
 WORKER_SOURCES := $(shell find src crates/core/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock crates/core/Cargo.toml
 
-.PHONY: help setup dev test lint unit worker integration bench bench-wasm clean
+.PHONY: help setup dev test lint unit worker binaries integration bench bench-wasm clean
 
 help:
 	@echo "make dev    build and run the whole system locally (http://127.0.0.1:8787/)"
@@ -35,7 +35,11 @@ build/index_bg.wasm: $(WORKER_SOURCES)
 
 worker: setup build/index_bg.wasm
 
-dev: setup build/index_bg.wasm
+## The native binaries: the CLI (keys, merchants, tokens) and the origin ledger.
+binaries: setup
+	cargo build -p invoice-edge-cli -p invoice-edge-origin
+
+dev: setup build/index_bg.wasm binaries
 	scripts/dev.sh
 
 lint: setup
@@ -45,7 +49,7 @@ lint: setup
 unit: setup
 	cargo test --workspace
 
-integration: worker
+integration: worker binaries
 	node --test --test-concurrency=1 tests/*.test.mjs
 
 test: setup
