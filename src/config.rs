@@ -27,6 +27,8 @@ pub struct EdgeConfig {
     pub origin_timeout_ms: u64,
     pub breaker: BreakerConfig,
     pub demo_mode: bool,
+    /// Time before a new invoice's marker is first due for the reconciliation.
+    pub reconcile_grace_ms: u64,
 }
 
 impl EdgeConfig {
@@ -45,6 +47,11 @@ impl EdgeConfig {
                 cooldown_ms: number(env, "BREAKER_COOLDOWN_MS", defaults.cooldown_ms),
             },
             demo_mode: text(env, "DEMO_MODE").is_some_and(|v| v == "true"),
+            reconcile_grace_ms: number(
+                env,
+                "RECONCILE_GRACE_MS",
+                crate::routes::invoices::FIRST_RECONCILE_DELAY_MS,
+            ),
         }
     }
 }
