@@ -18,7 +18,7 @@ export CARGO_TERM_COLOR := never
 
 WORKER_SOURCES := $(shell find src crates/core/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock crates/core/Cargo.toml
 
-.PHONY: help setup dev test lint unit worker binaries integration bench bench-wasm clean
+.PHONY: help setup dev test lint unit worker binaries integration bench bench-wasm bench-edge clean
 
 help:
 	@echo "make dev    build and run the whole system locally (http://127.0.0.1:8787/)"
@@ -65,6 +65,10 @@ bench: setup
 
 bench-wasm: setup
 	scripts/bench-wasm.sh
+
+## The edge under wrangler dev with wrk (issuance origin down/up, storage floor, drain).
+bench-edge: setup
+	scripts/bench-edge.sh
 
 clean:
 	rm -rf build target/test-artifacts

@@ -69,3 +69,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# 6. saxonche (Saxon's XSLT 3.0 processor, from PyPI) in a project-local virtualenv: the UBL
+# conformance test runs the official EN 16931 validation XSLT with it
+# (tests/conformance/validate_ubl.py, crates/core/tests/ubl_conformance.rs).
+SAXONCHE_VERSION=13.1.1
+if [ "$("$tools/py/bin/python" -c 'import importlib.metadata as m; print(m.version("saxonche"))' 2>/dev/null || true)" != "$SAXONCHE_VERSION" ]; then
+  say "installing saxonche $SAXONCHE_VERSION into .tools/py"
+  python3 -m venv "$tools/py"
+  "$tools/py/bin/pip" install --quiet --disable-pip-version-check "saxonche==$SAXONCHE_VERSION"
+fi

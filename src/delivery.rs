@@ -93,7 +93,15 @@ pub async fn consume(batch: MessageBatch<DeliveryMessage>, env: Env) -> Result<(
             }
             // No such invoice: nothing to deliver, ever.
             (Ok(None), Ok(None)) => {}
-            _ => unreadable.push(id.clone()),
+            (final_, signed) => {
+                let error = final_
+                    .err()
+                    .or(signed.err())
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                worker::console_error!("delivery: invoice {id} unreadable, will retry: {error}");
+                unreadable.push(id.clone());
+            }
         }
     }
     let documents: Vec<(String, String)> = to_send
@@ -110,6 +118,20 @@ pub async fn consume(batch: MessageBatch<DeliveryMessage>, env: Env) -> Result<(
         .any(|(_, o)| !matches!(o, OriginOutcome::Retryable(_)));
     if !outcomes.is_empty() {
         crate::circuit::record(config.breaker, now_ms(), any_delivered);
+    }
+    let retried: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|(_, o)| match o {
+            OriginOutcome::Retryable(reason) => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    if let Some(reason) = retried.first() {
+        worker::console_log!(
+            "delivery: {} of {} to retry: {reason}",
+            retried.len(),
+            outcomes.len()
+        );
     }
     let now = now_ms();
     for (id, outcome) in outcomes {

@@ -54,6 +54,10 @@ async fn route(req: Request, env: Env) -> Result<Response> {
         (["v1", "invoices"], Method::Post) => routes::invoices::issue(req, env, edge_node).await,
         (["v1", "invoices"], Method::Options) => preflight_issue(&req, &env).await,
         (["v1", "invoices"], _) => http::method_not_allowed(&["POST", "OPTIONS"]),
+        (["v1", "invoices", file], Method::Get | Method::Head) if file.ends_with(".xml") => {
+            let id = file.trim_end_matches(".xml");
+            http::allow_any_origin(routes::invoices::get_ubl(&env, id).await?)
+        }
         (["v1", "invoices", id], Method::Get | Method::Head) => {
             http::allow_any_origin(routes::invoices::get(&env, id).await?)
         }
@@ -68,7 +72,7 @@ async fn route(req: Request, env: Env) -> Result<Response> {
 
         ([".well-known", "jwks.json"], Method::Get | Method::Head) => routes::keys::jwks(&env),
         ([".well-known", "jwks.json"], Method::Options) => preflight_public(&["GET", "HEAD"]),
-        ([".well-known", "jwks.json"], _) => http::method_not_allowed(&["GET", "HEAD"]),
+        ([".well-known", "jwks.json"], _) => http::method_not_allowed(&["GET", "HEAD", "OPTIONS"]),
 
         (["v1", "admin", "pending"], Method::Get) => routes::admin::pending(req, &env).await,
         (["v1", "admin", "pending"], _) => http::method_not_allowed(&["GET"]),
@@ -81,6 +85,9 @@ async fn route(req: Request, env: Env) -> Result<Response> {
                 _ => http::method_not_allowed(&["POST"]),
             }
         }
+
+        #[cfg(feature = "bench")]
+        (["v1", "bench", "floor"], Method::Post) => routes::bench::floor(req, &env).await,
 
         _ => http::problem(Code::NotFound, &format!("no route for {path}")),
     }
@@ -109,7 +116,7 @@ async fn preflight_issue(req: &Request, env: &Env) -> Result<Response> {
         .map(|(_, v)| v.into_owned());
     if let (Some(origin), Some(merchant_id)) = (origin, merchant_id) {
         let merchant = merchants::load(env, &merchant_id).await.ok().flatten();
-        if merchant.is_some_and(|m| m.allowed_origins.iter().any(|allowed| *allowed == origin)) {
+        if merchant.is_some_and(|m| m.allowed_origins.contains(&origin)) {
             let headers = response.headers();
             headers.set("Access-Control-Allow-Origin", &origin)?;
             headers.set("Access-Control-Allow-Methods", "POST")?;

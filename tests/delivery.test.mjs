@@ -98,6 +98,27 @@ test('origin up: the invoice is final at once, with its number, and verifies', a
   assert.deepEqual(await current(body.invoice.id), body);
 });
 
+test('UBL export: a final invoice as EN 16931 XML; a pending one is 409 NOT_FINAL', async () => {
+  proxy.set({ kind: 'forward' });
+  const { body } = await issue('O-xml');
+  assert.equal(body.status, 'final');
+  const xml = await fetch(`${edge.url}/v1/invoices/${body.invoice.id}.xml`);
+  assert.equal(xml.status, 200);
+  assert.match(xml.headers.get('content-type'), /^application\/xml/);
+  const text = await xml.text();
+  assert.match(text, new RegExp(`<cbc:ID>${body.final.number}</cbc:ID>`));
+  assert.match(text, /urn:cen\.eu:en16931:2017/);
+
+  await origin.kill();
+  const pending = await issue('O-xml-pending');
+  assert.equal(pending.body.status, 'pending_sync');
+  const refused = await fetch(`${edge.url}/v1/invoices/${pending.body.invoice.id}.xml`);
+  assert.equal(refused.status, 409);
+  assert.equal((await refused.json()).code, 'NOT_FINAL');
+  await origin.start();
+  await untilFinal(pending.body.invoice.id);
+});
+
 test('origin down: pending, then final with the same number through GET once it is back', async () => {
   await origin.kill();
   const { status, body } = await issue('O-down');

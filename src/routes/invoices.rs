@@ -36,68 +36,97 @@ pub fn now_ms() -> u64 {
     worker::Date::now().as_millis()
 }
 
-/// The merchant and how it authenticated, or the problem to answer.
+/// A browser origin that may read this merchant's answers: one of its listed origins (DESIGN.md,
+/// "CORS"). Only checkout-token calls come from browsers; API keys are server-to-server.
+fn listed_origin(req: &Request, merchant: &MerchantConfig) -> Option<String> {
+    req.headers()
+        .get("Origin")
+        .ok()
+        .flatten()
+        .filter(|origin| merchant.allowed_origins.contains(origin))
+}
+
+/// The merchant and how it authenticated, or the problem to answer with the browser origin that
+/// may read it (so the widget can show why a token was refused).
 async fn authenticate(
     req: &Request,
     env: &Env,
     now_ms: u64,
-) -> std::result::Result<(MerchantConfig, Caller), Result<Response>> {
+) -> std::result::Result<(MerchantConfig, Caller), (Option<String>, Result<Response>)> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     if let Some(token_text) = header("Checkout-Token") {
-        let url = req.url().map_err(|e| Err(e.into()))?;
+        let url = req.url().map_err(|e| (None, Err(e)))?;
         let Some(merchant_id) = url
             .query_pairs()
             .find(|(k, _)| k == "merchant")
             .map(|(_, v)| v.into_owned())
         else {
-            return Err(http::problem(
-                Code::MissingField,
-                "a Checkout-Token is used with ?merchant=<id>",
+            return Err((
+                None,
+                http::problem(
+                    Code::MissingField,
+                    "a Checkout-Token is used with ?merchant=<id>",
+                ),
             ));
         };
-        if token::unverified_merchant(&token_text).is_some_and(|claimed| claimed != merchant_id) {
-            return Err(http::problem(
-                Code::TokenMerchantMismatch,
-                "the checkout token was minted for another merchant",
-            ));
-        }
         let merchant = match merchants::load(env, &merchant_id).await {
             Ok(Some(merchant)) => merchant,
-            Ok(None) => return Err(http::problem(Code::UnknownMerchant, "no such merchant")),
+            Ok(None) => {
+                return Err((
+                    None,
+                    http::problem(Code::UnknownMerchant, "no such merchant"),
+                ))
+            }
             Err(_) => {
-                return Err(http::problem(
-                    Code::StorageUnavailable,
-                    "merchant configuration unavailable; nothing was issued",
+                return Err((
+                    None,
+                    http::problem(
+                        Code::StorageUnavailable,
+                        "merchant configuration unavailable; nothing was issued",
+                    ),
                 ))
             }
         };
-        let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-        return match token::verify(&token_text, &merchant.live_token_secrets(now_s), now_s) {
-            Ok(claims) if claims.merchant != merchant.id => Err(http::problem(
+        let cors = listed_origin(req, &merchant);
+        let mismatch = || {
+            http::problem(
                 Code::TokenMerchantMismatch,
                 "the checkout token was minted for another merchant",
-            )),
+            )
+        };
+        if token::unverified_merchant(&token_text).is_some_and(|claimed| claimed != merchant_id) {
+            return Err((cors, mismatch()));
+        }
+        let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+        return match token::verify(&token_text, &merchant.live_token_secrets(now_s), now_s) {
+            Ok(claims) if claims.merchant != merchant.id => Err((cors, mismatch())),
             Ok(claims) => Ok((merchant, Caller::Token(claims))),
-            Err(error) => Err(http::problem(error.code(), error.detail())),
+            Err(error) => Err((cors, http::problem(error.code(), error.detail()))),
         };
     }
     let Some(api_key) = header("Authorization")
         .and_then(|v| v.strip_prefix("Bearer ").map(|k| k.trim().to_string()))
     else {
-        return Err(http::problem(
-            Code::Unauthenticated,
-            "send Authorization: Bearer <api key>, or a Checkout-Token with ?merchant=",
+        return Err((
+            None,
+            http::problem(
+                Code::Unauthenticated,
+                "send Authorization: Bearer <api key>, or a Checkout-Token with ?merchant=",
+            ),
         ));
     };
     match merchants::by_api_key(env, &api_key).await {
         Ok(Some(merchant)) => Ok((merchant, Caller::ApiKey)),
-        Ok(None) => Err(http::problem(
-            Code::ApiKeyInvalid,
-            "the API key is not valid",
+        Ok(None) => Err((
+            None,
+            http::problem(Code::ApiKeyInvalid, "the API key is not valid"),
         )),
-        Err(_) => Err(http::problem(
-            Code::StorageUnavailable,
-            "merchant configuration unavailable; nothing was issued",
+        Err(_) => Err((
+            None,
+            http::problem(
+                Code::StorageUnavailable,
+                "merchant configuration unavailable; nothing was issued",
+            ),
         )),
     }
 }
@@ -161,16 +190,14 @@ pub async fn issue(mut req: Request, env: Env, edge_node: String) -> Result<Resp
     let now = now_ms();
     let (merchant, caller) = match authenticate(&req, &env, now).await {
         Ok(found) => found,
-        Err(response) => return response,
+        Err((Some(origin), Ok(response))) => return http::allow_origin(response, &origin),
+        Err((_, response)) => return response,
     };
     // A browser on one of the merchant's listed origins may read the answer (DESIGN.md, CORS).
-    let cors_origin = req.headers().get("Origin").ok().flatten().filter(|origin| {
-        matches!(caller, Caller::Token(_))
-            && merchant
-                .allowed_origins
-                .iter()
-                .any(|allowed| allowed == origin)
-    });
+    let cors_origin = match caller {
+        Caller::Token(_) => listed_origin(&req, &merchant),
+        Caller::ApiKey => None,
+    };
     let response = issue_for(&mut req, &env, edge_node, now, &merchant, caller).await;
     match (response, cors_origin) {
         (Ok(response), Some(origin)) => http::allow_origin(response, &origin),
@@ -336,5 +363,39 @@ pub async fn get(env: &Env, id: &str) -> Result<Response> {
             Code::StorageUnavailable,
             "the invoice could not be read; retry shortly",
         ),
+    }
+}
+
+/// `GET /v1/invoices/{id}.xml`: UBL 2.1 / EN 16931 of a final invoice (docs/UBL.md). A pending
+/// or rejected invoice has no official number yet and is refused with `NOT_FINAL`.
+pub async fn get_ubl(env: &Env, id: &str) -> Result<Response> {
+    if !is_uuid(id) {
+        return http::problem(Code::NotFound, "no such invoice");
+    }
+    let kv = store::invoices(env)?;
+    let document = match store::read_document(&kv, id).await {
+        Ok(Some(document)) => document,
+        Ok(None) => return http::problem(Code::NotFound, "no such invoice"),
+        Err(_) => {
+            return http::problem(
+                Code::StorageUnavailable,
+                "the invoice could not be read; retry shortly",
+            )
+        }
+    };
+    match invoice_edge_core::ubl::to_ubl(&document) {
+        Ok(xml) => {
+            let response = Response::ok(xml)?;
+            response
+                .headers()
+                .set("Content-Type", "application/xml; charset=utf-8")?;
+            let number = document.final_.as_ref().map_or(id, |f| f.number.as_str());
+            response.headers().set(
+                "Content-Disposition",
+                &format!("attachment; filename=\"{number}.xml\""),
+            )?;
+            Ok(response)
+        }
+        Err(error) => http::problem_response(&error.problem()),
     }
 }

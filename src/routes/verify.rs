@@ -1,7 +1,7 @@
-//! `POST /v1/verify`: 200 `{valid, code, detail}` for any document; 4xx only for input that is
-//! not JSON at all.
+//! `POST /v1/verify`: 200 `{valid, code, detail}` for any well-formed document; 400 for input that
+//! is not JSON or not a document.
 
-use invoice_edge_core::document::verify;
+use invoice_edge_core::document::{verify, VerifyCode};
 use invoice_edge_core::Code;
 use worker::{Env, Request, Response, Result};
 
@@ -15,5 +15,11 @@ pub async fn post(mut req: Request, env: &Env) -> Result<Response> {
     let Ok(document) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return http::problem(Code::MalformedJson, "the body is not valid JSON");
     };
-    http::json(200, &verify(&document, &crate::config::jwks(env)))
+    let verdict = verify(&document, &crate::config::jwks(env));
+    // DESIGN.md: 200 for any well-formed document, 4xx only for malformed input; JSON that is not
+    // a document at all is malformed input.
+    if verdict.code == VerifyCode::Malformed {
+        return http::problem(Code::MalformedDocument, &verdict.detail);
+    }
+    http::json(200, &verdict)
 }

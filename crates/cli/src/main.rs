@@ -72,6 +72,16 @@ enum Command {
         /// The ID, with or without its country prefix.
         id: String,
     },
+    /// Read a signed document on stdin, send it to an origin ledger and print the final
+    /// document; exit 1 if the origin refuses it (problem on stderr), 3 if unreachable or 5xx.
+    Finalize {
+        /// The origin ledger's base URL, e.g. http://127.0.0.1:8788 (plain HTTP).
+        #[arg(long)]
+        origin: String,
+    },
+    /// Read a final document on stdin and print its UBL 2.1 / EN 16931 XML (docs/UBL.md);
+    /// exit 1 with problem JSON on stderr for a pending or rejected invoice.
+    Ubl,
 }
 
 /// Why a command failed, mapped to the documented exit codes.
@@ -100,6 +110,8 @@ fn main() -> ExitCode {
         Command::Issue { key, merchant } => commands::issue::run(&key, &merchant),
         Command::Verify { jwks } => commands::verify::run(&jwks),
         Command::TaxId { country, id } => commands::tax_id::run(&country, &id),
+        Command::Finalize { origin } => commands::finalize::run(&origin),
+        Command::Ubl => commands::ubl::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

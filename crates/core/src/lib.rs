@@ -25,6 +25,7 @@ mod stack_text;
 pub mod tax;
 pub mod tax_id;
 pub mod token;
+pub mod ubl;
 
 pub use currency::Currency;
 pub use invoice::{compute_invoice, ComputedInvoice, Payment};

@@ -198,6 +198,14 @@ catalogue! {
     OrderConflict = "ORDER_CONFLICT", 409, "Order already finalized under another invoice";
     /// A batch of more than 500 documents.
     BatchTooLarge = "BATCH_TOO_LARGE", 413, "Batch too large";
+
+    // UBL export.
+    /// Only final invoices are exported: a pending or rejected one has no official number yet,
+    /// and two XML files with different numbers must never exist for one invoice.
+    NotFinal = "NOT_FINAL", 409, "Invoice not final";
+    /// EN 16931 amounts have at most 2 decimals (UBL-DT-01), in a currency of its code list
+    /// (BR-CL-04): KWD, BHD, CLF, … cannot be exported.
+    CurrencyNotSupportedByEn16931 = "CURRENCY_NOT_SUPPORTED_BY_EN16931", 422, "Currency not supported by EN 16931";
 }
 
 impl Serialize for Code {

@@ -366,20 +366,26 @@ fn check_money_field(
     }
 }
 
-fn read_country(reader: &mut ObjectReader<'_>, problems: &mut Problems) -> Option<String> {
+fn read_country(
+    reader: &mut ObjectReader<'_>,
+    required: bool,
+    problems: &mut Problems,
+) -> Option<String> {
     let pointer = reader.pointer_to("country");
-    reader.string("country", false, problems).and_then(|code| {
-        if country::is_assigned(code) {
-            Some(code.to_string())
-        } else {
-            problems.push(
-                pointer,
-                Code::InvalidCountry,
-                format!("{code:?} is not an ISO 3166-1 alpha-2 code (upper case, e.g. \"CN\")"),
-            );
-            None
-        }
-    })
+    reader
+        .string("country", required, problems)
+        .and_then(|code| {
+            if country::is_assigned(code) {
+                Some(code.to_string())
+            } else {
+                problems.push(
+                    pointer,
+                    Code::InvalidCountry,
+                    format!("{code:?} is not an ISO 3166-1 alpha-2 code (upper case, e.g. \"CN\")"),
+                );
+                None
+            }
+        })
 }
 
 fn read_buyer(mut reader: ObjectReader<'_>, problems: &mut Problems) -> Option<Buyer> {
@@ -400,7 +406,7 @@ fn read_buyer(mut reader: ObjectReader<'_>, problems: &mut Problems) -> Option<B
         .string("name", kind == BuyerKind::Company, problems)
         .map(str::to_string);
     let tax_id = reader.string("tax_id", false, problems).map(str::to_string);
-    let country = read_country(&mut reader, problems);
+    let country = read_country(&mut reader, false, problems);
     let email_pointer = reader.pointer_to("email");
     let email = reader
         .string("email", false, problems)
@@ -441,7 +447,7 @@ fn read_buyer(mut reader: ObjectReader<'_>, problems: &mut Problems) -> Option<B
 }
 
 fn read_delivery(mut reader: ObjectReader<'_>, problems: &mut Problems) -> Option<Delivery> {
-    let country = read_country(&mut reader, problems);
+    let country = read_country(&mut reader, true, problems);
     reader.finish(problems);
     country.map(|country| Delivery { country })
 }

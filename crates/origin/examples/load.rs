@@ -1,0 +1,370 @@
+//! A bounded load benchmark of the origin ledger, against 127.0.0.1 only (issue 7,
+//! "Performance"). It starts the real `invoice-origin` on a fresh SQLite file next to it,
+//! signs every document beforehand (the edge's work, not the origin's), then measures:
+//!
+//! 1. batched ingest: `POST /v1/ledger/batch` with batches of `--batch` (default 100) from
+//!    `--clients` concurrent senders; every document is signature-checked, numbered, chained,
+//!    countersigned and committed with synchronous=FULL;
+//! 2. single `PUT` latency, one request at a time (p50, p90, p99);
+//! 3. `invoice-origin verify` over the resulting ledger.
+//!
+//! Run (release build, from the workspace root):
+//!
+//! ```text
+//! cargo run --release -p invoice-edge-origin --example load
+//! ```
+//!
+//! Options: --invoices N (20000), --batch N (100), --clients N (4), --puts N (2000),
+//! --max-seconds N (120, a hard bound on each phase), --bin PATH (the invoice-origin binary;
+//! default: the one built beside this example), --dir PATH (where the ledger file goes).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use invoice_edge_core::document::{issue, uuid_v7, IssueContext};
+use invoice_edge_core::keys::{sha256, EdKey, Jwks};
+use invoice_edge_core::merchant::MerchantConfig;
+use invoice_edge_core::{parse_request, Payment};
+use serde_json::{json, Value};
+
+struct Options {
+    invoices: usize,
+    batch: usize,
+    clients: usize,
+    puts: usize,
+    max_seconds: u64,
+    bin: PathBuf,
+    dir: PathBuf,
+}
+
+fn options() -> Result<Options, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // target/<profile>/examples/load -> target/<profile>/invoice-origin
+    let default_bin = exe
+        .parent()
+        .and_then(|examples| examples.parent())
+        .map(|profile| profile.join("invoice-origin"))
+        .unwrap_or_else(|| PathBuf::from("invoice-origin"));
+    let mut options = Options {
+        invoices: 20_000,
+        batch: 100,
+        clients: 4,
+        puts: 2_000,
+        max_seconds: 120,
+        bin: default_bin,
+        dir: std::env::temp_dir(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        let number = || value.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--invoices" => options.invoices = number()?,
+            "--batch" => options.batch = number()?.clamp(1, 500),
+            "--clients" => options.clients = number()?.max(1),
+            "--puts" => options.puts = number()?,
+            "--max-seconds" => options.max_seconds = number()? as u64,
+            "--bin" => options.bin = PathBuf::from(value),
+            "--dir" => options.dir = PathBuf::from(value),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(options)
+}
+
+fn merchant() -> MerchantConfig {
+    serde_json::from_value(json!({
+        "id": "bench",
+        "seller": {"name": "Bench Shop", "country": "CN", "tax_id": "91110000600037341L"},
+        "tax_profile": [{"category": "S", "rate": "13"}, {"category": "S", "rate": "6"}],
+        "series": "BENCH",
+        "payment_terms": "Paid at checkout"
+    }))
+    .expect("a valid merchant")
+}
+
+/// A typical checkout invoice: a company buyer and three lines (about 2 KB of JSON).
+fn document(key: &EdKey, merchant: &MerchantConfig, n: usize, now_ms: i64) -> Value {
+    let request = parse_request(&json!({
+        "currency": "CNY",
+        "order_id": format!("LOAD-{now_ms}-{n}"),
+        "buyer": {"kind": "company", "name": "Buyer Co", "tax_id": "91110000600037341L",
+                  "email": "buyer@example.com", "address": {"line": "1 Road", "city": "Beijing"}},
+        "lines": [
+            {"description": "Tea", "quantity": "2", "unit_price": "49.90", "tax_category": "S", "tax_rate": "13"},
+            {"description": "Cup", "quantity": "1", "unit_price": "15.00", "tax_category": "S", "tax_rate": "13"},
+            {"description": "Delivery", "quantity": "1", "unit_price": "8.00", "tax_category": "S", "tax_rate": "6"}
+        ]
+    }))
+    .expect("a valid request");
+    let seed = sha256(format!("{now_ms}/{n}").as_bytes());
+    let mut random = [0u8; 10];
+    random.copy_from_slice(&seed[..10]);
+    let context = IssueContext {
+        id: uuid_v7(now_ms as u64, random),
+        issued_at_ms: now_ms,
+        edge_node: "bench".into(),
+        key,
+    };
+    let signed = issue(&request, merchant, Payment::FullyPaid, &context).expect("issued");
+    serde_json::to_value(signed).expect("json")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() -> Result<(), String> {
+    let options = options()?;
+    let dir = options
+        .dir
+        .join(format!("invoice-origin-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let result = run(&options, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn run(options: &Options, dir: &std::path::Path) -> Result<(), String> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let edge = EdKey::from_seed(&sha256(format!("edge/{now_ms}").as_bytes()));
+    let origin_key = EdKey::from_seed(&sha256(format!("origin/{now_ms}").as_bytes()));
+    let write = |name: &str, text: String| {
+        std::fs::write(dir.join(name), text).map_err(|e| format!("{name}: {e}"))
+    };
+    write(
+        "trust.json",
+        serde_json::to_string(&Jwks {
+            keys: vec![edge.public_jwk()],
+        })
+        .map_err(|e| e.to_string())?,
+    )?;
+    write(
+        "origin.jwk",
+        serde_json::to_string(&origin_key.to_private_jwk()).map_err(|e| e.to_string())?,
+    )?;
+    let db = dir.join("ledger.db");
+
+    // Sign everything first, on all cores: this is the edge's work.
+    let started = Instant::now();
+    let total = options.invoices + options.puts;
+    let merchant = merchant();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let documents: Vec<Value> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (edge, merchant) = (&edge, &merchant);
+                scope.spawn(move || {
+                    (t..total)
+                        .step_by(threads)
+                        .map(|n| (n, document(edge, merchant, n, now_ms)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, Value)> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect();
+        all.sort_by_key(|(n, _)| *n);
+        all.into_iter().map(|(_, d)| d).collect()
+    });
+    let (batched, singles) = documents.split_at(options.invoices.min(documents.len()));
+    let bodies: Vec<String> = batched
+        .chunks(options.batch)
+        .map(|chunk| json!({ "documents": chunk }).to_string())
+        .collect();
+    let average = bodies.iter().map(String::len).sum::<usize>() / batched.len().max(1);
+    println!(
+        "prepared {total} signed documents ({average} bytes each in a batch) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut child = Command::new(&options.bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .arg("--trust")
+        .arg(dir.join("trust.json"))
+        .arg("--key")
+        .arg(dir.join("origin.jwk"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", options.bin.display()))?;
+    let mut line = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        let _ = BufReader::new(stdout).read_line(&mut line);
+    }
+    let Some(url) = line.trim().strip_prefix("invoice-origin listening on ") else {
+        let _ = child.kill();
+        return Err(format!("the origin did not start: {line:?}"));
+    };
+    let url = url.to_string();
+    let outcome = measure(options, &url, &bodies, batched.len(), singles);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    outcome?;
+
+    let started = Instant::now();
+    let verify = Command::new(&options.bin)
+        .args(["verify", "--db"])
+        .arg(&db)
+        .arg("--trust")
+        .arg(dir.join("trust.json"))
+        .output()
+        .map_err(|e| e.to_string())?;
+    println!(
+        "verify: exit {} in {:.2} s: {}",
+        verify.status.code().unwrap_or(-1),
+        started.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&verify.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+    );
+    if !verify.status.success() {
+        return Err("verify failed".into());
+    }
+    Ok(())
+}
+
+fn measure(
+    options: &Options,
+    url: &str,
+    bodies: &[String],
+    batched: usize,
+    singles: &[Value],
+) -> Result<(), String> {
+    let agent = || {
+        ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .build()
+    };
+    let deadline = Duration::from_secs(options.max_seconds);
+
+    // 1. Batched ingest.
+    let next = AtomicUsize::new(0);
+    let latencies = Mutex::new(Vec::with_capacity(bodies.len()));
+    let failures = Mutex::new(Vec::<String>::new());
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..options.clients {
+            scope.spawn(|| {
+                let agent = agent();
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(index) else { break };
+                    if started.elapsed() > deadline {
+                        break;
+                    }
+                    let sent = Instant::now();
+                    let reply = agent
+                        .post(&format!("{url}/v1/ledger/batch"))
+                        .set("Content-Type", "application/json")
+                        .send_string(body)
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.into_string().map_err(|e| e.to_string()));
+                    let elapsed = sent.elapsed();
+                    match reply {
+                        Ok(text) if text.matches("\"status\":201").count() > 0 => {
+                            let created = text.matches("\"status\":201").count();
+                            if created != body.matches("\"edge_signature\"").count() {
+                                failures
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .push(format!("batch {index}: only {created} created"));
+                            }
+                            latencies
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push(elapsed);
+                        }
+                        Ok(text) => failures
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(format!("batch {index}: {}", &text[..text.len().min(300)])),
+                        Err(error) => failures
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(format!("batch {index}: {error}")),
+                    }
+                }
+            });
+        }
+    });
+    let elapsed = started.elapsed();
+    let failures = failures.into_inner().unwrap_or_default();
+    if !failures.is_empty() {
+        return Err(format!(
+            "{} failed batches, first: {}",
+            failures.len(),
+            failures[0]
+        ));
+    }
+    let mut latencies = latencies.into_inner().unwrap_or_default();
+    latencies.sort();
+    let done = latencies.len() * options.batch;
+    let done = done.min(batched);
+    println!(
+        "batched ingest: {done} invoices in {} batches of {} from {} clients in {:.2} s = {:.0} invoices/s \
+         (batch latency p50 {}, p99 {})",
+        latencies.len(),
+        options.batch,
+        options.clients,
+        elapsed.as_secs_f64(),
+        done as f64 / elapsed.as_secs_f64(),
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+    );
+
+    // 2. Single PUT latency, one at a time on a kept-alive connection.
+    let agent = agent();
+    let mut latencies = Vec::with_capacity(singles.len());
+    let started = Instant::now();
+    for document in singles {
+        if started.elapsed() > deadline {
+            break;
+        }
+        let id = document["invoice"]["id"].as_str().unwrap_or("");
+        let body = document.to_string();
+        let sent = Instant::now();
+        let reply = agent
+            .put(&format!("{url}/v1/ledger/invoices/{id}"))
+            .set("Content-Type", "application/json")
+            .send_string(&body)
+            .map_err(|e| e.to_string())?;
+        let _ = reply.into_string();
+        latencies.push(sent.elapsed());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    if !latencies.is_empty() {
+        println!(
+            "single PUT: {} sequential requests in {:.2} s: p50 {}, p90 {}, p99 {}, max {}",
+            latencies.len(),
+            elapsed.as_secs_f64(),
+            ms(percentile(&latencies, 0.5)),
+            ms(percentile(&latencies, 0.9)),
+            ms(percentile(&latencies, 0.99)),
+            ms(percentile(&latencies, 1.0)),
+        );
+    }
+    Ok(())
+}
