@@ -17,8 +17,9 @@ export CLOUDFLARE_CF_FETCH_ENABLED := false
 export CARGO_TERM_COLOR := never
 
 WORKER_SOURCES := $(shell find src crates/core/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock crates/core/Cargo.toml
+BROWSER_SOURCES := $(shell find crates/browser/src crates/core/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock crates/core/Cargo.toml crates/browser/Cargo.toml
 
-.PHONY: help setup dev test lint unit worker binaries integration bench bench-wasm bench-edge clean
+.PHONY: help setup dev test lint unit worker browser binaries integration bench bench-wasm bench-edge bench-origin drill-long schemathesis fuzz-setup fuzz-short fuzz clean
 
 help:
 	@echo "make dev    build and run the whole system locally (http://127.0.0.1:8787/)"
@@ -35,11 +36,18 @@ build/index_bg.wasm: $(WORKER_SOURCES)
 
 worker: setup build/index_bg.wasm
 
+## The browser module (crates/browser) for the widget and /v/{id}: wasm-bindgen --target web
+## into www/pkg/ (gitignored), wasm-opt -Oz for size (README, "Embed the widget").
+www/pkg/invoice_edge_browser_bg.wasm: $(BROWSER_SOURCES) scripts/build-browser.sh
+	scripts/build-browser.sh
+
+browser: setup www/pkg/invoice_edge_browser_bg.wasm
+
 ## The native binaries: the CLI (keys, merchants, tokens) and the origin ledger.
 binaries: setup
 	cargo build -p invoice-edge-cli -p invoice-edge-origin
 
-dev: setup build/index_bg.wasm binaries
+dev: setup build/index_bg.wasm www/pkg/invoice_edge_browser_bg.wasm binaries
 	scripts/dev.sh
 
 lint: setup
@@ -49,7 +57,7 @@ lint: setup
 unit: setup
 	cargo test --workspace
 
-integration: worker binaries
+integration: worker browser binaries
 	node --test --test-concurrency=1 tests/*.test.mjs
 
 test: setup
@@ -57,6 +65,24 @@ test: setup
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory worker
 	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory schemathesis
+	$(MAKE) --no-print-directory fuzz-short
+
+## Security proofs (docs/SECURITY.md): schemathesis against the running worker (fixed seed,
+## bounded examples), and each cargo-fuzz target briefly (about 60 s in all). `make fuzz`
+## runs each for FUZZ_SECONDS (default 600), by hand. cargo-fuzz is installed only here.
+schemathesis: worker binaries
+	scripts/schemathesis.sh
+
+fuzz-setup:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --version 0.13.2 --locked
+
+fuzz-short: fuzz-setup
+	scripts/fuzz.sh 15
+
+fuzz: fuzz-setup
+	scripts/fuzz.sh $${FUZZ_SECONDS:-600}
 
 ## Benchmarks (docs/PERFORMANCE.md): not part of `make test`, which asserts no timings.
 bench: setup
@@ -65,6 +91,17 @@ bench: setup
 
 bench-wasm: setup
 	scripts/bench-wasm.sh
+
+## The long outage drill (docs/RESILIENCE.md): N = 20,000 with every fault kind repeated, run by
+## hand (about 40 min on 2 cores; bounded by its own deadlines). DRILL_SEED=… replays a schedule.
+## The short drill runs in `make test` (tests/drill.test.mjs).
+drill-long: worker binaries
+	timeout 4200 node tests/chaos/drill.mjs --profile long $${DRILL_SEED:+--seed $$DRILL_SEED}
+
+## The origin ledger's ingest and single-PUT latency (bounded load on 127.0.0.1).
+bench-origin: setup
+	cargo build --release -p invoice-edge-origin --bin invoice-origin --example load
+	target/release/examples/load
 
 ## The edge under wrangler dev with wrk (issuance origin down/up, storage floor, drain).
 bench-edge: setup

@@ -12,7 +12,7 @@ WORKER_BUILD_VERSION=0.8.7
 WASM_BINDGEN_VERSION=0.2.129
 NODE_VERSION=24.19.0
 # Debian packages the tests use (Chromium for the browser tests, wrk for the load benchmarks).
-APT_PACKAGES=(${INVOICE_EDGE_APT_PACKAGES:-})
+APT_PACKAGES=(chromium wrk)
 
 tools="$root/.tools"
 stamps="$tools/stamps"
@@ -78,4 +78,13 @@ if [ "$("$tools/py/bin/python" -c 'import importlib.metadata as m; print(m.versi
   say "installing saxonche $SAXONCHE_VERSION into .tools/py"
   python3 -m venv "$tools/py"
   "$tools/py/bin/pip" install --quiet --disable-pip-version-check "saxonche==$SAXONCHE_VERSION"
+fi
+
+# 7. schemathesis (from PyPI) in its own project-local virtualenv: `make test` runs it against
+# the running worker to check every response against openapi.yaml (scripts/schemathesis.sh).
+SCHEMATHESIS_VERSION=4.32.5
+if [ "$("$tools/schemathesis/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null || true)" != "$SCHEMATHESIS_VERSION" ]; then
+  say "installing schemathesis $SCHEMATHESIS_VERSION into .tools/schemathesis"
+  python3 -m venv "$tools/schemathesis"
+  "$tools/schemathesis/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi

@@ -13,6 +13,12 @@ use worker::{durable_object, DurableObject, Env, Method, Request, Response, Resu
 /// How long an attempt owns the claim before a retry may take it over.
 pub const LEASE_MS: u64 = 30_000;
 
+/// The longest `Retry-After` a retry during a live lease is told. A live attempt answers within
+/// the origin deadline (1.5 s) plus its storage writes, so waiting out the whole 30 s lease would
+/// only delay the buyer's answer; a crashed attempt's lease is polled every 2 s until it expires
+/// (found by the outage drills, docs/RESILIENCE.md).
+pub const RETRY_HINT_MS: u64 = 2_000;
+
 const CLAIM_KEY: &str = "claim";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -87,7 +93,7 @@ fn decide(existing: Option<Claim>, request: ClaimRequest) -> (ClaimOutcome, Opti
             ),
             None if request.now_ms < claim.lease_until_ms => (
                 ClaimOutcome::InProgress {
-                    retry_after_ms: claim.lease_until_ms - request.now_ms,
+                    retry_after_ms: (claim.lease_until_ms - request.now_ms).min(RETRY_HINT_MS),
                 },
                 None,
             ),
@@ -230,9 +236,14 @@ mod tests {
         let claim = claim.unwrap();
         let (outcome, write) = decide(Some(claim.clone()), request("f", 2000));
         assert!(
-            matches!(outcome, ClaimOutcome::InProgress { retry_after_ms } if retry_after_ms == LEASE_MS - 1000)
+            matches!(outcome, ClaimOutcome::InProgress { retry_after_ms } if retry_after_ms == RETRY_HINT_MS)
         );
         assert!(write.is_none());
+        let (outcome, _) = decide(Some(claim.clone()), request("f", LEASE_MS));
+        assert!(
+            matches!(outcome, ClaimOutcome::InProgress { retry_after_ms } if retry_after_ms == 1000),
+            "the hint never outlasts the lease"
+        );
         let (outcome, write) = decide(Some(claim), request("f", 1000 + LEASE_MS));
         assert!(
             matches!(outcome, ClaimOutcome::Proceed { ref signed } if signed == "doc-1000"),

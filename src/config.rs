@@ -29,6 +29,8 @@ pub struct EdgeConfig {
     pub demo_mode: bool,
     /// Time before a new invoice's marker is first due for the reconciliation.
     pub reconcile_grace_ms: u64,
+    /// `Retry-After` of a rate-limited issuance: the period of the `[[ratelimits]]` bindings.
+    pub rate_limit_period_s: u64,
 }
 
 impl EdgeConfig {
@@ -51,6 +53,11 @@ impl EdgeConfig {
                 env,
                 "RECONCILE_GRACE_MS",
                 crate::routes::invoices::FIRST_RECONCILE_DELAY_MS,
+            ),
+            rate_limit_period_s: number(
+                env,
+                "RATE_LIMIT_PERIOD_S",
+                crate::ratelimit::DEFAULT_PERIOD_S,
             ),
         }
     }

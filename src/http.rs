@@ -95,12 +95,36 @@ pub async fn json_body(
     if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
         return Err(problem(Code::BodyTooLarge, "the body is over 256 KiB"));
     }
-    let body = match req.bytes().await {
-        Ok(body) => body,
-        Err(_) => return Err(problem(Code::MalformedJson, "the body could not be read")),
+    // Without a Content-Length (a chunked body) read the stream and stop past the limit, so
+    // a client cannot make the edge buffer more than 256 KiB.
+    let body = match declared {
+        Some(_) => req.bytes().await.ok(),
+        None => read_capped(req).await,
+    };
+    let Some(body) = body else {
+        return Err(problem(Code::MalformedJson, "the body could not be read"));
     };
     if body.len() > MAX_BODY_BYTES {
         return Err(problem(Code::BodyTooLarge, "the body is over 256 KiB"));
     }
     Ok(body)
+}
+
+/// The body, read chunk by chunk and cut off one chunk past `MAX_BODY_BYTES` (the caller then
+/// answers 413); `None` if the stream fails.
+async fn read_capped(req: &mut worker::Request) -> Option<Vec<u8>> {
+    use futures_util::StreamExt;
+    let mut stream = match req.stream() {
+        Ok(stream) => stream,
+        // No body at all.
+        Err(_) => return Some(Vec::new()),
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        body.extend_from_slice(&chunk.ok()?);
+        if body.len() > MAX_BODY_BYTES {
+            break;
+        }
+    }
+    Some(body)
 }

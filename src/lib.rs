@@ -16,6 +16,7 @@ mod delivery;
 mod http;
 mod merchants;
 mod origin;
+mod ratelimit;
 mod routes;
 mod store;
 
@@ -88,6 +89,14 @@ async fn route(req: Request, env: Env) -> Result<Response> {
 
         #[cfg(feature = "bench")]
         (["v1", "bench", "floor"], Method::Post) => routes::bench::floor(req, &env).await,
+
+        // Browser pages (issue 9): the verification page, the widget's merchant profile, and
+        // the static files of www/ (demo checkout, widget, wasm) for any other GET.
+        (["v", id], Method::Get | Method::Head) => routes::page::get(req, &env, id).await,
+        (["v1", "merchants", id, "checkout"], Method::Get | Method::Head) => {
+            http::allow_any_origin(routes::checkout::get(&env, id).await?)
+        }
+        (_, Method::Get | Method::Head) => routes::assets::get(req, &env).await,
 
         _ => http::problem(Code::NotFound, &format!("no route for {path}")),
     }

@@ -1,9 +1,9 @@
 //! `POST /v1/bench/floor`, built only with the `bench` feature: the storage floor of issuance.
 //!
 //! It does exactly the storage operations that an issuance with the origin down does (two
-//! MERCHANTS reads, the claim and its completion in the Durable Object, `inv:` and `pending:`
-//! writes of about the same size, one queue send) plus one Ed25519 signature over the body, and
-//! no parsing, validation or tax work. docs/PERFORMANCE.md compares issuance against it.
+//! MERCHANTS reads, the per-merchant rate-limit check, the claim and its completion in the
+//! Durable Object, `inv:` and `pending:` writes of about the same size, one queue send) plus one
+//! Ed25519 signature over the body, and no parsing, validation or tax work. docs/PERFORMANCE.md compares issuance against it.
 
 use invoice_edge_core::document::uuid_v7;
 use invoice_edge_core::keys::{b64url, sha256};
@@ -24,6 +24,13 @@ pub async fn floor(mut req: Request, env: &Env) -> Result<Response> {
     let Some(merchant) = crate::merchants::by_api_key(env, &api_key).await? else {
         return http::problem(Code::ApiKeyInvalid, "the API key is not valid");
     };
+    // The same per-merchant rate-limit check as an API-key issuance.
+    if crate::ratelimit::over_limit(env, crate::ratelimit::MERCHANT_LIMITER, &merchant.id)
+        .await
+        .is_some()
+    {
+        return http::problem(Code::RateLimited, "rate limited");
+    }
     let body = req.bytes().await?;
     let Some(key) = crate::config::signing_key(env) else {
         return http::problem(Code::Misconfigured, "EDGE_SIGNING_KEY is missing");

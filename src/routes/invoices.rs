@@ -19,6 +19,7 @@ use crate::delivery;
 use crate::http;
 use crate::merchants;
 use crate::origin::{self, OriginOutcome};
+use crate::ratelimit;
 use crate::store::{self, Marker};
 
 /// How long a new invoice waits before the reconciliation first re-enqueues it: the queue is
@@ -186,18 +187,55 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
+/// 429 `RATE_LIMITED` with `Retry-After` (docs/SECURITY.md, "Rate limits").
+fn rate_limited(who: &str, retry_after_ms: u64) -> Result<Response> {
+    http::problem_retry_after(
+        Code::RateLimited,
+        &format!("too many issuance requests for {who}; retry after Retry-After seconds"),
+        retry_after_ms,
+    )
+}
+
 pub async fn issue(mut req: Request, env: Env, edge_node: String) -> Result<Response> {
     let now = now_ms();
+    let ip = ratelimit::client_ip(&req);
     let (merchant, caller) = match authenticate(&req, &env, now).await {
         Ok(found) => found,
-        Err((Some(origin), Ok(response))) => return http::allow_origin(response, &origin),
-        Err((_, response)) => return response,
+        Err((cors, response)) => {
+            // A failed attempt counts against the client IP: keys and tokens cannot be guessed fast.
+            let response = match ratelimit::over_limit(&env, ratelimit::IP_LIMITER, &ip).await {
+                Some(retry_after_ms) => rate_limited("this client", retry_after_ms),
+                None => response,
+            };
+            return match (response, cors) {
+                (Ok(response), Some(origin)) => http::allow_origin(response, &origin),
+                (response, _) => response,
+            };
+        }
     };
     // A browser on one of the merchant's listed origins may read the answer (DESIGN.md, CORS).
     let cors_origin = match caller {
         Caller::Token(_) => listed_origin(&req, &merchant),
         Caller::ApiKey => None,
     };
+    let limited = match caller {
+        Caller::Token(_) => ratelimit::over_limit(&env, ratelimit::IP_LIMITER, &ip)
+            .await
+            .map(|ms| ("this client", ms)),
+        Caller::ApiKey => None,
+    };
+    let limited = match limited {
+        Some(found) => Some(found),
+        None => ratelimit::over_limit(&env, ratelimit::MERCHANT_LIMITER, &merchant.id)
+            .await
+            .map(|ms| ("this merchant", ms)),
+    };
+    if let Some((who, retry_after_ms)) = limited {
+        return match (rate_limited(who, retry_after_ms), cors_origin) {
+            (Ok(response), Some(origin)) => http::allow_origin(response, &origin),
+            (response, _) => response,
+        };
+    }
     let response = issue_for(&mut req, &env, edge_node, now, &merchant, caller).await;
     match (response, cors_origin) {
         (Ok(response), Some(origin)) => http::allow_origin(response, &origin),
@@ -217,8 +255,10 @@ async fn issue_for(
         Ok(body) => body,
         Err(response) => return response,
     };
-    let Ok(value) = serde_json::from_slice::<Value>(&body) else {
-        return http::problem(Code::MalformedJson, "the body is not valid JSON");
+    // UTF-8, nesting depth and syntax, each with its own code (DESIGN.md, "Limits").
+    let value = match invoice_edge_core::json_reader::parse_json(&body) {
+        Ok(value) => value,
+        Err(error) => return http::problem_response(&Problem::from_errors(vec![error])),
     };
     let (value, payment) = match &caller {
         Caller::ApiKey => (value, Payment::AsRequested),
@@ -241,6 +281,10 @@ async fn issue_for(
     };
     let issued = match issue_from_value(&value, merchant, payment, &context) {
         Ok(issued) => issued,
+        // A token's cart that breaks a rule is the merchant's error, not the buyer's.
+        Err(problem) if matches!(caller, Caller::Token(_)) => {
+            return http::problem_response(&token::cart_problem(problem))
+        }
         Err(problem) => return http::problem_response(&problem),
     };
     let order_id = issued.signed.invoice.order_id.clone();

@@ -1,10 +1,13 @@
 //! One module per area of the HTTP surface (../shared/DESIGN.md, "HTTP surface of the edge").
 
 pub mod admin;
+pub mod assets;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod checkout;
 pub mod demo;
 pub mod health;
 pub mod invoices;
 pub mod keys;
+pub mod page;
 pub mod verify;

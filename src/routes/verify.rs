@@ -12,8 +12,11 @@ pub async fn post(mut req: Request, env: &Env) -> Result<Response> {
         Ok(body) => body,
         Err(response) => return response,
     };
-    let Ok(document) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return http::problem(Code::MalformedJson, "the body is not valid JSON");
+    let document = match invoice_edge_core::json_reader::parse_json(&body) {
+        Ok(document) => document,
+        Err(error) => {
+            return http::problem_response(&invoice_edge_core::Problem::from_errors(vec![error]))
+        }
     };
     let verdict = verify(&document, &crate::config::jwks(env));
     // DESIGN.md: 200 for any well-formed document, 4xx only for malformed input; JSON that is not

@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { repoRoot } from './edge.mjs';
 
-export const cliPath = path.join(repoRoot, 'target/debug/invoice-edge');
+// INVOICE_EDGE_BIN_DIR points the tests at binaries built in another target dir.
+export const cliPath = path.join(process.env.INVOICE_EDGE_BIN_DIR ?? path.join(repoRoot, 'target/debug'), 'invoice-edge');
 
 export function cli(args, input = '') {
   return execFileSync(cliPath, args, { input, encoding: 'utf8' });

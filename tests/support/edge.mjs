@@ -11,7 +11,12 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
  * Starts the worker. `bindings` are plain variables and secrets; `persistTo`, when given,
  * keeps KV, Durable Objects and queues on disk across restarts, as `wrangler dev --persist-to`.
  */
-export async function startEdge({ bindings = {}, persistTo, port = 0 } = {}) {
+/**
+ * `rateLimits` sets the `[[ratelimits]]` bindings' limits per 60 s (docs/SECURITY.md); the
+ * tests default to limits no test reaches. `onLog({level, message})`, when given, receives every
+ * line the worker logs (it is still printed).
+ */
+export async function startEdge({ bindings = {}, persistTo, port = 0, retryDelay = 1, rateLimits = {}, onLog } = {}) {
   const options = convertV4MiniflareOptions({
     modules: [
       { type: 'ESModule', path: path.join(repoRoot, 'build/index.js') },
@@ -25,9 +30,25 @@ export async function startEdge({ bindings = {}, persistTo, port = 0 } = {}) {
     durableObjects: { CLAIMS: { className: 'IdempotencyClaim', useSQLite: true } },
     queueProducers: { DELIVERY: 'delivery' },
     queueConsumers: {
-      delivery: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 20, retryDelay: 1, deadLetterQueue: 'delivery-dlq' },
+      delivery: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 20, retryDelay, deadLetterQueue: 'delivery-dlq' },
       'delivery-dlq': { maxBatchSize: 100, maxBatchTimeout: 1 },
     },
+    // wrangler.toml [assets]: www/ behind the worker (run_worker_first), as `wrangler dev` serves it.
+    assets: { directory: path.join(repoRoot, 'www'), binding: 'ASSETS', run_worker_first: true, routerConfig: { has_user_worker: true } },
+    ratelimits: Object.fromEntries(
+      Object.entries({ ISSUE_IP_LIMITER: 1_000_000, ISSUE_MERCHANT_LIMITER: 1_000_000, ...rateLimits }).map(([name, limit], i) => [
+        name,
+        { namespace_id: String(1001 + i), simple: { limit, period: 60 } },
+      ]),
+    ),
+    ...(onLog
+      ? {
+          handleStructuredLogs: (log) => {
+            onLog(log);
+            console.error(`[worker ${log.level}] ${log.message}`);
+          },
+        }
+      : {}),
     ...(persistTo ? { resourcePersistencePath: persistTo } : {}),
   });
   const mf = new Miniflare(options);

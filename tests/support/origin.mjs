@@ -7,7 +7,7 @@ import path from 'node:path';
 import { repoRoot } from './edge.mjs';
 import { cli } from './cli.mjs';
 
-export const originPath = path.join(repoRoot, 'target/debug/invoice-origin');
+export const originPath = path.join(process.env.INVOICE_EDGE_BIN_DIR ?? path.join(repoRoot, 'target/debug'), 'invoice-origin');
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -37,7 +37,8 @@ async function waitForHealth(url, deadlineMs = 10_000) {
  * An origin ledger process. `trustedKeys` are private or public JWK objects of the edge keys it
  * accepts; `trust()` rewrites that file and sends SIGHUP, as an operator would.
  */
-export async function startOrigin({ trustedKeys, merchantFiles = [] }) {
+/** `onStderr(text)`, when given, receives what the origin logs (it is still printed). */
+export async function startOrigin({ trustedKeys, merchantFiles = [], onStderr }) {
   const dir = mkdtempSync(path.join(tmpdir(), 'invoice-origin-'));
   const files = {
     db: path.join(dir, 'ledger.sqlite'),
@@ -67,7 +68,11 @@ export async function startOrigin({ trustedKeys, merchantFiles = [] }) {
     files,
     publicJwk: { kty: 'OKP', crv: 'Ed25519', x: originKey.x, kid: originKey.kid },
     async start() {
-      child = spawn(originPath, ['serve', '--db', files.db, '--trust', files.trust, '--key', files.key, '--merchants', files.merchants, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+      child = spawn(originPath, ['serve', '--db', files.db, '--trust', files.trust, '--key', files.key, '--merchants', files.merchants, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', onStderr ? 'pipe' : 'inherit'] });
+      child.stderr?.on('data', (chunk) => {
+        onStderr(chunk.toString());
+        process.stderr.write(chunk);
+      });
       await waitForHealth(url);
     },
     async kill(signal = 'SIGKILL') {

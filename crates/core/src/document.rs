@@ -232,13 +232,9 @@ pub fn issue_from_bytes(
     payment: Payment,
     context: &IssueContext<'_>,
 ) -> Result<Issued, crate::problem::Problem> {
-    use crate::problem::{Code, Problem};
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        Problem::single(
-            Code::MalformedJson,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
+    use crate::problem::Problem;
+    let value: Value =
+        crate::json_reader::parse_json(body).map_err(|error| Problem::from_errors(vec![error]))?;
     issue_from_value(&value, merchant, payment, context)
 }
 

@@ -11,6 +11,80 @@ use crate::problem::{Code, FieldError};
 /// Strings are at most 500 characters (DESIGN.md, "Limits").
 pub const MAX_STRING_CHARS: usize = 500;
 
+/// JSON bodies nest at most this many arrays and objects (DESIGN.md, "Limits"). An invoice
+/// request needs 4 (`/lines/0/...` plus an address); serde_json's own limit is 128.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// The deepest nesting of arrays and objects in `text`, scanning no further than one level past
+/// `limit`. Brackets inside strings do not count. The text need not be valid JSON.
+pub fn json_depth(text: &[u8], limit: usize) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in text {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                if deepest > limit {
+                    break;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Parses a JSON request body with the limits that must hold before serde sees it: UTF-8
+/// (`INVALID_UTF8`, 400), at most `MAX_JSON_DEPTH` levels (`JSON_TOO_DEEP`, 422), then JSON
+/// syntax (`MALFORMED_JSON`, 400). The detail never quotes the body: it may hold a secret.
+pub fn parse_json(body: &[u8]) -> Result<Value, FieldError> {
+    let text = std::str::from_utf8(body).map_err(|error| {
+        FieldError::new(
+            "",
+            Code::InvalidUtf8,
+            format!(
+                "the body is not UTF-8 (invalid byte at offset {})",
+                error.valid_up_to()
+            ),
+        )
+    })?;
+    if json_depth(text.as_bytes(), MAX_JSON_DEPTH) > MAX_JSON_DEPTH {
+        return Err(FieldError::new(
+            "",
+            Code::JsonTooDeep,
+            format!("JSON nests at most {MAX_JSON_DEPTH} arrays and objects"),
+        ));
+    }
+    serde_json::from_str(text).map_err(|error| {
+        FieldError::new(
+            "",
+            Code::MalformedJson,
+            format!(
+                "the body is not valid JSON: {} at line {} column {}",
+                match error.classify() {
+                    serde_json::error::Category::Eof => "unexpected end",
+                    serde_json::error::Category::Syntax => "syntax error",
+                    _ => "invalid data",
+                },
+                error.line(),
+                error.column()
+            ),
+        )
+    })
+}
+
 /// Appends an escaped object key to a JSON pointer ("~" → "~0", "/" → "~1", RFC 6901).
 pub fn child_pointer(parent: &str, key: &str) -> String {
     format!("{parent}/{}", key.replace('~', "~0").replace('/', "~1"))
@@ -251,6 +325,41 @@ impl<'a> ObjectReader<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn body_limits_each_have_their_own_code() {
+        let deep = format!("{}{}", "[".repeat(33), "]".repeat(33));
+        assert_eq!(
+            parse_json(deep.as_bytes()).unwrap_err().code,
+            Code::JsonTooDeep
+        );
+        let ok = format!("{}{}", "[".repeat(32), "]".repeat(32));
+        assert!(parse_json(ok.as_bytes()).is_ok());
+        // Brackets inside strings (and escaped quotes) do not nest.
+        let quoted = format!("{{\"a\": \"\\\"{}\"}}", "[".repeat(100));
+        assert!(parse_json(quoted.as_bytes()).is_ok());
+        // serde_json's own recursion limit (128) is never what answers.
+        let deeper = "{\"a\":".repeat(200);
+        assert_eq!(
+            parse_json(deeper.as_bytes()).unwrap_err().code,
+            Code::JsonTooDeep
+        );
+        assert_eq!(
+            parse_json(b"{\"a\": \"\xff\"}").unwrap_err().code,
+            Code::InvalidUtf8
+        );
+        assert_eq!(
+            parse_json(b"{\"a\": NaN}").unwrap_err().code,
+            Code::MalformedJson
+        );
+        assert_eq!(
+            parse_json(b"{\"a\": Infinity}").unwrap_err().code,
+            Code::MalformedJson
+        );
+        // A malformed body's detail never echoes its content.
+        let secret = parse_json(b"{\"api_key\": iek_secret}").unwrap_err();
+        assert!(!secret.detail.contains("iek_secret"), "{}", secret.detail);
+    }
 
     #[test]
     fn pointers_escape_tilde_and_slash() {

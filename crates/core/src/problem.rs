@@ -206,6 +206,18 @@ catalogue! {
     /// EN 16931 amounts have at most 2 decimals (UBL-DT-01), in a currency of its code list
     /// (BR-CL-04): KWD, BHD, CLF, … cannot be exported.
     CurrencyNotSupportedByEn16931 = "CURRENCY_NOT_SUPPORTED_BY_EN16931", 422, "Currency not supported by EN 16931";
+
+    // Security and limits.
+    /// The request body is not UTF-8 (RFC 8259 section 8.1).
+    InvalidUtf8 = "INVALID_UTF8", 400, "Body is not UTF-8";
+    /// JSON nested deeper than 32 arrays and objects (DESIGN.md, "Limits").
+    JsonTooDeep = "JSON_TOO_DEEP", 422, "JSON nested too deeply";
+    /// The checkout token's cart (lines, rates, currency or order id, all minted by the
+    /// merchant's backend) breaks a rule or the merchant's tax profile; the buyer cannot fix it.
+    TokenCartInvalid = "TOKEN_CART_INVALID", 422, "Checkout token cart invalid";
+    /// Too many issuance requests from this client IP or for this merchant; retry after
+    /// `Retry-After`.
+    RateLimited = "RATE_LIMITED", 429, "Too many requests";
 }
 
 impl Serialize for Code {

@@ -213,13 +213,7 @@ pub fn is_plausible_email(text: &str) -> bool {
 
 /// Parses a request body. `Err` holds every problem found, with pointers.
 pub fn parse_request_bytes(body: &[u8]) -> Result<InvoiceRequest, Vec<crate::problem::FieldError>> {
-    let value: Value = serde_json::from_slice(body).map_err(|error| {
-        vec![crate::problem::FieldError::new(
-            "",
-            Code::MalformedJson,
-            format!("the body is not valid JSON: {error}"),
-        )]
-    })?;
+    let value: Value = crate::json_reader::parse_json(body).map_err(|error| vec![error])?;
     parse_request(&value)
 }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use crate::keys::{b64url, b64url_decode};
-use crate::problem::Code;
+use crate::problem::{Code, FieldError, Problem};
 
 /// `exp` is at most 24 h after `iat`.
 pub const MAX_LIFETIME_SECONDS: i64 = 24 * 60 * 60;
@@ -157,6 +157,48 @@ pub fn verify(
     Ok(claims)
 }
 
+/// The fields of an issuance request that a checkout token supplies (its claims and cart); the
+/// body adds only `buyer`.
+pub const TOKEN_FIELDS: &[&str] = &["/currency", "/order_id", "/prices_include_tax", "/lines"];
+
+fn from_token(pointer: &str) -> bool {
+    TOKEN_FIELDS.iter().any(|field| {
+        pointer
+            .strip_prefix(field)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// The problem for a token issuance whose request failed validation. When any error lies in
+/// what the token supplied (a line outside the tax profile, a bad rate, currency or order id),
+/// the answer is 422 `TOKEN_CART_INVALID` first, then every error found: the merchant's backend
+/// minted a cart the edge will never accept, and no buyer input can fix it. Errors only in the
+/// buyer's part are answered as they are.
+pub fn cart_problem(problem: Problem) -> Problem {
+    let Some(first) = problem.errors.iter().find(|e| from_token(&e.pointer)) else {
+        return problem;
+    };
+    let lead = FieldError::new(
+        "",
+        Code::TokenCartInvalid,
+        format!(
+            "the checkout token's cart cannot be invoiced: {} at {} (pointers are into the request assembled from the token)",
+            first.code, first.pointer
+        ),
+    );
+    let code = Code::TokenCartInvalid;
+    let mut errors = vec![lead];
+    errors.extend(problem.errors);
+    Problem {
+        type_uri: crate::problem::type_uri(code),
+        title: code.title().to_string(),
+        status: code.status(),
+        code,
+        detail: errors.first().map(|e| e.detail.clone()),
+        errors,
+    }
+}
+
 /// Parses a lifetime such as `15m`, `2h`, `900s` or `900` (seconds).
 pub fn parse_ttl(text: &str) -> Option<i64> {
     let (number, unit) = match text.char_indices().last()? {
@@ -238,6 +280,34 @@ mod tests {
         mac.update(b"what do ya want for nothing?");
         let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
         assert_eq!(crate::keys::hex(&mac.finalize().into_bytes()), expected);
+    }
+
+    #[test]
+    fn a_cart_error_is_token_cart_invalid_and_a_buyer_error_stays_itself() {
+        let cart = Problem::from_errors(vec![
+            FieldError::new("/buyer/email", Code::InvalidEmail, "x"),
+            FieldError::new("/lines/0/tax_rate", Code::TaxNotInProfile, "y"),
+        ]);
+        let answered = cart_problem(cart);
+        assert_eq!(
+            (answered.status, answered.code),
+            (422, Code::TokenCartInvalid)
+        );
+        assert_eq!(answered.errors[0].code, Code::TokenCartInvalid);
+        assert_eq!(answered.errors.len(), 3);
+        let buyer = Problem::from_errors(vec![FieldError::new(
+            "/buyer/email",
+            Code::InvalidEmail,
+            "x",
+        )]);
+        assert_eq!(cart_problem(buyer).code, Code::InvalidEmail);
+        let shape = Problem::from_errors(vec![FieldError::new(
+            "/lines/0/quantity",
+            Code::DecimalMustBeString,
+            "z",
+        )]);
+        assert_eq!(cart_problem(shape).status, 422);
+        assert!(!from_token("/linesx"));
     }
 
     #[test]

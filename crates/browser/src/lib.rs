@@ -1,0 +1,141 @@
+//! The core, exported to browsers (`www/pkg/`, built by `make browser`).
+//!
+//! A thin adapter, like the worker: every function converts JavaScript values to the core's
+//! types, calls the core and converts back. No rule lives here, so the widget and the
+//! verification page give exactly the answers the edge gives.
+//!
+//! Values cross as JSON (a JS object or JSON text in, a JS object out), the same bytes the HTTP
+//! API speaks, so decimals stay strings and are never parsed through `f64`.
+
+use invoice_edge_core::document;
+use invoice_edge_core::keys::Jwks;
+use invoice_edge_core::tax_id::TaxId;
+use invoice_edge_core::{Payment, Problem};
+use serde::Serialize;
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+
+/// A JS value as JSON text: strings are taken as JSON text already, anything else is
+/// serialized with `JSON.stringify`.
+fn json_text(value: &JsValue) -> Result<String, JsValue> {
+    if let Some(text) = value.as_string() {
+        return Ok(text);
+    }
+    js_sys::JSON::stringify(value)
+        .map(String::from)
+        .map_err(|_| JsValue::from_str("the value cannot be serialized to JSON"))
+}
+
+/// A Rust value as a plain JS object.
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    let text = serde_json::to_string(value).map_err(|e| JsValue::from_str(&e.to_string()))?;
+    js_sys::JSON::parse(&text)
+}
+
+fn parse_value(value: &JsValue) -> Result<Value, Problem> {
+    let text = json_text(value)
+        .map_err(|_| Problem::single(invoice_edge_core::Code::MalformedJson, "not JSON"))?;
+    serde_json::from_str(&text).map_err(|_| {
+        Problem::single(
+            invoice_edge_core::Code::MalformedJson,
+            "the body is not valid JSON",
+        )
+    })
+}
+
+/// The computation the edge runs before signing, without a merchant profile (as the CLI's
+/// `totals`): the same codes and JSON pointers as `POST /v1/invoices`.
+fn compute(request: &JsValue) -> Result<invoice_edge_core::ComputedInvoice, Problem> {
+    let value = parse_value(request)?;
+    let parsed = invoice_edge_core::parse_request(&value).map_err(Problem::from_errors)?;
+    invoice_edge_core::compute_invoice(&parsed, None, Payment::AsRequested)
+        .map_err(Problem::from_errors)
+}
+
+/// `validate(request)`: `null` when the invoice request is acceptable, else the RFC 9457
+/// problem the edge would answer (`{status, code, errors: [{pointer, code, detail}]}`).
+#[wasm_bindgen]
+pub fn validate(request: JsValue) -> Result<JsValue, JsValue> {
+    match compute(&request) {
+        Ok(_) => Ok(JsValue::NULL),
+        Err(problem) => to_js(&problem),
+    }
+}
+
+/// `preview(request)`: the computed lines, tax breakdown and totals; throws the problem object
+/// when the request is not acceptable.
+#[wasm_bindgen]
+pub fn preview(request: JsValue) -> Result<JsValue, JsValue> {
+    match compute(&request) {
+        Ok(invoice) => to_js(&invoice),
+        Err(problem) => Err(to_js(&problem)?),
+    }
+}
+
+#[derive(Serialize)]
+struct TaxIdCheck {
+    valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    with_prefix: Option<String>,
+    /// `checked` (the country's rule holds) or `unchecked` (no rule to check against).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+/// `checkTaxId(country, id)`: `{valid, value, with_prefix, status}` or `{valid: false, code,
+/// detail}` with the edge's codes (`TAX_ID_FORMAT`, `TAX_ID_CHECKSUM`, ...).
+#[wasm_bindgen(js_name = checkTaxId)]
+pub fn check_tax_id(country: &str, id: &str) -> Result<JsValue, JsValue> {
+    let check = match TaxId::parse(country, id) {
+        Ok(tax_id) => TaxIdCheck {
+            valid: true,
+            value: Some(tax_id.value().to_string()),
+            with_prefix: Some(tax_id.with_prefix()),
+            status: Some(tax_id.status().as_str()),
+            code: None,
+            detail: None,
+        },
+        Err(error) => TaxIdCheck {
+            valid: false,
+            value: None,
+            with_prefix: None,
+            status: None,
+            code: Some(error.code().as_str()),
+            detail: Some(error.detail().to_string()),
+        },
+    };
+    to_js(&check)
+}
+
+/// `verify(document, jwks)`: checks a signed invoice entirely in the browser, as
+/// `POST /v1/verify` does: `{valid, code, detail, invoice_hash?, status?}`.
+#[wasm_bindgen]
+pub fn verify(document: JsValue, jwks: JsValue) -> Result<JsValue, JsValue> {
+    let document: Value = match parse_value(&document) {
+        Ok(value) => value,
+        Err(_) => Value::Null,
+    };
+    let jwks: Jwks = serde_json::from_str(&json_text(&jwks)?)
+        .map_err(|e| JsValue::from_str(&format!("the JWKS is not {{\"keys\": [...]}}: {e}")))?;
+    to_js(&document::verify(&document, &jwks))
+}
+
+/// `invoiceQrSvg(publicBaseUrl, invoiceId)`: the QR code of the invoice's verification page,
+/// the same SVG the edge prints on `/v/{id}`.
+#[wasm_bindgen(js_name = invoiceQrSvg)]
+pub fn invoice_qr_svg(public_base_url: &str, invoice_id: &str) -> Result<String, JsValue> {
+    invoice_edge_core::qr::invoice_qr_svg(public_base_url, invoice_id)
+        .map_err(|e| JsValue::from_str(&e.to_string()))
+}
+
+/// The product version, as `/v1/health` reports it.
+#[wasm_bindgen]
+pub fn version() -> String {
+    invoice_edge_core::VERSION.to_string()
+}
