@@ -49,6 +49,7 @@ start_edge() { # name port origin_port
   # The bench's own worker build, no build step, and rate limits out of the way of the load.
   sed -e "s|^main = .*|main = \"$root/build-bench/index.js\"|" -e '/^\[build\]/,/^command/d' \
     -e 's/simple = { limit = [0-9]*, period = \([0-9]*\) }/simple = { limit = 100000000, period = \1 }/' \
+    -e "s|^directory = \"www\"|directory = \"$root/www\"|" \
     wrangler.toml >"$dir/wrangler.toml"
   printf "EDGE_SIGNING_KEY='%s'\nORIGIN_URL=http://127.0.0.1:%s\n" "$edge_key" "$3" >"$dir/.dev.vars"
   scripts/load-merchant.sh "$work/merchant.json" --local --persist-to "$dir/state" --config "$dir/wrangler.toml" >/dev/null
@@ -73,6 +74,14 @@ run "(a) issuance, origin down" http://127.0.0.1:8796 /v1/invoices
 run "(c) storage floor + one signature" http://127.0.0.1:8796 /v1/bench/floor
 run "(b) issuance, origin up" http://127.0.0.1:8797 /v1/invoices
 run "(a) again, origin down" http://127.0.0.1:8796 /v1/invoices
+# Latency without queueing: one connection, so (b) - (a) is the origin call plus the final: write.
+latency() { # label url
+  echo "== $1 (1 connection)"
+  BENCH_API_KEY=$api_key BENCH_BODY="$work/body.json" wrk -t1 -c1 -d"$DURATION" --latency -s benches/issue.lua "$2" | grep -E 'p50'
+}
+latency "(a) issuance, origin down" http://127.0.0.1:8796
+latency "(b) issuance, origin up" http://127.0.0.1:8797
 
+[ "$DRAIN" -gt 0 ] || exit 0
 echo "== drain: $DRAIN invoices pending, then the origin comes back"
 node benches/drain.mjs http://127.0.0.1:8796 "$api_key" "$DRAIN" "${origin_cmd[@]}" --db "$work/down.sqlite" --listen 127.0.0.1:$origin_down
