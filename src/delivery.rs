@@ -193,14 +193,7 @@ pub async fn reconcile(env: &Env) -> Result<ReconcileReport> {
     let mut cursor: Option<String> = None;
     let mut due: Vec<String> = Vec::new();
     loop {
-        let mut list = kv.list().prefix(PENDING_PREFIX.to_string()).limit(1000);
-        if let Some(cursor) = cursor.take() {
-            list = list.cursor(cursor);
-        }
-        let page = list
-            .execute()
-            .await
-            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let page = store::list_pending_page(&kv, cursor.take()).await?;
         for key in &page.keys {
             report.markers += 1;
             let id = key.name.trim_start_matches(PENDING_PREFIX).to_string();
@@ -256,14 +249,7 @@ pub async fn count_pending(env: &Env, limit: usize) -> Result<(usize, bool)> {
     let mut count = 0;
     let mut cursor: Option<String> = None;
     loop {
-        let mut list = kv.list().prefix(PENDING_PREFIX.to_string()).limit(1000);
-        if let Some(cursor) = cursor.take() {
-            list = list.cursor(cursor);
-        }
-        let page = list
-            .execute()
-            .await
-            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let page = store::list_pending_page(&kv, cursor.take()).await?;
         count += page.keys.len();
         match page.cursor {
             Some(next) if !page.list_complete && count < limit => cursor = Some(next),

@@ -138,3 +138,15 @@ pub async fn read_document(kv: &KvStore, id: &str) -> worker::Result<Option<Docu
         rejection.map_err(error)?,
     )))
 }
+
+/// One page (up to 1,000 keys, one KV operation) of the outbox markers, continuing at `cursor`.
+pub async fn list_pending_page(
+    kv: &KvStore,
+    cursor: Option<String>,
+) -> worker::Result<worker::kv::ListResponse> {
+    let mut list = kv.list().prefix(PENDING_PREFIX.to_string()).limit(1000);
+    if let Some(cursor) = cursor {
+        list = list.cursor(cursor);
+    }
+    list.execute().await.map_err(error)
+}

@@ -16,25 +16,30 @@ function show(node, verdict, prefix) {
   node.textContent = `${prefix} ${verdict.valid ? 'valid · 有效' : 'invalid · 无效'} (${verdict.code}: ${verdict.detail})`;
 }
 
+// The wasm core and the keys, loaded once; the file check waits for them, so a file chosen
+// before they arrive is still checked (the listener is registered at once, not after loading).
+const ready = Promise.all([init(), fetch('/.well-known/jwks.json').then((r) => r.json())]).then(([, jwks]) => jwks);
+
+fileInput?.addEventListener('change', async () => {
+  const file = fileInput.files?.[0];
+  if (!file) return;
+  let document_;
+  try {
+    document_ = JSON.parse(await file.text());
+  } catch {
+    show(fileCheck, { valid: false, code: 'MALFORMED', detail: 'the file is not JSON' }, `${file.name}:`);
+    return;
+  }
+  show(fileCheck, verify(document_, await ready), `${file.name}:`);
+});
+
 async function main() {
-  const [, jwks] = await Promise.all([init(), fetch('/.well-known/jwks.json').then((r) => r.json())]);
+  const jwks = await ready;
   if (sheet && browserCheck) {
     const response = await fetch(`/v1/invoices/${encodeURIComponent(sheet.dataset.invoiceId)}`, { cache: 'no-store' });
     const document_ = await response.json();
     show(browserCheck, verify(document_, jwks), 'Checked again in your browser (WebAssembly core, keys from /.well-known/jwks.json):');
   }
-  fileInput?.addEventListener('change', async () => {
-    const file = fileInput.files?.[0];
-    if (!file) return;
-    let document_;
-    try {
-      document_ = JSON.parse(await file.text());
-    } catch {
-      show(fileCheck, { valid: false, code: 'MALFORMED', detail: 'the file is not JSON' }, `${file.name}:`);
-      return;
-    }
-    show(fileCheck, verify(document_, jwks), `${file.name}:`);
-  });
 }
 
 main().catch((error) => {

@@ -64,13 +64,7 @@ pub async fn pending(req: Request, env: &Env) -> Result<Response> {
         Err(response) => return response,
     };
     let kv = store::invoices(env)?;
-    let markers = kv
-        .list()
-        .prefix(PENDING_PREFIX.to_string())
-        .limit(1000)
-        .execute()
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let markers = store::list_pending_page(&kv, None).await?;
     let pending = markers
         .keys
         .into_iter()
