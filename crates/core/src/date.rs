@@ -105,6 +105,52 @@ pub fn rfc3339_millis(unix_millis: i64) -> String {
     format!("{date}T{hours:02}:{minutes:02}:{seconds:02}.{millis:03}Z")
 }
 
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
+    let year = year - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Reads back what [`rfc3339_millis`] writes (`YYYY-MM-DDTHH:MM:SS.mmmZ`) as Unix milliseconds.
+/// Only that exact form: every timestamp we sign is written by `rfc3339_millis`.
+pub fn parse_rfc3339_millis(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 24
+        || bytes[10] != b'T'
+        || bytes[13] != b':'
+        || bytes[16] != b':'
+        || bytes[19] != b'.'
+        || bytes[23] != b'Z'
+    {
+        return None;
+    }
+    let date = Date::parse(&text[..10])?;
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = &text[range];
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())
+            .flatten()
+    };
+    let (hours, minutes, seconds, millis) = (
+        number(11..13)?,
+        number(14..16)?,
+        number(17..19)?,
+        number(20..23)?,
+    );
+    if hours > 23 || minutes > 59 || seconds > 59 {
+        return None;
+    }
+    let days = days_from_civil(i64::from(date.year), date.month, date.day);
+    Some(days * 86_400_000 + ((hours * 60 + minutes) * 60 + seconds) * 1000 + millis)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +172,20 @@ mod tests {
             "+026-11-25",
         ] {
             assert!(Date::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamps_read_back_as_written() {
+        for millis in [0, 951_782_400_000, 1_795_600_800_123, 1_798_732_800_000 - 1] {
+            assert_eq!(parse_rfc3339_millis(&rfc3339_millis(millis)), Some(millis));
+        }
+        for bad in [
+            "2026-11-25T10:00:00Z",
+            "2026-11-25T24:00:00.000Z",
+            "2026-11-25 10:00:00.000Z",
+        ] {
+            assert_eq!(parse_rfc3339_millis(bad), None, "{bad}");
         }
     }
 

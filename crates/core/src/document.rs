@@ -13,8 +13,20 @@ use crate::problem::FieldError;
 use crate::request::{Buyer, Delivery, InvoiceRequest};
 use crate::tax::{InvoiceLine, TaxBreakdown, Totals};
 
-/// The `format` of every invoice this version signs.
-pub const FORMAT: &str = "invoice-edge/1";
+/// The `format` of every invoice this version signs: numbered and chained at the edge.
+pub const FORMAT: &str = "invoice-edge/2";
+/// Version 1 (numbers from the origin): still signed by the edge worker's version 1 path until
+/// edge numbering part 2 replaces it, and still archived by the origin until then. Its invoices
+/// carry no `kind`, `seq`, `number` or `prev_hash`. No version 1 document exists in production.
+pub const LEGACY_FORMAT_V1: &str = "invoice-edge/1";
+
+/// What a document is (DESIGN.md, "The issued document").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Invoice,
+    CreditNote,
+}
 
 /// The signed invoice. Immutable once signed: the fields are declared in sorted order, so its
 /// serde output *is* its RFC 8785 canonical form (proved against the general JCS in tests).
@@ -32,13 +44,25 @@ pub struct Invoice {
     pub id: String,
     /// RFC 3339 UTC with milliseconds.
     pub issued_at: String,
+    /// `invoice` or `credit_note` (absent only in version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Kind>,
     pub lines: Vec<InvoiceLine>,
     pub merchant: String,
+    /// The series' `number_format` rendered with `seq` (absent only in version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
     pub order_id: String,
     pub payment_terms: Option<String>,
+    /// The invoice hash of the series' document `seq - 1`, or 64 zeros for `seq` 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_hash: Option<String>,
     pub prices_include_tax: bool,
     pub seller: Seller,
-    /// The numbering series the origin numbers this invoice in, from the merchant's configuration.
+    /// 1, 2, 3, … without gaps within the series (absent only in version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The numbering series, one of the merchant's.
     pub series: String,
     pub supply_date: Date,
     pub tax_breakdown: Vec<TaxBreakdown>,
@@ -59,27 +83,38 @@ pub struct SignedInvoice {
     pub edge_signature: EdgeSignature,
 }
 
-/// The origin's final data, without its signature: the bytes the origin countersigns.
+/// The origin's receipt without its signature: the bytes the origin countersigns. Fields in
+/// sorted order, so serde's output is the RFC 8785 form.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FinalBody {
+    /// The global audit chain: SHA-256(prev_hash ‖ invoice_hash ‖ UTF-8(number)).
     pub hash: String,
     pub ledger_seq: u64,
     pub number: String,
     pub origin_kid: String,
+    /// The global audit chain's previous `hash` (not the series' `prev_hash`).
     pub prev_hash: String,
+    pub received_at: String,
+    pub seq: u64,
     pub series: String,
+    /// True when an operator archived a refused document as void (`invoice-origin void`).
+    pub void: bool,
 }
 
-/// The origin's final data: official number, chain link and countersignature.
+/// The origin's receipt (`final`): `number`, `series` and `seq` copied from the invoice (the
+/// origin checks them), its place in the global audit chain, and its countersignature.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Final {
     pub number: String,
     pub series: String,
+    pub seq: u64,
     pub ledger_seq: u64,
     pub prev_hash: String,
     pub hash: String,
+    pub received_at: String,
     pub origin_kid: String,
     pub origin_signature: String,
+    pub void: bool,
 }
 
 impl Final {
@@ -90,7 +125,10 @@ impl Final {
             number: self.number.clone(),
             origin_kid: self.origin_kid.clone(),
             prev_hash: self.prev_hash.clone(),
+            received_at: self.received_at.clone(),
+            seq: self.seq,
             series: self.series.clone(),
+            void: self.void,
         }
     }
 }
@@ -170,12 +208,44 @@ pub fn is_uuid(text: &str) -> bool {
         })
 }
 
+/// How a request was made. Part of the idempotency fingerprint, so an API-key request and a
+/// checkout-token request never replay each other (DESIGN.md, "Edge issuance path").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    ApiKey,
+    CheckoutToken,
+    /// Offline tools (the CLI's `issue`).
+    Offline,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::ApiKey => "api_key",
+            Channel::CheckoutToken => "checkout_token",
+            Channel::Offline => "offline",
+        }
+    }
+}
+
+/// A document's place in its series, decided by the series' only writer (its Durable Object,
+/// or the operator of the CLI's `issue`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainPosition {
+    pub seq: u64,
+    pub prev_hash: String,
+}
+
 /// What the caller supplies for one issuance: the core has no clock and no randomness.
 pub struct IssueContext<'a> {
     pub id: String,
     pub issued_at_ms: i64,
     pub edge_node: String,
     pub key: &'a EdKey,
+    pub channel: Channel,
+    /// `Some`: an `invoice-edge/2` document at this place in its series. `None`: the edge
+    /// worker's version 1 path, numbered later by the origin (removed by edge numbering part 2).
+    pub position: Option<ChainPosition>,
 }
 
 /// Validates, computes and signs a request for a merchant. `Err` lists every problem.
@@ -185,7 +255,34 @@ pub fn issue(
     payment: Payment,
     context: &IssueContext<'_>,
 ) -> Result<SignedInvoice, Vec<FieldError>> {
-    let computed = compute_invoice(request, Some(merchant.seller_rules()), payment)?;
+    // Both checks run, so one answer lists a series problem beside the others.
+    let (series, computed) = match (
+        merchant.resolve_series(request.series.as_deref()),
+        compute_invoice(request, Some(merchant.seller_rules()), payment),
+    ) {
+        (Ok(series), Ok(computed)) => (series, computed),
+        (series, computed) => {
+            let mut errors: Vec<FieldError> = series.err().into_iter().collect();
+            errors.extend(computed.err().unwrap_or_default());
+            return Err(errors);
+        }
+    };
+    let (format, kind, number, seq, prev_hash) = match &context.position {
+        Some(position) => (
+            FORMAT,
+            Some(Kind::Invoice),
+            Some(crate::numbering::render_number(
+                &series.number_format,
+                &series.name,
+                position.seq,
+                context.issued_at_ms,
+                merchant.utc_offset,
+            )),
+            Some(position.seq),
+            Some(position.prev_hash.clone()),
+        ),
+        None => (LEGACY_FORMAT_V1, None, None, None, None),
+    };
     let buyer = computed.buyer.map(|mut buyer| {
         // DESIGN.md: buyer.country defaults to the seller's country.
         buyer
@@ -198,19 +295,24 @@ pub fn issue(
         currency: computed.currency,
         delivery: computed.delivery,
         edge_node: context.edge_node.clone(),
-        format: FORMAT.to_string(),
+        format: format.to_string(),
         id: context.id.clone(),
         issued_at: rfc3339_millis(context.issued_at_ms),
+        kind,
         lines: computed.lines,
         merchant: merchant.id.clone(),
+        number,
         order_id: computed.order_id,
         payment_terms: merchant.payment_terms.clone(),
+        prev_hash,
         prices_include_tax: computed.prices_include_tax,
         seller: merchant.seller.clone(),
-        series: merchant.series.clone(),
+        seq,
+        series: series.name.clone(),
+        // DESIGN.md, "Series": the default supply date is the merchant's local date.
         supply_date: computed
             .supply_date
-            .unwrap_or_else(|| Date::from_unix_millis(context.issued_at_ms)),
+            .unwrap_or_else(|| merchant.utc_offset.local_date(context.issued_at_ms)),
         tax_breakdown: computed.tax_breakdown,
         totals: computed.totals,
     };
@@ -251,7 +353,7 @@ pub fn issue_from_value(
         .map_err(crate::problem::Problem::from_errors)?;
     Ok(Issued {
         signed,
-        fingerprint: request_fingerprint(value),
+        fingerprint: request_fingerprint(value, context.channel),
     })
 }
 
@@ -269,10 +371,17 @@ pub fn sign(invoice: Invoice, key: &EdKey) -> SignedInvoice {
     }
 }
 
-/// The idempotency fingerprint of a request: lower-case hex SHA-256 of its RFC 8785 form, so
-/// the same request with its keys in another order or other whitespace is the same request.
-pub fn request_fingerprint(request: &Value) -> String {
-    hex(&sha256(canonicalize(request).as_bytes()))
+/// The idempotency fingerprint of a request: lower-case hex SHA-256 of how it was made, a
+/// newline, and its RFC 8785 form. The same request with its keys in another order or other
+/// whitespace is the same request; the same body sent with an API key and inside a checkout
+/// token are not.
+pub fn request_fingerprint(request: &Value, channel: Channel) -> String {
+    let canonical = canonicalize(request);
+    let mut input = Vec::with_capacity(canonical.len() + 16);
+    input.extend_from_slice(channel.as_str().as_bytes());
+    input.push(b'\n');
+    input.extend_from_slice(canonical.as_bytes());
+    hex(&sha256(&input))
 }
 
 /// SHA-256 of an invoice's canonical bytes, as raw bytes.
@@ -290,32 +399,56 @@ pub fn chain_hash(prev_hash: &[u8; 32], invoice_hash: &[u8; 32], number: &str) -
     sha256(&input)
 }
 
-/// The origin's side of finalization: link into the chain and countersign.
-pub fn finalize(
-    invoice_hash: &[u8; 32],
-    prev_hash: &[u8; 32],
-    number: &str,
-    series: &str,
-    ledger_seq: u64,
-    origin_key: &EdKey,
-) -> Final {
-    let body = FinalBody {
-        hash: hex(&chain_hash(prev_hash, invoice_hash, number)),
-        ledger_seq,
-        number: number.to_string(),
-        origin_kid: origin_key.kid().to_string(),
-        prev_hash: hex(prev_hash),
-        series: series.to_string(),
-    };
+/// What the origin archived, for its receipt.
+pub struct Archived<'a> {
+    pub invoice_hash: &'a [u8; 32],
+    /// The global audit chain's head before this entry (32 zero bytes for the first).
+    pub audit_prev_hash: &'a [u8; 32],
+    pub number: &'a str,
+    pub series: &'a str,
+    pub seq: u64,
+    pub ledger_seq: u64,
+    pub received_at: &'a str,
+    pub void: bool,
+}
+
+/// The origin's receipt for an archived document: its link in the global audit chain
+/// (DESIGN.md: `hash = SHA-256(prev_hash ‖ invoice_hash ‖ UTF-8(number))`), countersigned.
+pub fn receipt(archived: &Archived<'_>, origin_key: &EdKey) -> Final {
+    countersign(
+        FinalBody {
+            hash: hex(&chain_hash(
+                archived.audit_prev_hash,
+                archived.invoice_hash,
+                archived.number,
+            )),
+            ledger_seq: archived.ledger_seq,
+            number: archived.number.to_string(),
+            origin_kid: origin_key.kid().to_string(),
+            prev_hash: hex(archived.audit_prev_hash),
+            received_at: archived.received_at.to_string(),
+            seq: archived.seq,
+            series: archived.series.to_string(),
+            void: archived.void,
+        },
+        origin_key,
+    )
+}
+
+/// The origin's side of archiving: countersign a receipt (JCS bytes of `body`).
+pub fn countersign(body: FinalBody, origin_key: &EdKey) -> Final {
     let origin_signature = origin_key.sign(&to_jcs_bytes(&body).unwrap_or_default());
     Final {
         number: body.number,
         series: body.series,
+        seq: body.seq,
         ledger_seq: body.ledger_seq,
         prev_hash: body.prev_hash,
         hash: body.hash,
+        received_at: body.received_at,
         origin_kid: body.origin_kid,
         origin_signature,
+        void: body.void,
     }
 }
 
@@ -335,7 +468,7 @@ pub enum VerifyCode {
     SignatureInvalid,
     /// The origin's countersignature over `final` does not verify.
     FinalSignatureInvalid,
-    /// `final` does not belong to this invoice (chain hash or series differ).
+    /// `final` does not belong to this invoice (chain hash, number, series or seq differ).
     FinalMismatch,
     /// `status` disagrees with the `final` / `rejection` fields.
     StatusMismatch,
@@ -368,6 +501,47 @@ fn verdict(
     }
 }
 
+/// The version 2 chain fields must be there and well-formed before anything relies on them.
+fn check_chain_fields(invoice: &Value) -> Result<(), String> {
+    let kind_ok = matches!(
+        invoice.get("kind").and_then(Value::as_str),
+        Some("invoice" | "credit_note")
+    );
+    let seq_ok = invoice
+        .get("seq")
+        .and_then(Value::as_u64)
+        .is_some_and(|seq| seq >= 1);
+    let number_ok = invoice
+        .get("number")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let prev_ok = invoice
+        .get("prev_hash")
+        .and_then(Value::as_str)
+        .is_some_and(crate::series::is_hash_hex);
+    let series_ok = invoice
+        .get("series")
+        .and_then(Value::as_str)
+        .is_some_and(crate::merchant::is_valid_series_name);
+    let mut missing = Vec::new();
+    for (ok, rule) in [
+        (kind_ok, "kind (invoice or credit_note)"),
+        (seq_ok, "seq (an integer from 1)"),
+        (number_ok, "number"),
+        (prev_ok, "prev_hash (64 lower-case hex digits)"),
+        (series_ok, "series (1-32 of A-Z a-z 0-9 _ -)"),
+    ] {
+        if !ok {
+            missing.push(rule);
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("an {FORMAT} invoice needs {}", missing.join(", ")))
+    }
+}
+
 /// Verifies any document (or a bare `{invoice, edge_signature}`) against a JWKS, offline.
 ///
 /// The invoice is canonicalized from the JSON as given, not re-serialized from our structs, so a
@@ -385,13 +559,19 @@ pub fn verify(document: &Value, jwks: &Jwks) -> Verification {
     ) else {
         return malformed("the document has no edge_signature {alg, kid, sig}");
     };
-    if invoice.get("format").and_then(Value::as_str) != Some(FORMAT) {
+    let format = invoice.get("format").and_then(Value::as_str);
+    if format != Some(FORMAT) && format != Some(LEGACY_FORMAT_V1) {
         return verdict(
             VerifyCode::UnsupportedFormat,
-            format!("only {FORMAT} invoices are understood"),
+            format!("only {FORMAT} (and {LEGACY_FORMAT_V1}) invoices are understood"),
             None,
             None,
         );
+    }
+    if format == Some(FORMAT) {
+        if let Err(detail) = check_chain_fields(invoice) {
+            return malformed(&detail);
+        }
     }
     if signature.alg != "EdDSA" {
         return verdict(
@@ -453,7 +633,7 @@ pub fn verify(document: &Value, jwks: &Jwks) -> Verification {
     };
 
     let Ok(final_) = serde_json::from_value::<Final>(final_value.clone()) else {
-        return malformed("final must be {number, series, ledger_seq, prev_hash, hash, origin_kid, origin_signature}");
+        return malformed("final must be {number, series, seq, ledger_seq, prev_hash, hash, received_at, origin_kid, origin_signature, void}");
     };
     let Some(origin_key) = jwks.find(&final_.origin_kid) else {
         return verdict(
@@ -475,10 +655,28 @@ pub fn verify(document: &Value, jwks: &Jwks) -> Verification {
     let prev: Option<[u8; 32]> = hex_decode(&final_.prev_hash).and_then(|b| b.try_into().ok());
     let linked =
         prev.is_some_and(|prev| hex(&chain_hash(&prev, &hash, &final_.number)) == final_.hash);
-    if !linked || invoice.get("series").and_then(Value::as_str) != Some(final_.series.as_str()) {
+    // Version 2: the receipt repeats the invoice's own number, series and seq.
+    let same_place = format != Some(FORMAT)
+        || (invoice.get("number").and_then(Value::as_str) == Some(final_.number.as_str())
+            && invoice.get("seq").and_then(Value::as_u64) == Some(final_.seq));
+    if !linked
+        || !same_place
+        || invoice.get("series").and_then(Value::as_str) != Some(final_.series.as_str())
+    {
         return verdict(
             VerifyCode::FinalMismatch,
-            "final belongs to another invoice: its chain hash or series does not match",
+            "final belongs to another invoice: its chain hash, number, series or seq does not match",
+            hash_hex,
+            status,
+        );
+    }
+    if final_.void {
+        return verdict(
+            VerifyCode::Valid,
+            format!(
+                "archived by the origin as void (an operator's decision) at {} {}",
+                final_.series, final_.seq
+            ),
             hash_hex,
             status,
         );

@@ -4,11 +4,57 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::numbering::DEFAULT_NUMBER_FORMAT;
+use crate::numbering::{NumberFormat, UtcOffset};
+use crate::offline::{Limits, LimitsConfig};
+use crate::problem::{Code, FieldError};
 use crate::request::{Address, TaxCategory};
 use crate::rules::{SellerRules, TaxProfileEntry};
 
-/// The default final-number format (DESIGN.md, "The issued document").
-pub const DEFAULT_NUMBER_FORMAT: &str = "{series}-{year}-{seq:08}";
+/// Cloudflare's Durable Object location hints (a series' `location_hint`).
+pub const LOCATION_HINTS: &[&str] = &[
+    "wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me",
+];
+
+/// True for a series name: 1-32 of `[A-Za-z0-9_-]` (DESIGN.md, "Series"). Names key the
+/// series' Durable Object (`{merchant}/{series}`) and KV records, so no `/` or `:`.
+pub fn is_valid_series_name(text: &str) -> bool {
+    (1..=32).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// One numbering series of a merchant (DESIGN.md, "Series").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesConfig {
+    pub name: String,
+    /// Pinned by the series' object at its first issuance: a change needs a new series.
+    #[serde(default)]
+    pub number_format: NumberFormat,
+    /// Where the series' object is placed when first created (`weur`, `apac`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location_hint: Option<String>,
+    /// This series' own limits; what it leaves out comes from the merchant's.
+    #[serde(default, skip_serializing_if = "LimitsConfig::is_empty")]
+    pub limits: LimitsConfig,
+    /// A retired series issues nothing new, but is still delivered and listed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retired: bool,
+}
+
+impl SeriesConfig {
+    pub fn new(name: impl Into<String>) -> SeriesConfig {
+        SeriesConfig {
+            name: name.into(),
+            number_format: NumberFormat::default(),
+            location_hint: None,
+            limits: LimitsConfig::default(),
+            retired: false,
+        }
+    }
+}
 
 /// The seller as printed on every invoice. Fields in sorted order (canonical JSON).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,10 +76,16 @@ pub struct MerchantConfig {
     pub seller: Seller,
     /// The allowed (category, rate) pairs with their default exemption reasons.
     pub tax_profile: Vec<TaxProfileEntry>,
-    /// The numbering series, e.g. `SHOP`; the origin numbers each series without gaps.
-    pub series: String,
-    #[serde(default = "default_number_format")]
-    pub number_format: String,
+    /// The numbering series, one or more; a merchant with several must name one in every
+    /// request and token (DESIGN.md, "Series").
+    pub series: Vec<SeriesConfig>,
+    /// The merchant's offset from UTC: the year in a number and the default supply date are
+    /// local (default `+00:00`).
+    #[serde(default)]
+    pub utc_offset: UtcOffset,
+    /// Merchant-wide offline limits, the defaults for each series (DESIGN.md, "Offline limits").
+    #[serde(default, skip_serializing_if = "LimitsConfig::is_empty")]
+    pub limits: LimitsConfig,
     /// Printed on the invoice when something is payable, e.g. "Net 30".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_terms: Option<String>,
@@ -60,10 +112,6 @@ pub struct TokenSecret {
     pub accept_until: Option<i64>,
 }
 
-fn default_number_format() -> String {
-    DEFAULT_NUMBER_FORMAT.to_string()
-}
-
 impl MerchantConfig {
     /// Checks what `merchant create` and the edge's loader must never accept: an id or series
     /// that cannot key storage, a format without a sequence, or a profile that breaks the
@@ -80,18 +128,35 @@ impl MerchantConfig {
         if !token(&self.id) {
             problems.push(format!("id {:?}: use 1-64 of A-Z a-z 0-9 - _", self.id));
         }
-        if !token(&self.series) {
-            problems.push(format!(
-                "series {:?}: use 1-64 of A-Z a-z 0-9 - _",
-                self.series
-            ));
+        if self.series.is_empty() {
+            problems.push("a merchant needs at least one series".into());
         }
-        if !self.number_format.contains("{seq") {
-            problems.push(format!(
-                "number format {:?} has no {{seq}} or {{seq:0N}}",
-                self.number_format
-            ));
+        for (index, series) in self.series.iter().enumerate() {
+            if !is_valid_series_name(&series.name) {
+                problems.push(format!(
+                    "series {:?}: use 1-32 of A-Z a-z 0-9 - _",
+                    series.name
+                ));
+            }
+            if self.series[..index].iter().any(|s| s.name == series.name) {
+                problems.push(format!("series {:?} is listed twice", series.name));
+            }
+            if let Some(hint) = &series.location_hint {
+                if !LOCATION_HINTS.contains(&hint.as_str()) {
+                    problems.push(format!(
+                        "series {:?}: location hint {hint:?} is not one of {}",
+                        series.name,
+                        LOCATION_HINTS.join(", ")
+                    ));
+                }
+            }
+            problems.extend(
+                series
+                    .limits
+                    .problems(&format!("series {:?}: ", series.name)),
+            );
         }
+        problems.extend(self.limits.problems(""));
         if !crate::country::is_assigned(&self.seller.country) {
             problems.push(format!(
                 "country {:?} is not an ISO 3166-1 alpha-2 code",
@@ -145,6 +210,64 @@ impl MerchantConfig {
         } else {
             Err(problems)
         }
+    }
+
+    /// The series a request or token names, or the merchant's only series when it names none.
+    /// `Err` is `SERIES_REQUIRED`, `UNKNOWN_SERIES` or `SERIES_RETIRED` at `/series`.
+    pub fn resolve_series(&self, requested: Option<&str>) -> Result<&SeriesConfig, FieldError> {
+        let found = match (requested, self.series.as_slice()) {
+            (Some(name), all) => all.iter().find(|s| s.name == name).ok_or_else(|| {
+                FieldError::new(
+                    "/series",
+                    Code::UnknownSeries,
+                    format!(
+                        "merchant {} has no series {name:?}; its series are {}",
+                        self.id,
+                        self.series_names()
+                    ),
+                )
+            })?,
+            // Only a merchant with exactly one series may leave it out, so a retry can never
+            // land in another series (DESIGN.md, "The invoice request").
+            (None, [only]) => only,
+            (None, _) => {
+                return Err(FieldError::new(
+                    "/series",
+                    Code::SeriesRequired,
+                    format!(
+                        "merchant {} has several series; name one of {}",
+                        self.id,
+                        self.series_names()
+                    ),
+                ))
+            }
+        };
+        if found.retired {
+            return Err(FieldError::new(
+                "/series",
+                Code::SeriesRetired,
+                format!("series {} is retired and issues nothing new", found.name),
+            ));
+        }
+        Ok(found)
+    }
+
+    fn series_names(&self) -> String {
+        self.series
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The first series: what tools use when none is named.
+    pub fn default_series(&self) -> Option<&SeriesConfig> {
+        self.series.first()
+    }
+
+    /// The limits in force for a series.
+    pub fn limits_for(&self, series: &SeriesConfig) -> Limits {
+        Limits::resolve(&series.limits, &self.limits)
     }
 
     /// The token secrets still accepted at `now_seconds`.

@@ -185,19 +185,45 @@ catalogue! {
     MalformedDocument = "MALFORMED_DOCUMENT", 400, "Malformed document";
     /// The invoice id in the path is not the `invoice.id` of the body.
     IdMismatch = "ID_MISMATCH", 400, "Invoice id mismatch";
-    /// An `invoice.format` this origin does not understand.
-    UnsupportedFormat = "UNSUPPORTED_FORMAT", 422, "Unsupported document format";
+    /// An `invoice.format` or field this origin does not understand. Retryable: deploy the
+    /// origin before the edge (DESIGN.md, "Origin ledger protocol").
+    UnsupportedFormat = "UNSUPPORTED_FORMAT", 503, "Unsupported document format";
     /// The edge signature's kid is not in the origin's trusted JWKS. Retryable: a key missing
     /// at the origin must never void an offline invoice (DESIGN.md, "Origin ledger protocol").
     UnknownKid = "UNKNOWN_KID", 503, "Unknown signing key";
     /// The edge signature does not verify under the trusted key it names. Permanent.
     SignatureInvalid = "SIGNATURE_INVALID", 422, "Invalid edge signature";
-    /// The ledger already holds this invoice id with another invoice hash.
-    InvoiceConflict = "INVOICE_CONFLICT", 409, "Invoice id already finalized with other content";
-    /// The ledger already holds another invoice for this `(merchant, order_id)`.
-    OrderConflict = "ORDER_CONFLICT", 409, "Order already finalized under another invoice";
+    /// Documents of the series are missing before this one; the problem carries `expected_seq`,
+    /// the origin's next `seq`, from which the edge resends. Retryable.
+    SequenceGap = "SEQUENCE_GAP", 409, "Gap in the series";
+    /// Another document holds this `seq` of the series (or this id), or it does not link to the
+    /// archived document before it. Permanent: the series stops until an operator acts.
+    SequenceConflict = "SEQUENCE_CONFLICT", 409, "Series chain conflict";
+    /// The ledger already holds another invoice for this `(merchant, series, order_id)`. Permanent.
+    OrderConflict = "ORDER_CONFLICT", 409, "Order already archived under another invoice";
+    /// The ledger route needs the edge's bearer token and none was given, or it is not one the
+    /// origin is configured with (`--edge-tokens`, `--metrics-tokens`).
+    LedgerTokenInvalid = "LEDGER_TOKEN_INVALID", 401, "Invalid ledger token";
     /// A batch of more than 500 documents.
     BatchTooLarge = "BATCH_TOO_LARGE", 413, "Batch too large";
+
+    // Series and offline limits (DESIGN.md, "Series", "Offline limits").
+    /// The merchant has several series, so a request or token must name one in `series`.
+    SeriesRequired = "SERIES_REQUIRED", 422, "Series required";
+    /// `series` names no series of this merchant.
+    UnknownSeries = "UNKNOWN_SERIES", 422, "Unknown series";
+    /// The series is retired: it issues nothing new, but is still delivered and listed.
+    SeriesRetired = "SERIES_RETIRED", 422, "Series retired";
+    /// The origin refused a document of the series permanently; nothing new is issued until an
+    /// operator resumes it. Replays still answer.
+    SeriesStopped = "SERIES_STOPPED", 503, "Series stopped";
+    /// The series is over an offline limit; it resumes by itself once the origin archives.
+    OfflineLimitReached = "OFFLINE_LIMIT_REACHED", 503, "Offline limit reached";
+    /// The invoice's gross is over the series' `max_invoice_amount` in its currency.
+    InvoiceAmountLimit = "INVOICE_AMOUNT_LIMIT", 422, "Invoice amount over the limit";
+    /// The origin asked for a `seq` it had already acknowledged: it lost receipts it gave.
+    /// Delivery stops and an operator must restore the origin.
+    OriginRegressed = "ORIGIN_REGRESSED", 503, "Origin lost acknowledged receipts";
 
     // UBL export.
     /// Only final invoices are exported: a pending or rejected one has no official number yet,
@@ -271,6 +297,9 @@ pub struct Problem {
     pub detail: Option<String>,
     /// Every problem found, not only the first.
     pub errors: Vec<FieldError>,
+    /// With `SEQUENCE_GAP`: the `seq` the origin expects next (an RFC 9457 extension member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_seq: Option<u64>,
 }
 
 /// The media type of a problem body (RFC 9457 section 3).
@@ -294,6 +323,15 @@ impl Problem {
             code: first,
             detail: errors.first().map(|e| e.detail.clone()),
             errors,
+            expected_seq: None,
+        }
+    }
+
+    /// `SEQUENCE_GAP` with the `seq` the origin expects next.
+    pub fn sequence_gap(expected_seq: u64, detail: impl Into<String>) -> Self {
+        Problem {
+            expected_seq: Some(expected_seq),
+            ..Problem::single(Code::SequenceGap, detail)
         }
     }
 

@@ -169,6 +169,8 @@ pub struct LineRequest {
 pub struct InvoiceRequest {
     pub currency: Currency,
     pub order_id: String,
+    /// The numbering series; may be left out while the merchant has only one.
+    pub series: Option<String>,
     pub prices_include_tax: bool,
     pub supply_date: Option<Date>,
     /// Defaults to 0 (and to the gross for a checkout-token issuance, set by the caller).
@@ -257,6 +259,21 @@ fn read_request(value: &Value, problems: &mut Problems) -> Option<InvoiceRequest
             ok
         });
 
+    let series = reader
+        .string("series", false, problems)
+        .map(str::to_string)
+        .filter(|name| {
+            let ok = crate::merchant::is_valid_series_name(name);
+            if !ok {
+                problems.push(
+                    "/series",
+                    Code::UnknownSeries,
+                    "a series name is 1-32 characters of A-Z, a-z, 0-9, '_' or '-'",
+                );
+            }
+            ok
+        });
+
     let prices_include_tax = reader.bool("prices_include_tax", problems).unwrap_or(false);
 
     let supply_date = reader
@@ -323,6 +340,7 @@ fn read_request(value: &Value, problems: &mut Problems) -> Option<InvoiceRequest
     Some(InvoiceRequest {
         currency: currency?,
         order_id: order_id?,
+        series,
         prices_include_tax,
         supply_date,
         paid_amount,

@@ -32,6 +32,9 @@ pub struct Cart {
 pub struct CheckoutClaims {
     pub merchant: String,
     pub order_id: String,
+    /// The numbering series; required when the merchant has several (DESIGN.md, "Series").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
     pub currency: String,
     pub cart: Cart,
     /// Seconds since the Unix epoch.
@@ -159,7 +162,13 @@ pub fn verify(
 
 /// The fields of an issuance request that a checkout token supplies (its claims and cart); the
 /// body adds only `buyer`.
-pub const TOKEN_FIELDS: &[&str] = &["/currency", "/order_id", "/prices_include_tax", "/lines"];
+pub const TOKEN_FIELDS: &[&str] = &[
+    "/currency",
+    "/order_id",
+    "/series",
+    "/prices_include_tax",
+    "/lines",
+];
 
 fn from_token(pointer: &str) -> bool {
     TOKEN_FIELDS.iter().any(|field| {
@@ -196,6 +205,7 @@ pub fn cart_problem(problem: Problem) -> Problem {
         code,
         detail: errors.first().map(|e| e.detail.clone()),
         errors,
+        expected_seq: None,
     }
 }
 
@@ -223,6 +233,7 @@ mod tests {
         CheckoutClaims {
             merchant: "demo".into(),
             order_id: "A-1".into(),
+            series: None,
             currency: "CNY".into(),
             cart: Cart {
                 prices_include_tax: true,

@@ -1,8 +1,9 @@
 //! UBL 2.1 export of a final invoice, per EN 16931 (CustomizationID `urn:cen.eu:en16931:2017`).
 //!
-//! Only *final* documents are exported: BT-1 (the invoice number) is the origin's gapless
-//! number, and a pending invoice has none yet, so two XML files with different numbers must
-//! never exist for one invoice (`NOT_FINAL`). EN 16931 allows at most two decimals for amounts
+//! BT-1 (the invoice number) is the series number the edge gave an `invoice-edge/2` document
+//! at issuance, so `pending_sync` and `final` documents are both exported, with the same number.
+//! A rejected document, and a version 1 document before the origin numbered it, are not: two XML
+//! files with different numbers must never exist for one invoice (`NOT_FINAL`). EN 16931 allows at most two decimals for amounts
 //! (UBL-DT-01, BR-DEC-*) and its own ISO 4217 code list (BR-CL-04), so other currencies are
 //! refused (`CURRENCY_NOT_SUPPORTED_BY_EN16931`).
 //!
@@ -15,7 +16,7 @@ use std::fmt::{self, Write as _};
 use rust_decimal::Decimal;
 
 use crate::currency::Currency;
-use crate::document::{invoice_hash, Document, Final, Status, FORMAT};
+use crate::document::{invoice_hash, Document, Final, Status};
 use crate::keys::hex;
 use crate::merchant::Seller;
 use crate::money::{round_half_away_from_zero, Money};
@@ -49,7 +50,7 @@ pub const MAX_AMOUNT_DECIMALS: u32 = 2;
 /// Why a document cannot be exported.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UblError {
-    /// The document is pending or rejected: it has no official number.
+    /// The document is rejected, or a version 1 document still pending: no number to export.
     NotFinal { status: Status },
     /// The currency has more than two minor digits, or EN 16931 does not list it.
     CurrencyNotSupported { currency: String, detail: String },
@@ -76,11 +77,13 @@ impl UblError {
         match self {
             UblError::NotFinal { status } => {
                 let status = match status {
-                    Status::PendingSync => "pending_sync: the origin has not numbered it yet",
+                    Status::PendingSync => {
+                        "pending_sync, and of version 1: the origin has not numbered it yet"
+                    }
                     Status::Rejected => "rejected: the origin refused to number it",
                     Status::Final => "final, but without the origin's final data",
                 };
-                format!("only final invoices are exported as UBL; this one is {status}")
+                format!("only numbered, not rejected invoices are exported as UBL; this one is {status}")
             }
             UblError::CurrencyNotSupported { detail, .. } => detail.clone(),
         }
@@ -127,11 +130,20 @@ pub fn check_currency(code: &str) -> Result<Currency, UblError> {
     Ok(currency)
 }
 
-/// Maps a final document to UBL 2.1 Invoice XML per EN 16931.
+/// Maps a numbered document to UBL 2.1 Invoice XML per EN 16931.
 pub fn to_ubl(document: &Document) -> Result<String, UblError> {
-    let final_ = match (&document.status, &document.final_) {
-        (Status::Final, Some(final_)) => final_,
-        (status, _) => return Err(UblError::NotFinal { status: *status }),
+    let final_ = document.final_.as_ref();
+    let number = match (&document.status, &document.invoice.number, final_) {
+        (Status::Rejected, _, _) => {
+            return Err(UblError::NotFinal {
+                status: Status::Rejected,
+            })
+        }
+        // Version 2: the edge's number, the same before and after the origin archives it.
+        (_, Some(number), _) => number,
+        // Version 1: the origin's number.
+        (Status::Final, None, Some(final_)) => &final_.number,
+        (status, _, _) => return Err(UblError::NotFinal { status: *status }),
     };
     let invoice = &document.invoice;
     let currency = check_currency(&invoice.currency)?;
@@ -149,7 +161,7 @@ pub fn to_ubl(document: &Document) -> Result<String, UblError> {
     );
     xml.depth = 1;
     xml.leaf("cbc:CustomizationID", CUSTOMIZATION_ID);
-    xml.leaf("cbc:ID", &final_.number);
+    xml.leaf("cbc:ID", number);
     // issued_at is RFC 3339 UTC ("2026-11-25T09:30:00.000Z"): its date is the issue date.
     xml.leaf(
         "cbc:IssueDate",
@@ -244,14 +256,15 @@ pub fn to_ubl(document: &Document) -> Result<String, UblError> {
 /// its SHA-256 and the edge signature); the second to the ledger's countersigned final data.
 /// Together they are everything `verify` needs besides the JWKS. `key=value` pairs separated by
 /// "; " keep the descriptions readable and parseable.
-fn trace_references(xml: &mut Xml, document: &Document, final_: &Final) {
+fn trace_references(xml: &mut Xml, document: &Document, final_: Option<&Final>) {
     let signature = &document.edge_signature;
     xml.open("cac:AdditionalDocumentReference");
     xml.leaf("cbc:ID", &document.invoice.id);
     xml.leaf(
         "cbc:DocumentDescription",
         &format!(
-            "{FORMAT} signed invoice; sha256={}; alg={}; kid={}; sig={}",
+            "{} signed invoice; sha256={}; alg={}; kid={}; sig={}",
+            document.invoice.format,
             hex(&invoice_hash(&document.invoice)),
             signature.alg,
             signature.kid,
@@ -260,15 +273,21 @@ fn trace_references(xml: &mut Xml, document: &Document, final_: &Final) {
     );
     xml.close("cac:AdditionalDocumentReference");
 
+    let Some(final_) = final_ else {
+        return;
+    };
     xml.open("cac:AdditionalDocumentReference");
     xml.leaf("cbc:ID", &final_.hash);
     xml.leaf(
         "cbc:DocumentDescription",
         &format!(
-            "origin ledger final; number={}; series={}; ledger_seq={}; prev_hash={}; hash={}; origin_kid={}; origin_signature={}",
+            "origin ledger final; number={}; series={}; seq={}; ledger_seq={}; received_at={}; void={}; prev_hash={}; hash={}; origin_kid={}; origin_signature={}",
             final_.number,
             final_.series,
+            final_.seq,
             final_.ledger_seq,
+            final_.received_at,
+            final_.void,
             final_.prev_hash,
             final_.hash,
             final_.origin_kid,
@@ -615,10 +634,13 @@ fn escape_into(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::document::{finalize, issue, Document, IssueContext, Rejection};
+    use crate::document::{
+        issue, receipt, Archived, ChainPosition, Channel, Document, IssueContext, Rejection,
+    };
     use crate::invoice::Payment;
     use crate::keys::EdKey;
     use crate::merchant::MerchantConfig;
+    use crate::series::GENESIS_PREV_HASH;
     use serde_json::{json, Value};
 
     const ISSUED_AT_MS: i64 = 1_795_599_000_000; // 2026-11-25T09:30:00.000Z
@@ -628,7 +650,7 @@ mod tests {
             "id": "shop-1",
             "seller": seller,
             "tax_profile": profile,
-            "series": "SHOP",
+            "series": [{"name": "SHOP"}],
             "payment_terms": "Net 30",
         }))
         .unwrap()
@@ -651,6 +673,11 @@ mod tests {
             issued_at_ms: ISSUED_AT_MS,
             edge_node: "test".into(),
             key: &key,
+            channel: Channel::ApiKey,
+            position: Some(ChainPosition {
+                seq: 42,
+                prev_hash: GENESIS_PREV_HASH.into(),
+            }),
         };
         issue(&request, merchant, Payment::AsRequested, &context).unwrap()
     }
@@ -658,12 +685,18 @@ mod tests {
     fn final_document(request: Value, merchant: &MerchantConfig) -> Document {
         let signed = signed(request, merchant);
         let origin = EdKey::from_seed(&[9; 32]);
-        let final_ = finalize(
-            &invoice_hash(&signed.invoice),
-            &[0; 32],
-            "SHOP-2026-00000042",
-            "SHOP",
-            42,
+        let number = signed.invoice.number.clone().unwrap();
+        let final_ = receipt(
+            &Archived {
+                invoice_hash: &invoice_hash(&signed.invoice),
+                audit_prev_hash: &[0; 32],
+                number: &number,
+                series: "SHOP",
+                seq: 42,
+                ledger_seq: 42,
+                received_at: "2026-11-25T09:30:01.000Z",
+                void: false,
+            },
             &origin,
         );
         Document::new(signed, Some(final_), None)
@@ -857,10 +890,21 @@ mod tests {
     }
 
     #[test]
-    fn refuses_pending_and_rejected_invoices() {
+    fn exports_numbered_pending_invoices_and_refuses_rejected_and_unnumbered_ones() {
         let merchant = german_merchant();
         let pending = Document::new(signed(known_request(), &merchant), None, None);
-        let error = to_ubl(&pending).unwrap_err();
+        let xml = to_ubl(&pending).unwrap();
+        assert!(xml.contains("<cbc:ID>SHOP-2026-00000042</cbc:ID>"));
+        // Only the origin's trace reference is missing until it archives the invoice.
+        assert!(!xml.contains("origin ledger final"));
+        let final_xml = to_ubl(&final_document(known_request(), &merchant)).unwrap();
+        assert!(final_xml.contains("<cbc:ID>SHOP-2026-00000042</cbc:ID>"));
+        assert!(final_xml.contains("origin ledger final"));
+
+        // A version 1 document has no number until the origin gives it one.
+        let mut unnumbered = pending.clone();
+        unnumbered.invoice.number = None;
+        let error = to_ubl(&unnumbered).unwrap_err();
         assert_eq!(error.code(), Code::NotFinal);
         assert_eq!(error.code().as_str(), "NOT_FINAL");
         assert_eq!(error.problem().status, 409);
@@ -879,7 +923,7 @@ mod tests {
         );
 
         // A status that claims final without the final data is not final either.
-        let mut claimed = pending.clone();
+        let mut claimed = unnumbered.clone();
         claimed.status = Status::Final;
         assert_eq!(to_ubl(&claimed).unwrap_err().code(), Code::NotFinal);
     }

@@ -2,10 +2,12 @@
 
 use invoice_edge_core::canonical::{canonicalize, to_jcs_bytes};
 use invoice_edge_core::document::{
-    finalize, invoice_hash, issue, uuid_v7, verify, Document, IssueContext, VerifyCode,
+    invoice_hash, issue, receipt, uuid_v7, verify, Archived, ChainPosition, Channel, Document,
+    Final, IssueContext, VerifyCode,
 };
 use invoice_edge_core::keys::{EdKey, Jwks};
 use invoice_edge_core::merchant::MerchantConfig;
+use invoice_edge_core::series::GENESIS_PREV_HASH;
 use invoice_edge_core::token::{self, Cart, CheckoutClaims};
 use invoice_edge_core::{parse_request, Payment};
 use proptest::prelude::*;
@@ -19,7 +21,8 @@ fn merchant() -> MerchantConfig {
             {"category": "S", "rate": "13"}, {"category": "S", "rate": "9"}, {"category": "S", "rate": "6"},
             {"category": "Z", "rate": "0"}, {"category": "E", "rate": "0", "exemption_reason": "免税"}
         ],
-        "series": "DEMO",
+        "series": [{"name": "DEMO"}],
+        "utc_offset": "+08:00",
         "payment_terms": "Paid at checkout"
     }))
     .unwrap()
@@ -48,6 +51,11 @@ fn issue_document(request: &Value, key: &EdKey) -> Document {
         issued_at_ms: 1_795_600_800_123,
         edge_node: "test".into(),
         key,
+        channel: Channel::CheckoutToken,
+        position: Some(ChainPosition {
+            seq: 1,
+            prev_hash: GENESIS_PREV_HASH.into(),
+        }),
     };
     Document::new(
         issue(&request, &merchant(), Payment::FullyPaid, &context).unwrap(),
@@ -131,7 +139,7 @@ proptest! {
 
     #[test]
     fn a_token_round_trips_and_any_change_is_rejected(order in "[A-Za-z0-9-]{1,20}", index in any::<prop::sample::Index>(), replacement in "[A-Za-z0-9_.-]") {
-        let claims = CheckoutClaims { merchant: "demo".into(), order_id: order, currency: "CNY".into(), cart: Cart { prices_include_tax: true, lines: vec![json!({"description": "tea"})] }, iat: 100, exp: 1000 };
+        let claims = CheckoutClaims { merchant: "demo".into(), order_id: order, series: Some("DEMO".into()), currency: "CNY".into(), cart: Cart { prices_include_tax: true, lines: vec![json!({"description": "tea"})] }, iat: 100, exp: 1000 };
         let minted = token::mint(&claims, "secret");
         prop_assert_eq!(token::verify(&minted, &["secret"], 500).unwrap(), claims);
         let mut chars: Vec<char> = minted.chars().collect();
@@ -158,14 +166,22 @@ fn a_final_document_needs_a_valid_countersignature_bound_to_its_invoice() {
         edge_signature: pending.edge_signature.clone(),
     };
 
-    let final_ = finalize(
-        &invoice_hash(&pending.invoice),
-        &[0; 32],
-        "DEMO-2026-00000001",
-        "DEMO",
-        1,
-        &origin,
-    );
+    let archive = |invoice_hash: &[u8; 32], number: &str, seq: u64| -> Final {
+        receipt(
+            &Archived {
+                invoice_hash,
+                audit_prev_hash: &[0; 32],
+                number,
+                series: "DEMO",
+                seq,
+                ledger_seq: 1,
+                received_at: "2026-11-25T10:00:01.000Z",
+                void: false,
+            },
+            &origin,
+        )
+    };
+    let final_ = archive(&invoice_hash(&pending.invoice), "DEMO-2026-00000001", 1);
     let document =
         serde_json::to_value(Document::new(signed.clone(), Some(final_.clone()), None)).unwrap();
     let verdict = verify(&document, &jwks);
@@ -187,10 +203,27 @@ fn a_final_document_needs_a_valid_countersignature_bound_to_its_invoice() {
     );
 
     // A genuine final object of another invoice does not transfer.
-    let other = finalize(&[9; 32], &[0; 32], "DEMO-2026-00000001", "DEMO", 1, &origin);
+    let other = archive(&[9; 32], "DEMO-2026-00000001", 1);
     let mut swapped = document.clone();
     swapped["final"] = serde_json::to_value(other).unwrap();
     assert_eq!(verify(&swapped, &jwks).code, VerifyCode::FinalMismatch);
+
+    // A genuine receipt for this invoice hash under another number or seq is not its receipt.
+    for (number, seq) in [("DEMO-2026-00000002", 1), ("DEMO-2026-00000001", 2)] {
+        let mut elsewhere = document.clone();
+        elsewhere["final"] =
+            serde_json::to_value(archive(&invoice_hash(&pending.invoice), number, seq)).unwrap();
+        assert_eq!(verify(&elsewhere, &jwks).code, VerifyCode::FinalMismatch);
+    }
+
+    // A version 2 invoice without its chain fields is malformed, even when signed.
+    let mut unchained = pending.invoice.clone();
+    unchained.prev_hash = None;
+    let unchained = invoice_edge_core::document::sign(unchained, &edge);
+    assert_eq!(
+        verify(&serde_json::to_value(&unchained).unwrap(), &jwks).code,
+        VerifyCode::Malformed
+    );
 
     // Status must agree with the fields.
     let mut lying = document.clone();
@@ -213,7 +246,7 @@ fn a_final_document_needs_a_valid_countersignature_bound_to_its_invoice() {
         VerifyCode::Malformed
     );
     let mut future = document.clone();
-    future["invoice"]["format"] = json!("invoice-edge/2");
+    future["invoice"]["format"] = json!("invoice-edge/3");
     assert_eq!(verify(&future, &jwks).code, VerifyCode::UnsupportedFormat);
 }
 
@@ -223,10 +256,15 @@ fn issuing_fills_the_invoice_fields_from_the_merchant_and_the_context() {
     let request = json!({"currency": "CNY", "order_id": "A-1", "buyer": {"name": "王先生"}, "lines": [{"description": "x", "quantity": "1", "unit_price": "113", "tax_category": "S", "tax_rate": "13"}], "prices_include_tax": true});
     let document = serde_json::to_value(issue_document(&request, &key)).unwrap();
     let invoice = &document["invoice"];
-    assert_eq!(invoice["format"], "invoice-edge/1");
+    assert_eq!(invoice["format"], "invoice-edge/2");
+    assert_eq!(invoice["kind"], "invoice");
     assert_eq!(invoice["merchant"], "demo");
     assert_eq!(invoice["series"], "DEMO");
+    assert_eq!(invoice["seq"], 1);
+    assert_eq!(invoice["number"], "DEMO-2026-00000001");
+    assert_eq!(invoice["prev_hash"], GENESIS_PREV_HASH);
     assert_eq!(invoice["issued_at"], "2026-11-25T10:00:00.123Z");
+    // 10:00 UTC is 18:00 in the merchant's +08:00.
     assert_eq!(invoice["supply_date"], "2026-11-25");
     assert_eq!(
         invoice["buyer"]["country"], "CN",

@@ -17,13 +17,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use invoice_edge_core::document::{
-    finalize, invoice_hash, issue, Document, IssueContext, SignedInvoice,
+    invoice_hash, issue, receipt, Archived, ChainPosition, Channel, Document, IssueContext,
+    SignedInvoice,
 };
 use invoice_edge_core::keys::EdKey;
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::money::round_half_away_from_zero;
 use invoice_edge_core::problem::Code;
 use invoice_edge_core::request::parse_request;
+use invoice_edge_core::series::GENESIS_PREV_HASH;
 use invoice_edge_core::ubl::{net_price, to_ubl, NOT_IN_EN16931_CODE_LIST};
 use invoice_edge_core::{Currency, Payment};
 use serde_json::{json, Value};
@@ -111,7 +113,7 @@ fn merchant(seller: Value, requests: &[&Value], terms: Option<&str>) -> Merchant
         "id": "shop-1",
         "seller": seller,
         "tax_profile": profile,
-        "series": "SHOP",
+        "series": [{"name": "SHOP"}],
     });
     if let Some(terms) = terms {
         config["payment_terms"] = json!(terms);
@@ -132,19 +134,30 @@ fn sign(request: &Value, merchant: &MerchantConfig, n: u64) -> Result<SignedInvo
         issued_at_ms: 1_795_599_000_000 + n as i64 * 3_600_000,
         edge_node: "test".into(),
         key: &key,
+        channel: Channel::ApiKey,
+        // Each case stands alone: the export does not depend on the chain's links.
+        position: Some(ChainPosition {
+            seq: n,
+            prev_hash: GENESIS_PREV_HASH.into(),
+        }),
     };
     issue(&parsed, merchant, Payment::AsRequested, &context).map_err(|e| format!("{e:?}"))
 }
 
 fn finalize_signed(signed: SignedInvoice, n: u64) -> Document {
     let origin = EdKey::from_seed(&[9; 32]);
-    let number = format!("SHOP-2026-{n:08}");
-    let final_ = finalize(
-        &invoice_hash(&signed.invoice),
-        &[0; 32],
-        &number,
-        "SHOP",
-        n,
+    let number = signed.invoice.number.clone().unwrap_or_default();
+    let final_ = receipt(
+        &Archived {
+            invoice_hash: &invoice_hash(&signed.invoice),
+            audit_prev_hash: &[0; 32],
+            number: &number,
+            series: "SHOP",
+            seq: n,
+            ledger_seq: n,
+            received_at: "2026-11-25T09:30:01.000Z",
+            void: false,
+        },
         &origin,
     );
     Document::new(signed, Some(final_), None)
