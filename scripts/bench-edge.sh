@@ -39,7 +39,10 @@ cleanup() { for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pi
 trap cleanup EXIT
 
 origin_up=8798 origin_down=8799
-origin_cmd=(target/debug/invoice-origin serve --trust "$work/trust.jwks" --key "$work/origin.jwk" --merchants "$work/merchant.json")
+# The edge's bearer token at the origin; the origin keeps its SHA-256 (docs/ORIGIN.md).
+origin_token=bench-origin-token
+printf '%s' "$origin_token" | sha256sum | cut -d' ' -f1 >"$work/edge-tokens"
+origin_cmd=(target/debug/invoice-origin serve --trust "$work/trust.jwks" --key "$work/origin.jwk" --merchants "$work/merchant.json" --edge-tokens "$work/edge-tokens")
 setsid "${origin_cmd[@]}" --db "$work/up.sqlite" --listen 127.0.0.1:$origin_up >/dev/null 2>&1 &
 pids+=($!)
 
@@ -51,7 +54,7 @@ start_edge() { # name port origin_port
     -e 's/simple = { limit = [0-9]*, period = \([0-9]*\) }/simple = { limit = 100000000, period = \1 }/' \
     -e "s|^directory = \"www\"|directory = \"$root/www\"|" \
     wrangler.toml >"$dir/wrangler.toml"
-  printf "EDGE_SIGNING_KEY='%s'\nORIGIN_URL=http://127.0.0.1:%s\n" "$edge_key" "$3" >"$dir/.dev.vars"
+  printf "EDGE_SIGNING_KEY='%s'\nORIGIN_URL=http://127.0.0.1:%s\nORIGIN_TOKEN=%s\n" "$edge_key" "$3" "$origin_token" >"$dir/.dev.vars"
   scripts/load-merchant.sh "$work/merchant.json" --local --persist-to "$dir/state" --config "$dir/wrangler.toml" >/dev/null
   setsid bash -c "cd '$dir' && exec npx wrangler dev --config wrangler.toml --ip 127.0.0.1 --port '$2' --persist-to state \
     --test-scheduled --show-interactive-dev-session=false" >"$dir/wrangler.log" 2>&1 &

@@ -10,7 +10,17 @@ cli=target/debug/invoice-edge
 keys=.state/keys
 mkdir -p "$keys"
 
+# A demo merchant of version 1 (one series as a string) cannot be read by version 2: make it
+# again, with the .dev.vars that holds its API key.
+if [ -s "$keys/demo-merchant.json" ] && ! node -e "process.exit(Array.isArray(JSON.parse(require('fs').readFileSync('$keys/demo-merchant.json','utf8')).config.series) ? 0 : 1)"; then
+  echo "dev-setup: the demo merchant is of version 1; making it again for version 2"
+  rm -f "$keys/demo-merchant.json" .dev.vars
+fi
+
 [ -s "$keys/edge.jwk" ] || "$cli" keygen >"$keys/edge.jwk"
+# The edge's bearer token at the origin (ORIGIN_TOKEN); the origin keeps only its SHA-256.
+[ -s "$keys/origin-token" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$keys/origin-token"
+printf '%s' "$(cat "$keys/origin-token")" | sha256sum | cut -d' ' -f1 >"$keys/edge-tokens"
 [ -s "$keys/origin.jwk" ] || "$cli" keygen >"$keys/origin.jwk"
 if [ ! -s "$keys/demo-merchant.json" ]; then
   # A Chinese general VAT taxpayer invoicing in CNY (issue 8): S at 13, 9, 6, 5, 3 and 1; Z and E at 0.
@@ -32,6 +42,7 @@ if [ ! -s .dev.vars ]; then
     echo "EDGE_SIGNING_KEY='$(node -e "process.stdout.write(JSON.stringify(JSON.parse(require('fs').readFileSync('$keys/edge.jwk','utf8'))))")'"
     echo "ORIGIN_PUBLIC_JWK='$origin_public'"
     echo "ORIGIN_URL=http://127.0.0.1:8788"
+    echo "ORIGIN_TOKEN=$(cat "$keys/origin-token")"
     echo "PUBLIC_BASE_URL=http://127.0.0.1:8787"
     echo "DEMO_MODE=true"
     echo "DEMO_API_KEY=$(field "$keys/demo-merchant.json" .api_key)"
@@ -39,6 +50,8 @@ if [ ! -s .dev.vars ]; then
   } >.dev.vars
   echo "dev-setup: wrote .dev.vars (keys in $keys/)"
 fi
+# A .dev.vars from before the origin took bearer tokens gets the token added.
+grep -q '^ORIGIN_TOKEN=' .dev.vars || echo "ORIGIN_TOKEN=$(cat "$keys/origin-token")" >>.dev.vars
 
 # Seed the local KV once per merchant file.
 stamp=.state/seeded-$(sha256sum "$keys/demo-merchant.json" | cut -c1-16)

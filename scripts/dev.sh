@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make dev`: runs the whole system locally until Ctrl-C.
-#   - the origin ledger (`invoice-origin`) on 127.0.0.1:8788 with its SQLite file in .state/;
+#   - the origin ledger (`invoice-origin`) on 127.0.0.1:8788 with its SQLite file in .state/
+#     (origin-v2.sqlite: a version 1 ledger file is not carried over, docs/ORIGIN.md);
 #   - the worker under `wrangler dev` on 127.0.0.1:8787, with KV, Durable Objects and queues
 #     persisted in .state/wrangler, and --test-scheduled so the cron handler can be triggered;
 #   - a ticker that triggers the cron handler every minute, because local cron does not fire
@@ -20,8 +21,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 keys=.state/keys
-target/debug/invoice-origin serve --db .state/origin.sqlite --trust "$keys/trust.jwks" --key "$keys/origin.jwk" \
-  --merchants "$keys/demo-merchant.json" --listen 127.0.0.1:8788 &
+target/debug/invoice-origin serve --db .state/origin-v2.sqlite --trust "$keys/trust.jwks" --key "$keys/origin.jwk" \
+  --merchants "$keys/demo-merchant.json" --edge-tokens "$keys/edge-tokens" --listen 127.0.0.1:8788 &
 pids+=($!)
 
 edge=http://127.0.0.1:8787

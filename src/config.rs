@@ -24,6 +24,8 @@ fn number(env: &Env, name: &str, default: u64) -> u64 {
 
 pub struct EdgeConfig {
     pub origin_url: Option<String>,
+    /// `ORIGIN_TOKEN`, the edge's bearer credential at the origin (a secret).
+    pub origin_token: Option<String>,
     pub origin_timeout_ms: u64,
     pub breaker: BreakerConfig,
     pub demo_mode: bool,
@@ -38,6 +40,7 @@ impl EdgeConfig {
         let defaults = BreakerConfig::default();
         EdgeConfig {
             origin_url: text(env, "ORIGIN_URL").map(|url| url.trim_end_matches('/').to_string()),
+            origin_token: text(env, "ORIGIN_TOKEN"),
             origin_timeout_ms: number(env, "ORIGIN_TIMEOUT_MS", DEFAULT_ORIGIN_TIMEOUT_MS),
             breaker: BreakerConfig {
                 failures: u32::try_from(number(

@@ -111,7 +111,13 @@ pub async fn consume(batch: MessageBatch<DeliveryMessage>, env: Env) -> Result<(
     let outcomes = if documents.is_empty() {
         Vec::new()
     } else {
-        origin::post_batch(&origin_url, &documents, BATCH_TIMEOUT_MS).await
+        origin::post_batch(
+            &origin_url,
+            config.origin_token.as_deref(),
+            &documents,
+            BATCH_TIMEOUT_MS,
+        )
+        .await
     };
     let any_delivered = outcomes
         .iter()

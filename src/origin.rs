@@ -1,10 +1,14 @@
 //! The origin ledger client (DESIGN.md, "Origin ledger protocol"): one PUT within a deadline on
-//! the issuance path, and batches for delivery. Every failure is classified as permanent
-//! (409 or 422: the invoice is rejected) or retryable (anything else, `UNKNOWN_KID` included).
+//! the issuance path, and batches for delivery, each with `Authorization: Bearer ORIGIN_TOKEN`.
+//! The wire types and the permanent-or-retryable decision are the core's (`ledger`), shared
+//! with the origin: only `SIGNATURE_INVALID`, `SEQUENCE_CONFLICT` and `ORDER_CONFLICT` are
+//! permanent; everything else (`UNKNOWN_KID`, `UNSUPPORTED_FORMAT`, 401, 5xx, a timeout,
+//! garbage) is retried.
 
 use futures_util::future::{select, Either};
 use invoice_edge_core::document::{Final, Rejection};
-use serde::Deserialize;
+use invoice_edge_core::ledger::{BatchResponse, BatchResult, Delivered};
+use invoice_edge_core::problem::Problem;
 use std::time::Duration;
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
 
@@ -15,26 +19,21 @@ pub enum OriginOutcome {
     Retryable(String),
 }
 
-/// A permanent answer: the origin will never accept this invoice as it is.
-fn is_permanent(status: u16) -> bool {
-    status == 409 || status == 422
-}
-
-fn rejection_from_problem(status: u16, body: &str) -> Rejection {
-    #[derive(Deserialize)]
-    struct ProblemBody {
-        code: Option<String>,
-        detail: Option<String>,
-    }
-    let problem: Option<ProblemBody> = serde_json::from_str(body).ok();
-    Rejection {
-        code: problem
-            .as_ref()
-            .and_then(|p| p.code.clone())
-            .unwrap_or_else(|| format!("ORIGIN_{status}")),
-        detail: problem
-            .and_then(|p| p.detail)
-            .unwrap_or_else(|| format!("the origin answered {status}")),
+/// One document's answer, classified by the core by its code.
+fn outcome_of(result: &BatchResult) -> OriginOutcome {
+    match result.delivered() {
+        Delivered::Archived(final_) => OriginOutcome::Final(final_),
+        Delivered::Refused(problem) => OriginOutcome::Rejected(Rejection {
+            code: problem.code.as_str().to_string(),
+            detail: problem.detail.unwrap_or_default(),
+        }),
+        Delivered::Gap { expected_seq } => OriginOutcome::Retryable(format!(
+            "the origin expects seq {expected_seq} of this series first"
+        )),
+        Delivered::Retry(problem) => OriginOutcome::Retryable(format!(
+            "the origin answered {} {}",
+            result.status, problem.code
+        )),
     }
 }
 
@@ -44,12 +43,18 @@ async fn send(
     url: &str,
     method: Method,
     body: String,
+    token: Option<&str>,
     timeout_ms: u64,
 ) -> Result<(u16, String), String> {
     let headers = Headers::new();
     headers
         .set("Content-Type", "application/json")
         .map_err(|e| e.to_string())?;
+    if let Some(token) = token {
+        headers
+            .set("Authorization", &format!("Bearer {token}"))
+            .map_err(|e| e.to_string())?;
+    }
     let mut init = RequestInit::new();
     init.with_method(method)
         .with_headers(headers)
@@ -80,41 +85,34 @@ async fn send(
 /// `PUT /v1/ledger/invoices/{id}` with the signed `{invoice, edge_signature}` JSON.
 pub async fn put_invoice(
     origin_url: &str,
+    token: Option<&str>,
     id: &str,
     signed_json: String,
     timeout_ms: u64,
 ) -> OriginOutcome {
     let url = format!("{origin_url}/v1/ledger/invoices/{id}");
-    match send(&url, Method::Put, signed_json, timeout_ms).await {
-        Err(reason) => OriginOutcome::Retryable(reason),
-        Ok((200 | 201, body)) => match serde_json::from_str::<Final>(&body) {
-            Ok(final_) => OriginOutcome::Final(final_),
-            Err(_) => OriginOutcome::Retryable("the origin's answer is not a final object".into()),
-        },
-        Ok((status, body)) if is_permanent(status) => {
-            OriginOutcome::Rejected(rejection_from_problem(status, &body))
-        }
-        Ok((status, _)) => OriginOutcome::Retryable(format!("the origin answered {status}")),
-    }
-}
-
-#[derive(Deserialize)]
-struct BatchResult {
-    id: String,
-    status: u16,
-    #[serde(rename = "final")]
-    final_: Option<Final>,
-    problem: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct BatchAnswer {
-    results: Vec<BatchResult>,
+    let (status, body) = match send(&url, Method::Put, signed_json, token, timeout_ms).await {
+        Err(reason) => return OriginOutcome::Retryable(reason),
+        Ok(answer) => answer,
+    };
+    // A single PUT answers what one batch result would hold, as a receipt or a problem.
+    let result = BatchResult {
+        id: Some(id.to_string()),
+        status,
+        final_: matches!(status, 200 | 201)
+            .then(|| serde_json::from_str::<Final>(&body).ok())
+            .flatten(),
+        problem: (!matches!(status, 200 | 201))
+            .then(|| serde_json::from_str::<Problem>(&body).ok())
+            .flatten(),
+    };
+    outcome_of(&result)
 }
 
 /// `POST /v1/ledger/batch`: one outcome per id sent; ids the answer leaves out are retryable.
 pub async fn post_batch(
     origin_url: &str,
+    token: Option<&str>,
     documents: &[(String, String)],
     timeout_ms: u64,
 ) -> Vec<(String, OriginOutcome)> {
@@ -127,8 +125,8 @@ pub async fn post_batch(
             .join(",")
     );
     let url = format!("{origin_url}/v1/ledger/batch");
-    let answer = match send(&url, Method::Post, body, timeout_ms).await {
-        Ok((200, text)) => serde_json::from_str::<BatchAnswer>(&text)
+    let answer = match send(&url, Method::Post, body, token, timeout_ms).await {
+        Ok((200, text)) => serde_json::from_str::<BatchResponse>(&text)
             .map_err(|_| "the origin's batch answer is not {results}".to_string()),
         Ok((status, _)) => Err(format!("the origin answered {status} to a batch")),
         Err(reason) => Err(reason),
@@ -147,24 +145,11 @@ pub async fn post_batch(
         .map(|(id, _)| {
             let found = results
                 .iter()
-                .position(|r| r.id == *id)
+                .position(|r| r.id.as_deref() == Some(id.as_str()))
                 .map(|index| results.swap_remove(index));
             let outcome = match found {
                 None => OriginOutcome::Retryable("missing from the batch answer".into()),
-                Some(BatchResult {
-                    status: 200 | 201,
-                    final_: Some(final_),
-                    ..
-                }) => OriginOutcome::Final(final_),
-                Some(BatchResult {
-                    status, problem, ..
-                }) if is_permanent(status) => OriginOutcome::Rejected(rejection_from_problem(
-                    status,
-                    &problem.map(|p| p.to_string()).unwrap_or_default(),
-                )),
-                Some(BatchResult { status, .. }) => {
-                    OriginOutcome::Retryable(format!("the origin answered {status} for it"))
-                }
+                Some(result) => outcome_of(&result),
             };
             (id.clone(), outcome)
         })

@@ -5,7 +5,7 @@
 //! the origin within its deadline, and otherwise leave the invoice pending for delivery.
 
 use invoice_edge_core::document::{
-    is_uuid, issue_from_value, uuid_v7, Document, IssueContext, SignedInvoice,
+    is_uuid, issue_from_value, uuid_v7, Channel, Document, IssueContext, SignedInvoice,
 };
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::token::{self, CheckoutClaims};
@@ -163,6 +163,9 @@ fn request_from_token(
         "prices_include_tax": claims.cart.prices_include_tax,
         "lines": claims.cart.lines,
     });
+    if let Some(series) = &claims.series {
+        request["series"] = json!(series);
+    }
     if let Some(buyer) = fields.get("buyer") {
         request["buyer"] = buyer.clone();
     }
@@ -278,6 +281,12 @@ async fn issue_for(
         issued_at_ms: i64::try_from(now).unwrap_or(i64::MAX),
         edge_node,
         key: &key,
+        channel: match caller {
+            Caller::ApiKey => Channel::ApiKey,
+            Caller::Token(_) => Channel::CheckoutToken,
+        },
+        // Version 1: the origin numbers the invoice (edge numbering part 2 replaces this path).
+        position: None,
     };
     let issued = match issue_from_value(&value, merchant, payment, &context) {
         Ok(issued) => issued,
@@ -355,6 +364,7 @@ async fn issue_for(
         Some(url) if crate::circuit::allow(config.breaker, now) => {
             let outcome = origin::put_invoice(
                 url,
+                config.origin_token.as_deref(),
                 &id,
                 serde_json::to_string(&signed)?,
                 config.origin_timeout_ms,

@@ -15,7 +15,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cliPath } from '../support/cli.mjs';
-import { originPath } from '../support/origin.mjs';
+import { EDGE_TOKEN, originPath } from '../support/origin.mjs';
 
 /** All keys under `prefix` in a KV namespace, with their metadata. */
 export async function listKeys(kv, prefix) {
@@ -67,7 +67,7 @@ export async function check({ orders, ledgerDb, trustFile, edge, originUrl, work
 
   // The ledger.
   const db = new DatabaseSync(ledgerDb, { readOnly: true });
-  const entries = db.prepare('SELECT invoice_id, merchant, order_id, series, series_seq, number FROM entries ORDER BY ledger_seq').all();
+  const entries = db.prepare('SELECT invoice_id, merchant, order_id, series, seq AS series_seq, number FROM entries ORDER BY ledger_seq').all();
   db.close();
   const byId = new Map();
   const byOrder = new Map();
@@ -103,7 +103,8 @@ export async function check({ orders, ledgerDb, trustFile, edge, originUrl, work
 
   // Each series gapless and unique.
   const series = new Map();
-  for (const e of entries) series.set(e.series, (series.get(e.series) ?? []).concat([e]));
+  // A series is (merchant, series): two merchants' series never share a counter.
+  for (const e of entries) series.set(`${e.merchant}/${e.series}`, (series.get(`${e.merchant}/${e.series}`) ?? []).concat([e]));
   const seriesSummary = {};
   for (const [name, list] of series) {
     const seqs = list.map((e) => e.series_seq).sort((a, b) => a - b);
@@ -167,7 +168,7 @@ export async function check({ orders, ledgerDb, trustFile, edge, originUrl, work
   const sample = entries.filter((_, i) => i % Math.max(1, Math.floor(entries.length / 25)) === 0).slice(0, 25);
   let cliVerified = 0;
   for (const e of sample) {
-    const document = await (await fetch(`${originUrl}/v1/ledger/invoices/${e.invoice_id}`)).text();
+    const document = await (await fetch(`${originUrl}/v1/ledger/invoices/${e.invoice_id}`, { headers: { authorization: `Bearer ${EDGE_TOKEN}` } })).text();
     try {
       execFileSync(cliPath, ['verify', '--jwks', jwksFile], { input: document, encoding: 'utf8' });
       cliVerified += 1;

@@ -25,7 +25,8 @@ export async function startEdge({ bindings = {}, persistTo, port = 0, retryDelay
     compatibilityDate: '2026-11-01',
     host: '127.0.0.1',
     port,
-    bindings: { ORIGIN_TIMEOUT_MS: '1500', BREAKER_FAILURES: '3', BREAKER_COOLDOWN_MS: '30000', ...bindings },
+    // ORIGIN_TOKEN: the token tests/support/origin.mjs configures every origin to accept.
+    bindings: { ORIGIN_TIMEOUT_MS: '1500', BREAKER_FAILURES: '3', BREAKER_COOLDOWN_MS: '30000', ORIGIN_TOKEN: 'test-edge-token-not-secret', ...bindings },
     kvNamespaces: ['MERCHANTS', 'INVOICES'],
     durableObjects: { CLAIMS: { className: 'IdempotencyClaim', useSQLite: true } },
     queueProducers: { DELIVERY: 'delivery' },

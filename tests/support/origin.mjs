@@ -1,5 +1,6 @@
 // Runs the real `invoice-origin` binary on a temporary SQLite file, on a free 127.0.0.1 port.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,13 @@ import { repoRoot } from './edge.mjs';
 import { cli } from './cli.mjs';
 
 export const originPath = path.join(process.env.INVOICE_EDGE_BIN_DIR ?? path.join(repoRoot, 'target/debug'), 'invoice-origin');
+
+/**
+ * The edge's bearer token at the origin in tests (`ORIGIN_TOKEN`); the origin is given only its
+ * SHA-256 (`--edge-tokens`), as in production. startEdge passes it to the worker by default.
+ */
+export const EDGE_TOKEN = 'test-edge-token-not-secret';
+export const sha256Hex = (text) => createHash('sha256').update(text).digest('hex');
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -45,7 +53,9 @@ export async function startOrigin({ trustedKeys, merchantFiles = [], onStderr })
     trust: path.join(dir, 'trust.jwks'),
     key: path.join(dir, 'origin.jwk'),
     merchants: path.join(dir, 'merchants.json'),
+    edgeTokens: path.join(dir, 'edge-tokens'),
   };
+  writeFileSync(files.edgeTokens, `${sha256Hex(EDGE_TOKEN)}\n`);
   const originKey = JSON.parse(cli(['keygen']));
   writeFileSync(files.key, JSON.stringify(originKey));
   writeFileSync(files.merchants, JSON.stringify(merchantFiles));
@@ -64,11 +74,12 @@ export async function startOrigin({ trustedKeys, merchantFiles = [], onStderr })
   let child;
   const origin = {
     url,
+    token: EDGE_TOKEN,
     port,
     files,
     publicJwk: { kty: 'OKP', crv: 'Ed25519', x: originKey.x, kid: originKey.kid },
     async start() {
-      child = spawn(originPath, ['serve', '--db', files.db, '--trust', files.trust, '--key', files.key, '--merchants', files.merchants, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', onStderr ? 'pipe' : 'inherit'] });
+      child = spawn(originPath, ['serve', '--db', files.db, '--trust', files.trust, '--key', files.key, '--merchants', files.merchants, '--edge-tokens', files.edgeTokens, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', onStderr ? 'pipe' : 'inherit'] });
       child.stderr?.on('data', (chunk) => {
         onStderr(chunk.toString());
         process.stderr.write(chunk);

@@ -44,6 +44,12 @@ pub fn read_merchant(path: &Path) -> Result<MerchantConfig, Failure> {
         .map_err(|e| Failure::Io(format!("{} is not a merchant file: {e}", path.display())))
 }
 
+/// Reads a JWKS file (`jwks` output, or what `/.well-known/jwks.json` serves).
+pub fn read_jwks(path: &Path) -> Result<invoice_edge_core::keys::Jwks, Failure> {
+    serde_json::from_slice(&read_file(path)?)
+        .map_err(|e| Failure::Io(format!("{} is not a JWKS: {e}", path.display())))
+}
+
 /// Reads a private signing JWK file.
 pub fn read_key(path: &Path) -> Result<invoice_edge_core::keys::EdKey, Failure> {
     let text = String::from_utf8(read_file(path)?)

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod commands;
+mod flags;
 mod io;
 
 #[derive(Parser)]
@@ -48,22 +49,27 @@ enum Command {
         /// The order id: the idempotency key of the invoice.
         #[arg(long)]
         order: String,
+        /// The series to number in (the `series` claim); required when the merchant has
+        /// several, left out of the token when it has one and none is given.
+        #[arg(long, value_parser = crate::flags::series_name)]
+        series: Option<String>,
         /// Lifetime: 15m, 2h, 900s; at most 24h.
         #[arg(long, default_value = "15m")]
         ttl: String,
     },
-    /// Read a request on stdin and print the signed document (status pending_sync).
-    Issue {
-        /// The private signing JWK (`keygen` output).
-        #[arg(long)]
-        key: PathBuf,
-        #[arg(long)]
-        merchant: PathBuf,
-    },
-    /// Read a document on stdin and print {valid, code, detail}; exit 0 valid, 1 invalid.
+    /// Read a request on stdin and print the signed document (status pending_sync), numbered
+    /// in its series: seq 1 unless --after FILE or --seq/--prev-hash say otherwise.
+    Issue(commands::issue::IssueArgs),
+    /// Read a document on stdin and print {valid, code, detail}; or with --chain FILE check a
+    /// series' documents (JSON lines) and print {valid, merchant, series, first_seq, last_seq,
+    /// documents, detail}. Exit 0 valid, 1 invalid.
     Verify {
+        /// The public keys: the edge's, and the origin's for final documents.
         #[arg(long)]
         jwks: PathBuf,
+        /// A file of one series' documents, one JSON document a line, in seq order.
+        #[arg(long)]
+        chain: Option<PathBuf>,
     },
     /// Check a tax ID (e.g. `tax-id DE DE136695976`); exit 0 only if checked and valid.
     TaxId {
@@ -74,11 +80,7 @@ enum Command {
     },
     /// Read a signed document on stdin, send it to an origin ledger and print the final
     /// document; exit 1 if the origin refuses it (problem on stderr), 3 if unreachable or 5xx.
-    Finalize {
-        /// The origin ledger's base URL, e.g. http://127.0.0.1:8788 (plain HTTP).
-        #[arg(long)]
-        origin: String,
-    },
+    Finalize(commands::finalize::FinalizeArgs),
     /// Read a final document on stdin and print its UBL 2.1 / EN 16931 XML (docs/UBL.md);
     /// exit 1 with problem JSON on stderr for a pending or rejected invoice.
     Ubl,
@@ -105,12 +107,17 @@ fn main() -> ExitCode {
         Command::Token {
             merchant,
             order,
+            series,
             ttl,
-        } => commands::token::run(&merchant, &order, &ttl),
-        Command::Issue { key, merchant } => commands::issue::run(&key, &merchant),
-        Command::Verify { jwks } => commands::verify::run(&jwks),
+        } => commands::token::run(&merchant, &order, series.as_deref(), &ttl),
+        Command::Issue(args) => commands::issue::run(&args),
+        Command::Verify {
+            jwks,
+            chain: Some(chain),
+        } => commands::verify::run_chain(&chain, &jwks),
+        Command::Verify { jwks, chain: None } => commands::verify::run(&jwks),
         Command::TaxId { country, id } => commands::tax_id::run(&country, &id),
-        Command::Finalize { origin } => commands::finalize::run(&origin),
+        Command::Finalize(args) => commands::finalize::run(&args),
         Command::Ubl => commands::ubl::run(),
     };
     match result {

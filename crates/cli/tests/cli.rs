@@ -1,6 +1,7 @@
 //! The built `invoice-edge` binary, run end to end with stdin and files.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 pub fn run(args: &[&str], stdin: &str) -> Output {
@@ -115,7 +116,12 @@ fn keygen_merchant_issue_verify_end_to_end() {
         ),
     );
     let merchant_file = json(&std::fs::read(&merchant).unwrap());
-    assert_eq!(merchant_file["config"]["series"], "DEMO");
+    // No --series: one series, the id in upper case, with the default format.
+    assert_eq!(
+        merchant_file["config"]["series"],
+        serde_json::json!([{"name": "DEMO", "number_format": "{series}-{year}-{seq:08}"}])
+    );
+    assert_eq!(merchant_file["config"]["utc_offset"], "+00:00");
     assert_eq!(
         merchant_file["config"]["tax_profile"][1]["exemption_reason"], "Exempt: education",
         "a reason keeps its colons"
@@ -132,6 +138,15 @@ fn keygen_merchant_issue_verify_end_to_end() {
     let parsed = json(document.as_bytes());
     assert_eq!(parsed["status"], "pending_sync");
     assert_eq!(parsed["invoice"]["totals"]["gross"], "112.77");
+    // Neither --after nor --seq: the first document of its series.
+    let invoice = &parsed["invoice"];
+    assert_eq!(invoice["format"], "invoice-edge/2");
+    assert_eq!(invoice["kind"], "invoice");
+    assert_eq!(invoice["series"], "DEMO");
+    assert_eq!(invoice["seq"], 1);
+    assert_eq!(invoice["prev_hash"], "0".repeat(64));
+    let year = &invoice["issued_at"].as_str().unwrap()[..4];
+    assert_eq!(invoice["number"], format!("DEMO-{year}-00000001"));
 
     let verified = run(&["verify", "--jwks", &jwks], &document);
     assert_eq!(verified.status.code(), Some(0));
@@ -231,4 +246,416 @@ fn merchant_create_refuses_a_profile_that_breaks_the_category_rules() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("S needs a rate above 0"));
+}
+
+/// `merchant create` with the given flags after the seller's, written to `dir/file`.
+fn merchant(dir: &Path, file: &str, id: &str, flags: &[&str]) -> String {
+    let mut args = vec![
+        "merchant",
+        "create",
+        "--id",
+        id,
+        "--name",
+        "Demo Shop",
+        "--country",
+        "CN",
+        "--tax-id",
+        "91110000600037341L",
+        "--tax",
+        "S:13",
+    ];
+    args.extend_from_slice(flags);
+    write(dir, file, &run(&args, ""))
+}
+
+/// `issue` of REQUEST with `order_id` replaced, with extra flags; the raw output.
+fn issue(key: &str, merchant: &str, order: &str, flags: &[&str]) -> Output {
+    let mut args = vec!["issue", "--key", key, "--merchant", merchant];
+    args.extend_from_slice(flags);
+    run(&args, &REQUEST.replace("A-10023", order))
+}
+
+fn invoice_hash(jwks: &str, document: &str) -> String {
+    let out = run(&["verify", "--jwks", jwks], document);
+    json(&out.stdout)["invoice_hash"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// One compact JSON line per document.
+fn json_lines(documents: &[&str]) -> String {
+    documents
+        .iter()
+        .map(|d| json(d.as_bytes()).to_string() + "\n")
+        .collect()
+}
+
+fn verify_chain(dir: &Path, jwks: &str, lines: &str) -> (Option<i32>, serde_json::Value) {
+    let file = dir.join("chain.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    let out = run(
+        &["verify", "--chain", file.to_str().unwrap(), "--jwks", jwks],
+        "",
+    );
+    (out.status.code(), json(&out.stdout))
+}
+
+#[test]
+fn issue_after_chains_documents_and_verify_chain_checks_the_series() {
+    let dir = scratch("chain");
+    let edge = write(&dir, "edge.jwk", &run(&["keygen"], ""));
+    let stranger = write(&dir, "stranger.jwk", &run(&["keygen"], ""));
+    let jwks = write(&dir, "jwks.json", &run(&["jwks", "--key", &edge], ""));
+    let shop = merchant(&dir, "shop.json", "shop", &[]);
+
+    let first = write(&dir, "1.json", &issue(&edge, &shop, "A-1", &[]));
+    let second = write(
+        &dir,
+        "2.json",
+        &issue(&edge, &shop, "A-2", &["--after", &first]),
+    );
+    let third = write(
+        &dir,
+        "3.json",
+        &issue(&edge, &shop, "A-3", &["--after", &second]),
+    );
+    let read = |path: &str| std::fs::read_to_string(path).unwrap();
+    let documents = [read(&first), read(&second), read(&third)];
+    for (index, document) in documents.iter().enumerate() {
+        let invoice = &json(document.as_bytes())["invoice"];
+        assert_eq!(invoice["seq"], index + 1);
+        assert_eq!(invoice["series"], "SHOP");
+        if index > 0 {
+            assert_eq!(
+                invoice["prev_hash"],
+                invoice_hash(&jwks, &documents[index - 1])
+            );
+            // issued_at never goes backwards in a series.
+            let before = &json(documents[index - 1].as_bytes())["invoice"]["issued_at"];
+            assert!(invoice["issued_at"].as_str() >= before.as_str());
+        }
+    }
+    let [one, two, three] = [&documents[0], &documents[1], &documents[2]].map(String::as_str);
+
+    // Blank lines are ignored.
+    let (code, summary) = verify_chain(
+        &dir,
+        &jwks,
+        &(json_lines(&[one, two]) + "\n  \n" + &json_lines(&[three])),
+    );
+    assert_eq!(code, Some(0), "{summary}");
+    assert_eq!(summary["valid"], true);
+    assert_eq!(summary["merchant"], "shop");
+    assert_eq!(summary["series"], "SHOP");
+    assert_eq!(
+        (summary["first_seq"].as_u64(), summary["last_seq"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert_eq!(summary["documents"], 3);
+
+    // A line removed: a gap.
+    let (code, verdict) = verify_chain(&dir, &jwks, &json_lines(&[one, three]));
+    assert_eq!((code, verdict["valid"].as_bool()), (Some(1), Some(false)));
+    assert_eq!(verdict["line"], 2);
+    assert!(
+        verdict["detail"].as_str().unwrap().contains("expected 2"),
+        "{verdict}"
+    );
+
+    // Two lines swapped.
+    let (code, verdict) = verify_chain(&dir, &jwks, &json_lines(&[one, three, two]));
+    assert_eq!((code, verdict["line"].as_u64()), (Some(1), Some(2)));
+
+    // A tampered line: its signature breaks.
+    let tampered = two.replace("\"112.77\"", "\"1.77\"");
+    let (code, verdict) = verify_chain(&dir, &jwks, &json_lines(&[one, &tampered, three]));
+    assert_eq!((code, verdict["line"].as_u64()), (Some(1), Some(2)));
+    assert!(
+        verdict["detail"]
+            .as_str()
+            .unwrap()
+            .contains("SignatureInvalid"),
+        "{verdict}"
+    );
+
+    // A document signed by a key the JWKS does not hold, though perfectly linked.
+    let fourth = issue(&stranger, &shop, "A-4", &["--after", &third]);
+    let fourth = String::from_utf8(fourth.stdout).unwrap();
+    assert_eq!(json(fourth.as_bytes())["invoice"]["seq"], 4);
+    let (code, verdict) = verify_chain(&dir, &jwks, &json_lines(&[one, two, three, &fourth]));
+    assert_eq!((code, verdict["line"].as_u64()), (Some(1), Some(4)));
+    assert!(
+        verdict["detail"].as_str().unwrap().contains("UnknownKid"),
+        "{verdict}"
+    );
+
+    // An empty file holds no chain; a missing one is an I/O error.
+    assert_eq!(verify_chain(&dir, &jwks, "\n").0, Some(1));
+    let missing = run(
+        &[
+            "verify",
+            "--chain",
+            "/nonexistent/chain.jsonl",
+            "--jwks",
+            &jwks,
+        ],
+        "",
+    );
+    assert_eq!(missing.status.code(), Some(3));
+
+    // --after a document of another merchant, or of a series other than --series: usage errors.
+    let other = merchant(&dir, "other.json", "other", &[]);
+    let out = issue(&edge, &other, "A-5", &["--after", &third]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"shop\""));
+    let out = issue(&edge, &shop, "A-5", &["--after", &third, "--series", "WEB"]);
+    assert_eq!(out.status.code(), Some(2));
+    // --after a file that is not a numbered document: invalid input.
+    let out = issue(&edge, &shop, "A-5", &["--after", &jwks]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out.stderr)["code"], "MALFORMED_DOCUMENT");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn issue_takes_its_place_from_seq_and_prev_hash() {
+    let dir = scratch("seq");
+    let edge = write(&dir, "edge.jwk", &run(&["keygen"], ""));
+    let shop = merchant(&dir, "shop.json", "shop", &[]);
+    let hash = "ab".repeat(32);
+
+    let out = issue(&edge, &shop, "A-7", &["--seq", "7", "--prev-hash", &hash]);
+    let document = json(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(document["invoice"]["seq"], 7);
+    assert_eq!(document["invoice"]["prev_hash"], hash.as_str());
+    assert!(document["invoice"]["number"]
+        .as_str()
+        .unwrap()
+        .ends_with("-00000007"));
+
+    let zeros = "0".repeat(64);
+    let usage: [&[&str]; 7] = [
+        &["--seq", "7"],
+        &["--prev-hash", &hash],
+        &["--seq", "0", "--prev-hash", &hash],
+        &["--seq", "7", "--prev-hash", &hash.to_uppercase()],
+        &["--seq", "7", "--prev-hash", "abc"],
+        &["--seq", "1", "--prev-hash", &hash],
+        &["--after", &shop, "--seq", "2", "--prev-hash", &zeros],
+    ];
+    for flags in usage {
+        let out = issue(&edge, &shop, "A-8", flags);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+        assert!(out.stdout.is_empty());
+    }
+    // --seq 1 with the genesis hash is the same as no flags.
+    let out = issue(&edge, &shop, "A-9", &["--seq", "1", "--prev-hash", &zeros]);
+    assert_eq!(json(&out.stdout)["invoice"]["seq"], 1);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_merchant_with_two_series_and_limits() {
+    let dir = scratch("series");
+    let edge = write(&dir, "edge.jwk", &run(&["keygen"], ""));
+    let shop = merchant(
+        &dir,
+        "shop.json",
+        "shop",
+        &[
+            "--series",
+            "SHOP",
+            "--series",
+            "WEB:{series}/{year}/{seq:05}",
+            "--utc-offset",
+            "+08:00",
+            "--max-offline-hours",
+            "0.5",
+            "--max-offline-count",
+            "none",
+            "--max-offline-amount",
+            "CNY:100000",
+            "--max-offline-amount",
+            "EUR:9000.50",
+            "--max-invoice-amount",
+            "CNY:20000",
+        ],
+    );
+    let config = &json(&std::fs::read(&shop).unwrap())["config"];
+    assert_eq!(
+        config["series"],
+        serde_json::json!([
+            {"name": "SHOP", "number_format": "{series}-{year}-{seq:08}"},
+            {"name": "WEB", "number_format": "{series}/{year}/{seq:05}"},
+        ])
+    );
+    assert_eq!(config["utc_offset"], "+08:00");
+    assert_eq!(
+        config["limits"],
+        serde_json::json!({
+            "max_offline_hours": "0.5",
+            "max_offline_count": null,
+            "max_offline_amount": {"CNY": "100000", "EUR": "9000.50"},
+            "max_invoice_amount": {"CNY": "20000"},
+        })
+    );
+
+    // Several series: a request must name one, unless --series does.
+    let out = issue(&edge, &shop, "A-1", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out.stderr)["code"], "SERIES_REQUIRED");
+    let out = issue(&edge, &shop, "A-1", &["--series", "WEB"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let invoice = &json(&out.stdout)["invoice"];
+    assert_eq!(invoice["series"], "WEB");
+    assert!(
+        invoice["number"].as_str().unwrap().ends_with("/00001"),
+        "{}",
+        invoice["number"]
+    );
+    // --series replaces the request's.
+    let named = REQUEST.replace("{\"currency\"", "{\"series\":\"NOPE\",\"currency\"");
+    let out = run(&["issue", "--key", &edge, "--merchant", &shop], &named);
+    assert_eq!(json(&out.stderr)["code"], "UNKNOWN_SERIES");
+    let out = run(
+        &[
+            "issue",
+            "--key",
+            &edge,
+            "--merchant",
+            &shop,
+            "--series",
+            "SHOP",
+        ],
+        &named,
+    );
+    assert_eq!(json(&out.stdout)["invoice"]["series"], "SHOP");
+
+    // A token for a merchant with several series names one.
+    let cart = r#"{"currency":"CNY","lines":[{"description":"tea","quantity":"1","unit_price":"10","tax_category":"S","tax_rate":"13"}]}"#;
+    let token = |flags: &[&str]| {
+        let mut args = vec!["token", "--merchant", &shop, "--order", "A-1"];
+        args.extend_from_slice(flags);
+        run(&args, cart)
+    };
+    assert_eq!(token(&[]).status.code(), Some(2));
+    assert_eq!(
+        json(&token(&["--series", "NOPE"]).stderr)["code"],
+        "UNKNOWN_SERIES"
+    );
+    let minted = token(&["--series", "WEB"]);
+    assert_eq!(minted.status.code(), Some(0));
+    let secret = json(&std::fs::read(&shop).unwrap())["token_secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = invoice_edge_core::token::verify(
+        String::from_utf8_lossy(&minted.stdout).trim(),
+        &[&secret],
+        now,
+    )
+    .unwrap();
+    assert_eq!(claims.series.as_deref(), Some("WEB"));
+
+    // Flags the configuration cannot hold are usage errors.
+    for flags in [
+        &["--series", "WEB:{year}-{seq}"][..],
+        &["--series", "A/B"],
+        &["--series", "A", "--series", "A"],
+        &["--number-format", "{seq}"],
+        &["--utc-offset", "8"],
+        &["--max-offline-hours", "0"],
+        &["--max-offline-count", "0"],
+        &["--max-offline-count", "many"],
+        &["--max-offline-amount", "XYZ:5"],
+        &["--max-offline-amount", "CNY:0.001"],
+        &["--max-invoice-amount", "CNY"],
+    ] {
+        let mut args = vec![
+            "merchant",
+            "create",
+            "--id",
+            "x",
+            "--name",
+            "X",
+            "--country",
+            "CN",
+        ];
+        args.extend_from_slice(flags);
+        assert_eq!(run(&args, "").status.code(), Some(2), "{flags:?}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn one_series_needs_no_series_in_its_tokens_and_numbers_take_the_number_format() {
+    let dir = scratch("one-series");
+    let edge = write(&dir, "edge.jwk", &run(&["keygen"], ""));
+    let shop = merchant(
+        &dir,
+        "shop.json",
+        "shop",
+        &["--number-format", "{series}.{seq}"],
+    );
+    let out = issue(&edge, &shop, "A-1", &[]);
+    assert_eq!(json(&out.stdout)["invoice"]["number"], "SHOP.1");
+    let cart = r#"{"currency":"CNY","lines":[{"description":"tea","quantity":"1","unit_price":"10","tax_category":"S","tax_rate":"13"}]}"#;
+    let minted = run(&["token", "--merchant", &shop, "--order", "A-1"], cart);
+    let secret = json(&std::fs::read(&shop).unwrap())["token_secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let claims = invoice_edge_core::token::verify(
+        String::from_utf8_lossy(&minted.stdout).trim(),
+        &[&secret],
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    )
+    .unwrap();
+    assert_eq!(claims.series, None);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_year_in_a_number_is_the_merchants_local_year() {
+    let dir = scratch("offset");
+    let edge = write(&dir, "edge.jwk", &run(&["keygen"], ""));
+    let beijing = merchant(&dir, "cn.json", "cn", &["--utc-offset", "+08:00"]);
+    let utc = merchant(&dir, "utc.json", "cn", &[]);
+    // A previous document issued at 16:30 UTC on 31 December 2099, 00:30 on 1 January 2100 in
+    // Beijing. Its successor is issued no earlier, so at that very time (the clock is behind).
+    let first = issue(&edge, &beijing, "A-1", &[]);
+    let mut previous = json(&first.stdout);
+    previous["invoice"]["issued_at"] = serde_json::json!("2099-12-31T16:30:00.000Z");
+    let previous_path = dir.join("previous.json");
+    std::fs::write(&previous_path, previous.to_string()).unwrap();
+    let after = ["--after", previous_path.to_str().unwrap()];
+
+    let local = json(&issue(&edge, &beijing, "A-2", &after).stdout)["invoice"].clone();
+    assert_eq!(local["issued_at"], "2099-12-31T16:30:00.000Z");
+    assert_eq!(local["number"], "CN-2100-00000002");
+    assert_eq!(local["supply_date"], "2100-01-01");
+
+    let at_utc = json(&issue(&edge, &utc, "A-2", &after).stdout)["invoice"].clone();
+    assert_eq!(at_utc["number"], "CN-2099-00000002");
+    assert_eq!(at_utc["supply_date"], "2099-12-31");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -35,6 +35,17 @@ pub type AmountByCurrency = BTreeMap<String, Amount>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Amount(pub Decimal);
 
+impl Amount {
+    /// A limit from decimal text ("72", "0.01", "100000.00"): above 0, no exponent.
+    pub fn parse(text: &str) -> Result<Amount, String> {
+        let value = crate::decimal_text::parse(text).map_err(|e| format!("{text:?} {e}"))?;
+        if value <= Decimal::ZERO {
+            return Err(format!("{text:?}: a limit is above 0 (or none)"));
+        }
+        Ok(Amount(value))
+    }
+}
+
 impl Serialize for Amount {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         crate::decimal_text::as_string::serialize(&self.0, serializer)

@@ -156,7 +156,12 @@ pub fn verify_chain(documents: &[Value], jwks: &Jwks) -> Result<ChainSummary, Ch
         let fail = |detail: String| Err(ChainError { index, detail });
         let verification = verify(document, jwks);
         if verification.code != VerifyCode::Valid {
-            return fail(format!("{:?}: {}", verification.code, verification.detail));
+            let code = serde_json::to_value(verification.code).unwrap_or_default();
+            return fail(format!(
+                "{}: {}",
+                code.as_str().unwrap_or("INVALID"),
+                verification.detail
+            ));
         }
         let Some(hash) = verification.invoice_hash else {
             return fail("no invoice hash".into());

@@ -1,14 +1,17 @@
 //! `invoice-origin verify`: re-checks a ledger file from nothing but the file and the edge's
-//! JWKS. The origin's own public keys come from the file (recorded at each start), so no
-//! private key is needed and key rotation does not break old countersignatures.
+//! JWKS: every series chain from `seq` 1 (each link and each edge signature), the global audit
+//! chain, and every countersignature. The origin's own public keys come from the file (recorded
+//! at each start), so no private key is needed and key rotation does not break old
+//! countersignatures.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use invoice_edge_core::canonical::to_jcs_bytes;
-use invoice_edge_core::document::{chain_hash, verify, VerifyCode};
-use invoice_edge_core::keys::{hex, hex_decode, verify_signature, Jwks};
+use invoice_edge_core::canonical::{canonicalize, to_jcs_bytes};
+use invoice_edge_core::document::{chain_hash, verify, VerifyCode, FORMAT};
+use invoice_edge_core::keys::{hex, hex_decode, sha256, verify_signature, Jwks};
+use invoice_edge_core::series::GENESIS_PREV_HASH;
 use serde_json::Value;
 
 use crate::ledger::{self, Entry, ENTRY_COLUMNS, GENESIS};
@@ -18,9 +21,21 @@ use crate::ledger::{self, Entry, ENTRY_COLUMNS, GENESIS};
 pub struct Summary {
     pub entries: u64,
     pub head_hash: String,
-    /// Per series: how many numbers, and the first and last number.
-    pub series: BTreeMap<String, (u64, String, String)>,
+    /// Per `merchant/series`: what it holds.
+    pub series: BTreeMap<String, SeriesSummary>,
     pub origin_keys: usize,
+}
+
+/// One series as verified.
+#[derive(Debug, Default)]
+pub struct SeriesSummary {
+    pub documents: u64,
+    pub voids: u64,
+    pub first_number: String,
+    pub last_number: String,
+    /// The series' last seq and its invoice hash.
+    pub head_seq: u64,
+    pub head_hash: String,
 }
 
 impl fmt::Display for Summary {
@@ -33,10 +48,11 @@ impl fmt::Display for Summary {
             self.origin_keys
         )?;
         writeln!(f, "chain head: {}", self.head_hash)?;
-        for (series, (count, first, last)) in &self.series {
+        for (series, s) in &self.series {
             writeln!(
                 f,
-                "series {series}: {count} numbers, {first} .. {last}, no gaps"
+                "series {series}: seq 1..{} ({} .. {}), {} void, every link and signature valid",
+                s.head_seq, s.first_number, s.last_number, s.voids
             )?;
         }
         Ok(())
@@ -130,7 +146,6 @@ pub fn audit(db: &Path, trust: &Jwks) -> Result<Summary, AuditError> {
         ..Summary::default()
     };
     let mut prev = GENESIS;
-    let mut per_series: BTreeMap<String, (u64, HashSet<String>)> = BTreeMap::new();
     let mut statement = conn
         .prepare(&format!(
             "SELECT {ENTRY_COLUMNS} FROM entries ORDER BY ledger_seq"
@@ -160,36 +175,40 @@ pub fn audit(db: &Path, trust: &Jwks) -> Result<Summary, AuditError> {
             ));
         }
 
-        // The edge signature, over the invoice as stored.
+        // The stored document: its hash, and its edge signature unless an operator voided it
+        // (a void document may have been refused for its signature).
         let document: Value = serde_json::from_str(&entry.document)
             .map_err(|e| broken_at(&entry, format!("stored document is not JSON: {e}")))?;
-        let verification = verify(&document, trust);
-        if verification.code != VerifyCode::Valid {
-            return Err(broken_at(
-                &entry,
-                format!(
-                    "edge signature: {} ({})",
-                    serde_json::to_value(verification.code)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    verification.detail
-                ),
-            ));
-        }
-        let invoice_hash = verification.invoice_hash.unwrap_or_default();
+        let invoice = &document["invoice"];
+        let invoice_hash = hex(&sha256(canonicalize(invoice).as_bytes()));
         if invoice_hash != entry.invoice_hash {
             return Err(broken_at(
                 &entry,
                 "invoice_hash column differs from the hash of the stored invoice",
             ));
         }
-        let invoice = &document["invoice"];
+        if !entry.void {
+            let verification = verify(&document, trust);
+            if verification.code != VerifyCode::Valid {
+                return Err(broken_at(
+                    &entry,
+                    format!(
+                        "edge signature: {} ({})",
+                        serde_json::to_value(verification.code)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                        verification.detail
+                    ),
+                ));
+            }
+        }
         for (field, column) in [
             ("id", &entry.invoice_id),
             ("merchant", &entry.merchant),
             ("order_id", &entry.order_id),
             ("series", &entry.series),
+            ("format", &entry.format),
         ] {
             if invoice.get(field).and_then(Value::as_str) != Some(column.as_str()) {
                 return Err(broken_at(
@@ -198,8 +217,29 @@ pub fn audit(db: &Path, trust: &Jwks) -> Result<Summary, AuditError> {
                 ));
             }
         }
+        // Version 2: the place in the series is signed, and must be the archived one.
+        if entry.format == FORMAT {
+            let signed_place = (
+                invoice.get("seq").and_then(Value::as_u64),
+                invoice.get("number").and_then(Value::as_str),
+                invoice.get("prev_hash").and_then(Value::as_str),
+                invoice.get("kind").and_then(Value::as_str),
+            );
+            let archived_place = (
+                Some(entry.seq),
+                Some(entry.number.as_str()),
+                Some(entry.series_prev_hash.as_str()),
+                Some(entry.kind.as_str()),
+            );
+            if signed_place != archived_place {
+                return Err(broken_at(
+                    &entry,
+                    "columns seq, number, series_prev_hash or kind differ from the signed invoice",
+                ));
+            }
+        }
 
-        // The chain link and the countersignature.
+        // The global chain link and the countersignature.
         let invoice_hash_bytes: [u8; 32] = hex_decode(&invoice_hash)
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| broken_at(&entry, "invoice hash is not 32 bytes of hex"))?;
@@ -228,56 +268,77 @@ pub fn audit(db: &Path, trust: &Jwks) -> Result<Summary, AuditError> {
             ));
         }
 
-        // Numbers per series: consecutive, each used once.
-        let (last, numbers) = per_series.entry(entry.series.clone()).or_default();
-        if entry.series_seq != *last + 1 {
+        // The series chain: gapless from 1, each document linked to the one before.
+        let key = format!("{}/{}", entry.merchant, entry.series);
+        let series = summary.series.entry(key.clone()).or_default();
+        if entry.seq != series.head_seq + 1 {
             return Err(broken_at(
                 &entry,
                 format!(
-                    "series {} jumps from {} to {}: numbers must have no gaps or duplicates",
-                    entry.series, last, entry.series_seq
+                    "series {key} jumps from seq {} to {}: a series has no gaps or duplicates",
+                    series.head_seq, entry.seq
                 ),
             ));
         }
-        if !numbers.insert(entry.number.clone()) {
+        let expected_link = if series.head_seq == 0 {
+            GENESIS_PREV_HASH
+        } else {
+            series.head_hash.as_str()
+        };
+        if entry.series_prev_hash != expected_link {
             return Err(broken_at(
                 &entry,
                 format!(
-                    "number {} is used twice in series {}",
-                    entry.number, entry.series
+                    "series {key} seq {} links to {}, not to seq {}'s invoice hash {expected_link}",
+                    entry.seq, entry.series_prev_hash, series.head_seq
                 ),
             ));
         }
-        *last = entry.series_seq;
-        let range = summary
-            .series
-            .entry(entry.series.clone())
-            .or_insert_with(|| (0, entry.number.clone(), String::new()));
-        range.0 += 1;
-        range.2 = entry.number.clone();
+        if series.documents == 0 {
+            series.first_number = entry.number.clone();
+        }
+        series.documents += 1;
+        series.voids += u64::from(entry.void);
+        series.last_number = entry.number.clone();
+        series.head_seq = entry.seq;
+        series.head_hash = entry.invoice_hash.clone();
 
         prev = hash;
         summary.entries = entry.ledger_seq;
         summary.head_hash = entry.hash.clone();
     }
 
-    // The counters must agree with the entries, or a number was handed out and lost.
+    // The series heads must agree with the entries, or a document was acknowledged and lost.
     let mut statement = conn
-        .prepare("SELECT series, last_seq FROM series ORDER BY series")
+        .prepare("SELECT merchant, series, head_seq, head_hash FROM series ORDER BY merchant, series")
         .map_err(io)?;
-    let counters = statement
+    let heads = statement
         .query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, String>(3)?,
+            ))
         })
         .map_err(io)?;
-    for counter in counters {
-        let (series, last_seq) = counter.map_err(io)?;
-        let seen = per_series.get(&series).map(|(last, _)| *last).unwrap_or(0);
-        if u64::try_from(last_seq).ok() != Some(seen) {
+    let mut heads_seen = 0;
+    for head in heads {
+        let (merchant, series, head_seq, head_hash) = head.map_err(io)?;
+        let key = format!("{merchant}/{series}");
+        let seen = summary.series.get(&key);
+        if seen.map(|s| (s.head_seq, s.head_hash.as_str()))
+            != Some((u64::try_from(head_seq).unwrap_or(0), head_hash.as_str()))
+        {
             return Err(broken(format!(
-                "series {series}: counter says {last_seq} numbers were handed out, the ledger holds {seen}"
+                "series {key}: its head says seq {head_seq}, the entries end at seq {}",
+                seen.map_or(0, |s| s.head_seq)
             )));
         }
+        heads_seen += 1;
+    }
+    if heads_seen != summary.series.len() {
+        return Err(broken("a series has entries but no head row"));
     }
     Ok(summary)
 }

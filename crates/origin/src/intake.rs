@@ -1,21 +1,40 @@
-//! What the origin checks before a document may touch the ledger: its shape, the fields it is
-//! numbered by, and the edge signature (DESIGN.md, "Origin ledger protocol"). Pure and
-//! lock-free, so request handlers run it in parallel and the single writer only numbers.
+//! What the origin checks before a document may touch the ledger: its shape, its format, the
+//! fields it is archived by, and the edge signature (DESIGN.md, "Origin ledger protocol"). Pure
+//! and lock-free, so request handlers run it in parallel and the single writer only judges the
+//! chain and appends.
 
-use invoice_edge_core::document::{is_uuid, verify, VerifyCode};
+use invoice_edge_core::date::parse_rfc3339_millis;
+use invoice_edge_core::document::{is_uuid, verify, VerifyCode, FORMAT, LEGACY_FORMAT_V1};
 use invoice_edge_core::keys::{hex_decode, Jwks};
+use invoice_edge_core::merchant::is_valid_series_name;
+use invoice_edge_core::series::is_hash_hex;
 use invoice_edge_core::{Code, FieldError, Problem};
 use serde_json::{Map, Value};
 
-/// A document whose edge signature verified under a trusted key, ready to be numbered.
+/// Where a checked document goes in its series.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// `invoice-edge/2`: numbered and chained by the edge; the origin only checks the chain.
+    Chained {
+        seq: u64,
+        prev_hash: String,
+        number: String,
+    },
+    /// `invoice-edge/1`, from the edge worker's version 1 path: the origin still numbers it as
+    /// the series' next document (see [`crate::legacy_v1`]). Removed with that path.
+    LegacyUnnumbered,
+}
+
+/// A document whose edge signature verified under a trusted key, ready to be archived.
 #[derive(Clone, Debug)]
 pub struct Checked {
     pub id: String,
     pub merchant: String,
     pub order_id: String,
     pub series: String,
-    /// The year of `issued_at`, for `{year}` in the number format.
-    pub year: String,
+    pub kind: String,
+    pub issued_at_ms: i64,
+    pub place: Place,
     pub invoice_hash: [u8; 32],
     /// `{invoice, edge_signature}` as JSON text, exactly what is stored and re-verified.
     pub document: String,
@@ -30,31 +49,33 @@ pub fn document_id(document: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Checks one document. `path_id` is the id of `PUT /v1/ledger/invoices/{id}`, if any.
+/// Splits a document into its `invoice` and `edge_signature` objects.
 ///
-/// Fields other than `invoice` and `edge_signature` (a client may send a whole stored document
-/// with `status`) are ignored: the origin numbers what the edge signed and nothing else.
-pub fn check(document: Value, path_id: Option<&str>, trust: &Jwks) -> Result<Checked, Problem> {
+/// Fields other than these two (a client may send a whole stored document with `status`) are
+/// ignored: the origin archives what the edge signed and nothing else.
+pub fn bare_document(document: Value) -> Result<(Value, Value), Problem> {
     let Value::Object(mut members) = document else {
         return Err(Problem::single(
             Code::MalformedDocument,
             "a document is a JSON object {invoice, edge_signature}",
         ));
     };
-    let (invoice, signature) = match (members.remove("invoice"), members.remove("edge_signature")) {
+    match (members.remove("invoice"), members.remove("edge_signature")) {
         (Some(invoice @ Value::Object(_)), Some(signature @ Value::Object(_))) => {
-            (invoice, signature)
+            Ok((invoice, signature))
         }
-        _ => {
-            return Err(Problem::from_errors(vec![FieldError::new(
-                "",
-                Code::MalformedDocument,
-                "a document needs an invoice object and an edge_signature object",
-            )]))
-        }
-    };
+        _ => Err(Problem::from_errors(vec![FieldError::new(
+            "",
+            Code::MalformedDocument,
+            "a document needs an invoice object and an edge_signature object",
+        )])),
+    }
+}
 
-    let fields = NumberedFields::read(&invoice)?;
+/// Checks one document. `path_id` is the id of `PUT /v1/ledger/invoices/{id}`, if any.
+pub fn check(document: Value, path_id: Option<&str>, trust: &Jwks) -> Result<Checked, Problem> {
+    let (invoice, signature) = bare_document(document)?;
+    let fields = ArchivedFields::read(&invoice)?;
     if let Some(path_id) = path_id {
         if path_id != fields.id {
             return Err(Problem::from_errors(vec![FieldError::new(
@@ -101,24 +122,47 @@ pub fn check(document: Value, path_id: Option<&str>, trust: &Jwks) -> Result<Che
         merchant: fields.merchant,
         order_id: fields.order_id,
         series: fields.series,
-        year: fields.year,
+        kind: fields.kind,
+        issued_at_ms: fields.issued_at_ms,
+        place: fields.place,
         invoice_hash,
         document,
     })
 }
 
-/// The signed fields the ledger keys and numbers by.
-struct NumberedFields {
-    id: String,
-    merchant: String,
-    order_id: String,
-    series: String,
-    year: String,
+/// The signed fields the ledger keys and chains by.
+pub struct ArchivedFields {
+    pub id: String,
+    pub merchant: String,
+    pub order_id: String,
+    pub series: String,
+    pub kind: String,
+    pub issued_at_ms: i64,
+    pub place: Place,
 }
 
-impl NumberedFields {
-    /// Reads them all, reporting every unusable one (RFC 9457 `errors[]`).
-    fn read(invoice: &Value) -> Result<NumberedFields, Problem> {
+impl ArchivedFields {
+    /// Reads them all, reporting every unusable one (RFC 9457 `errors[]`). A `format` the
+    /// origin does not know is 503 `UNSUPPORTED_FORMAT`, retryable: an edge newer than its
+    /// origin waits for the origin's deploy instead of losing documents.
+    pub fn read(invoice: &Value) -> Result<ArchivedFields, Problem> {
+        let format = invoice.get("format").and_then(Value::as_str);
+        let chained = match format {
+            Some(FORMAT) => true,
+            Some(LEGACY_FORMAT_V1) => false,
+            other => {
+                return Err(Problem::from_errors(vec![FieldError::new(
+                    "/invoice/format",
+                    Code::UnsupportedFormat,
+                    format!(
+                        "this origin archives {FORMAT} documents, not {}; deploy a newer origin",
+                        other.map_or("a document without format".to_string(), |f| format!(
+                            "{f:?}"
+                        ))
+                    ),
+                )]))
+            }
+        };
         let mut errors = Vec::new();
         let mut text = |name: &str, valid: &dyn Fn(&str) -> bool, rule: &str| -> String {
             match invoice.get(name).and_then(Value::as_str) {
@@ -134,23 +178,59 @@ impl NumberedFields {
             }
         };
         let id = text("id", &is_uuid, "a lower-case hyphenated UUID");
-        let merchant = text("merchant", &|v| !v.is_empty(), "a non-empty string");
+        let merchant = text(
+            "merchant",
+            &|v| !v.is_empty() && !v.contains(['/', ':']),
+            "a merchant id (no '/' or ':')",
+        );
         let order_id = text("order_id", &|v| !v.is_empty(), "a non-empty string");
-        let series = text("series", &|v| !v.is_empty(), "a non-empty string");
+        let series = text("series", &is_valid_series_name, "1-32 of A-Z a-z 0-9 _ -");
         let issued_at = text(
             "issued_at",
-            &|v| v.len() >= 10 && v.as_bytes()[..4].iter().all(u8::is_ascii_digit),
-            "an RFC 3339 UTC timestamp",
+            &|v| parse_rfc3339_millis(v).is_some(),
+            "an RFC 3339 UTC timestamp with milliseconds",
         );
+        let (kind, place) = if chained {
+            let kind = text(
+                "kind",
+                &|v| matches!(v, "invoice" | "credit_note"),
+                "invoice or credit_note",
+            );
+            let number = text("number", &|v| !v.is_empty(), "a non-empty string");
+            let prev_hash = text("prev_hash", &is_hash_hex, "64 lower-case hex digits");
+            let seq = invoice
+                .get("seq")
+                .and_then(Value::as_u64)
+                .filter(|seq| *seq >= 1);
+            if seq.is_none() {
+                errors.push(FieldError::new(
+                    "/invoice/seq",
+                    Code::MalformedDocument,
+                    "invoice.seq must be an integer from 1",
+                ));
+            }
+            (
+                kind,
+                Place::Chained {
+                    seq: seq.unwrap_or(0),
+                    prev_hash,
+                    number,
+                },
+            )
+        } else {
+            ("invoice".to_string(), Place::LegacyUnnumbered)
+        };
         if !errors.is_empty() {
             return Err(Problem::from_errors(errors));
         }
-        Ok(NumberedFields {
+        Ok(ArchivedFields {
             id,
             merchant,
             order_id,
             series,
-            year: issued_at[..4].to_string(),
+            kind,
+            issued_at_ms: parse_rfc3339_millis(&issued_at).unwrap_or(0),
+            place,
         })
     }
 }

@@ -1,5 +1,5 @@
-//! The ledger on SQLite: schema and migrations, the single writer that numbers, chains and
-//! countersigns, and the reads.
+//! The ledger on SQLite: schema and migrations, the single writer that checks each series'
+//! chain, appends to the global audit chain and countersigns, and the reads.
 //!
 //! One writer thread owns the only write connection. SQLite serializes writers anyway; doing it
 //! in one thread means no `SQLITE_BUSY`, and lets the writer commit several waiting requests in
@@ -11,22 +11,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 
 use invoice_edge_core::date::rfc3339_millis;
-use invoice_edge_core::document::{finalize, Final};
+use invoice_edge_core::document::{receipt, Archived, Final};
 use invoice_edge_core::keys::{hex, hex_decode, EdKey, Jwks, PublicJwk};
+use invoice_edge_core::series::{judge, ChainLink, Judgement, GENESIS_PREV_HASH};
 use invoice_edge_core::{Code, Problem};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::intake::Checked;
-use crate::numbering::NumberFormats;
+use crate::intake::{Checked, Place};
+use crate::legacy_v1::NumberFormats;
 
-/// The genesis `prev_hash`: 32 zero bytes (DESIGN.md, "The chain").
+/// The genesis of the global audit chain: 32 zero bytes (DESIGN.md, "Origin ledger protocol").
 pub const GENESIS: [u8; 32] = [0; 32];
 
-/// Schema versions, applied in order at start-up; `PRAGMA user_version` records the last one.
-const MIGRATIONS: &[&str] = &[
-    // 1: the ledger.
-    r#"
+/// The schema version of a version 2 ledger (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 2;
+
+/// The version 2 schema. Version 1 numbered at the origin and keyed series by name alone, so
+/// two merchants could share a counter; its files are not carried over (no version 1 document
+/// exists in production), see [`migrate`].
+const SCHEMA_V2: &str = r#"
     -- The origin's own public keys, recorded at each start so `verify` needs no private key
     -- and countersignatures stay verifiable across key rotation.
     CREATE TABLE origin_keys (
@@ -34,37 +38,52 @@ const MIGRATIONS: &[&str] = &[
         jwk           TEXT NOT NULL,     -- the public JWK (RFC 8037), JSON
         first_used_at TEXT NOT NULL
     );
-    -- The last number handed out per series. Never decremented: numbers are never reused.
+    -- The last archived document of each (merchant, series): what the next one must link to.
     CREATE TABLE series (
-        series   TEXT PRIMARY KEY,
-        last_seq INTEGER NOT NULL CHECK (last_seq > 0)
+        merchant  TEXT NOT NULL,
+        series    TEXT NOT NULL,
+        head_seq  INTEGER NOT NULL CHECK (head_seq > 0),
+        head_hash TEXT NOT NULL,           -- the invoice hash of document head_seq
+        PRIMARY KEY (merchant, series)
     );
-    -- One row per finalized invoice, in chain order. Hashes are lower-case hex.
+    -- One row per archived document, in global audit-chain order. Hashes are lower-case hex.
     CREATE TABLE entries (
         ledger_seq       INTEGER PRIMARY KEY CHECK (ledger_seq > 0),
         invoice_id       TEXT NOT NULL UNIQUE,
         merchant         TEXT NOT NULL,
-        order_id         TEXT NOT NULL,
         series           TEXT NOT NULL,
-        series_seq       INTEGER NOT NULL CHECK (series_seq > 0),
+        seq              INTEGER NOT NULL CHECK (seq > 0),
+        order_id         TEXT NOT NULL,
+        kind             TEXT NOT NULL,
         number           TEXT NOT NULL,
         invoice_hash     TEXT NOT NULL,  -- SHA-256 of the invoice's JCS bytes
-        prev_hash        TEXT NOT NULL,
+        series_prev_hash TEXT NOT NULL,  -- the invoice hash of seq - 1 (the series chain)
+        prev_hash        TEXT NOT NULL,  -- the previous entry's hash (the global chain)
         hash             TEXT NOT NULL,  -- SHA-256(prev_hash || invoice_hash || number)
+        received_at      TEXT NOT NULL,
         origin_kid       TEXT NOT NULL,
         origin_signature TEXT NOT NULL,
+        void             INTEGER NOT NULL DEFAULT 0 CHECK (void IN (0, 1)),
+        void_reason      TEXT,
+        format           TEXT NOT NULL,
         document         TEXT NOT NULL,  -- {invoice, edge_signature} as verified
-        received_at      TEXT NOT NULL,
-        UNIQUE (merchant, order_id),
-        UNIQUE (series, series_seq)
+        UNIQUE (merchant, series, seq)
     );
-    -- Append-only: a finalized invoice is never changed or removed by the origin itself.
+    -- One invoice per (merchant, series, order_id), as a constraint and not only a check in
+    -- code. A document archived as void keeps no order: it was refused.
+    CREATE UNIQUE INDEX entries_one_per_order ON entries (merchant, series, order_id)
+        WHERE void = 0;
+    -- The same order in two series is allowed but reported (DUPLICATE_ORDER).
+    CREATE INDEX entries_by_order ON entries (merchant, order_id);
+    -- Append-only: an archived document is never changed or removed by the origin itself.
     CREATE TRIGGER entries_append_only_update BEFORE UPDATE ON entries
         BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
     CREATE TRIGGER entries_append_only_delete BEFORE DELETE ON entries
         BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-    "#,
-];
+"#;
+
+/// Migrations after version 2, applied in order; each raises `user_version` by one.
+const MIGRATIONS_AFTER_V2: &[&str] = &[];
 
 /// Opens the ledger file. `create` is false for `verify`, which must not make an empty ledger.
 pub fn open(path: &Path, create: bool) -> rusqlite::Result<Connection> {
@@ -74,7 +93,7 @@ pub fn open(path: &Path, create: bool) -> rusqlite::Result<Connection> {
     }
     let conn = Connection::open_with_flags(path, flags)?;
     // WAL lets readers run beside the writer; synchronous=FULL fsyncs the WAL at every commit,
-    // so an acknowledged invoice survives a crash or power loss (DESIGN.md).
+    // so an acknowledged receipt survives a crash or power loss (DESIGN.md).
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(rusqlite::Error::InvalidParameterName(format!(
@@ -87,19 +106,50 @@ pub fn open(path: &Path, create: bool) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Applies the migrations this file has not seen yet, each in its own transaction.
+fn refuse(message: String) -> rusqlite::Error {
+    rusqlite::Error::InvalidParameterName(message)
+}
+
+/// Brings the file to this binary's schema. An empty file gets version 2. A version 1 file
+/// (origin numbering) is refused unless it archived nothing: its series were keyed by name
+/// alone and its documents carry no chain, so it cannot be continued as a version 2 ledger.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    let current = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
-    if version > current {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
-            "the ledger has schema version {version}, newer than this binary's {current}"
+    let newest = SCHEMA_VERSION + i64::try_from(MIGRATIONS_AFTER_V2.len()).unwrap_or(0);
+    if version > newest {
+        return Err(refuse(format!(
+            "the ledger has schema version {version}, newer than this binary's {newest}"
         )));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    if version == 1 {
+        let entries: i64 = conn.query_row("SELECT COUNT(*) FROM entries", [], |row| row.get(0))?;
+        if entries > 0 {
+            return Err(refuse(format!(
+                "this ledger was written by version 1 (origin numbering) and holds {entries} \
+                 entries; version 2 archives edge-numbered series in a new ledger: pass a new --db"
+            )));
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "DROP TABLE entries; DROP TABLE series; DROP TABLE origin_keys; PRAGMA user_version = 0;",
+        )?;
+        tx.commit()?;
+    }
+    if version < SCHEMA_VERSION {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(SCHEMA_V2)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+    }
+    let applied = usize::try_from((version - SCHEMA_VERSION).max(0)).unwrap_or(0);
+    for (index, sql) in MIGRATIONS_AFTER_V2.iter().enumerate().skip(applied) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            SCHEMA_VERSION + 1 + i64::try_from(index).unwrap_or(0),
+        )?;
         tx.commit()?;
     }
     Ok(())
@@ -141,45 +191,64 @@ pub fn size(conn: &Connection) -> rusqlite::Result<u64> {
     .map(|n| u64::try_from(n).unwrap_or(0))
 }
 
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 /// One stored ledger entry.
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub ledger_seq: u64,
     pub invoice_id: String,
     pub merchant: String,
-    pub order_id: String,
     pub series: String,
-    pub series_seq: u64,
+    pub seq: u64,
+    pub order_id: String,
+    pub kind: String,
     pub number: String,
     pub invoice_hash: String,
+    pub series_prev_hash: String,
     pub prev_hash: String,
     pub hash: String,
+    pub received_at: String,
     pub origin_kid: String,
     pub origin_signature: String,
+    pub void: bool,
+    pub void_reason: Option<String>,
+    pub format: String,
     pub document: String,
-    pub received_at: String,
 }
 
-pub const ENTRY_COLUMNS: &str = "ledger_seq, invoice_id, merchant, order_id, series, series_seq, \
-     number, invoice_hash, prev_hash, hash, origin_kid, origin_signature, document, received_at";
+pub const ENTRY_COLUMNS: &str = "ledger_seq, invoice_id, merchant, series, seq, order_id, kind, \
+     number, invoice_hash, series_prev_hash, prev_hash, hash, received_at, origin_kid, \
+     origin_signature, void, void_reason, format, document";
 
 impl Entry {
     pub fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         Ok(Entry {
-            ledger_seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+            ledger_seq: to_u64(row.get(0)?),
             invoice_id: row.get(1)?,
             merchant: row.get(2)?,
-            order_id: row.get(3)?,
-            series: row.get(4)?,
-            series_seq: u64::try_from(row.get::<_, i64>(5)?).unwrap_or(0),
-            number: row.get(6)?,
-            invoice_hash: row.get(7)?,
-            prev_hash: row.get(8)?,
-            hash: row.get(9)?,
-            origin_kid: row.get(10)?,
-            origin_signature: row.get(11)?,
-            document: row.get(12)?,
-            received_at: row.get(13)?,
+            series: row.get(3)?,
+            seq: to_u64(row.get(4)?),
+            order_id: row.get(5)?,
+            kind: row.get(6)?,
+            number: row.get(7)?,
+            invoice_hash: row.get(8)?,
+            series_prev_hash: row.get(9)?,
+            prev_hash: row.get(10)?,
+            hash: row.get(11)?,
+            received_at: row.get(12)?,
+            origin_kid: row.get(13)?,
+            origin_signature: row.get(14)?,
+            void: row.get::<_, i64>(15)? != 0,
+            void_reason: row.get(16)?,
+            format: row.get(17)?,
+            document: row.get(18)?,
         })
     }
 
@@ -187,11 +256,14 @@ impl Entry {
         Final {
             number: self.number.clone(),
             series: self.series.clone(),
+            seq: self.seq,
             ledger_seq: self.ledger_seq,
             prev_hash: self.prev_hash.clone(),
             hash: self.hash.clone(),
+            received_at: self.received_at.clone(),
             origin_kid: self.origin_kid.clone(),
             origin_signature: self.origin_signature.clone(),
+            void: self.void,
         }
     }
 }
@@ -204,25 +276,61 @@ pub fn entry_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<Entry
     .optional()
 }
 
+fn entry_at(
+    conn: &Connection,
+    merchant: &str,
+    series: &str,
+    seq: u64,
+) -> rusqlite::Result<Option<Entry>> {
+    conn.prepare_cached(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM entries WHERE merchant = ?1 AND series = ?2 AND seq = ?3"
+    ))?
+    .query_row(params![merchant, series, to_i64(seq)], Entry::from_row)
+    .optional()
+}
+
+/// The archived head of a series: its last `seq` and that document's invoice hash.
+pub fn series_head(
+    conn: &Connection,
+    merchant: &str,
+    series: &str,
+) -> rusqlite::Result<Option<(u64, String)>> {
+    conn.prepare_cached("SELECT head_seq, head_hash FROM series WHERE merchant = ?1 AND series = ?2")?
+        .query_row(params![merchant, series], |row| {
+            Ok((to_u64(row.get(0)?), row.get::<_, String>(1)?))
+        })
+        .optional()
+}
+
 /// What became of one document.
 #[derive(Clone, Debug)]
 pub enum Outcome {
-    /// Numbered now: 201.
-    Created(Final),
-    /// Already numbered with the same invoice hash: 200 with the first final data.
+    /// Archived now: 201. `duplicate_order` names another series of the merchant that
+    /// already has this `order_id` (allowed, reported as `DUPLICATE_ORDER`).
+    Created {
+        final_: Final,
+        duplicate_order: Option<String>,
+    },
+    /// Already archived with the same invoice hash: 200 with the stored receipt.
     Replayed(Final),
-    /// Not numbered: the problem says why and with which status.
+    /// Not archived: the problem says why and with which status.
     Rejected(Problem),
 }
 
 impl Outcome {
     pub fn status(&self) -> u16 {
         match self {
-            Outcome::Created(_) => 201,
+            Outcome::Created { .. } => 201,
             Outcome::Replayed(_) => 200,
             Outcome::Rejected(problem) => problem.status,
         }
     }
+}
+
+/// An operator's void: archive a refused document so that its successors chain on.
+#[derive(Clone, Debug)]
+pub struct Void {
+    pub reason: String,
 }
 
 struct Job {
@@ -251,7 +359,7 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
-                let mut numberer = Numberer {
+                let mut archiver = Archiver {
                     conn,
                     key,
                     formats,
@@ -269,13 +377,13 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    numberer.run(batch);
+                    archiver.run(batch);
                 }
             })?;
         Ok((Writer { jobs }, handle))
     }
 
-    /// Numbers the documents in one transaction; one outcome per document, in order.
+    /// Archives the documents in one transaction; one outcome per document, in order.
     pub async fn submit(&self, documents: Vec<Checked>) -> Vec<Outcome> {
         let count = documents.len();
         let (reply, answer) = oneshot::channel();
@@ -293,21 +401,39 @@ impl Writer {
     }
 }
 
-struct Numberer {
-    conn: Connection,
-    key: EdKey,
-    formats: NumberFormats,
-    size: Arc<AtomicU64>,
+/// The single writer: judges each document against its series and appends it.
+pub struct Archiver {
+    pub conn: Connection,
+    pub key: EdKey,
+    pub formats: NumberFormats,
+    pub size: Arc<AtomicU64>,
 }
 
-/// The chain head: the last entry's `ledger_seq` and `hash`.
+/// The global audit chain's head: the last entry's `ledger_seq` and `hash`.
 #[derive(Clone, Copy)]
-struct Head {
+struct AuditHead {
     seq: u64,
     hash: [u8; 32],
 }
 
-impl Numberer {
+fn audit_head(conn: &Connection) -> rusqlite::Result<AuditHead> {
+    Ok(conn
+        .prepare_cached("SELECT ledger_seq, hash FROM entries ORDER BY ledger_seq DESC LIMIT 1")?
+        .query_row([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+        .optional()?
+        .map(|(seq, hash)| AuditHead {
+            seq: to_u64(seq),
+            hash: hex_decode(&hash)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or(GENESIS),
+        })
+        .unwrap_or(AuditHead {
+            seq: 0,
+            hash: GENESIS,
+        }))
+}
+
+impl Archiver {
     fn run(&mut self, jobs: Vec<Job>) {
         let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(jobs.len());
         let committed = self.transaction(&jobs, &mut outcomes);
@@ -344,36 +470,20 @@ impl Numberer {
         let mut tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut head = tx
-            .prepare_cached(
-                "SELECT ledger_seq, hash FROM entries ORDER BY ledger_seq DESC LIMIT 1",
-            )?
-            .query_row([], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-            })
-            .optional()?
-            .map(|(seq, hash)| Head {
-                seq: u64::try_from(seq).unwrap_or(0),
-                hash: hex_decode(&hash)
-                    .and_then(|b| b.try_into().ok())
-                    .unwrap_or(GENESIS),
-            })
-            .unwrap_or(Head {
-                seq: 0,
-                hash: GENESIS,
-            });
+        let mut head = audit_head(&tx)?;
         let received_at = now_rfc3339();
         for job in jobs {
             let mut done = Vec::with_capacity(job.documents.len());
             for document in &job.documents {
                 let savepoint = tx.savepoint()?;
-                match number_one(
+                match archive_one(
                     &savepoint,
                     document,
                     head,
                     &self.key,
                     &self.formats,
                     &received_at,
+                    None,
                 ) {
                     Ok((outcome, next_head)) => {
                         savepoint.commit()?;
@@ -399,101 +509,211 @@ impl Numberer {
         self.size.store(head.seq, Ordering::Relaxed);
         Ok(())
     }
+
+    /// `invoice-origin void`: archives one refused document as void, in its own transaction.
+    pub fn void(&mut self, document: &Checked, void: &Void) -> rusqlite::Result<Outcome> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let head = audit_head(&tx)?;
+        let (outcome, _) = archive_one(
+            &tx,
+            document,
+            head,
+            &self.key,
+            &self.formats,
+            &now_rfc3339(),
+            Some(void),
+        )?;
+        tx.commit()?;
+        Ok(outcome)
+    }
 }
 
-/// Numbers one document inside the open transaction, or says why not.
-fn number_one(
+/// Checks one document against its series and appends it inside the open transaction, or
+/// says why not (DESIGN.md, "Origin ledger protocol").
+fn archive_one(
     conn: &Connection,
     document: &Checked,
-    head: Head,
+    audit: AuditHead,
     key: &EdKey,
     formats: &NumberFormats,
     received_at: &str,
-) -> rusqlite::Result<(Outcome, Head)> {
+    void: Option<&Void>,
+) -> rusqlite::Result<(Outcome, AuditHead)> {
     let hash_hex = hex(&document.invoice_hash);
+    let rejected = |problem: Problem| Ok((Outcome::Rejected(problem), audit));
     if let Some(existing) = entry_by_id(conn, &document.id)? {
-        let outcome = if existing.invoice_hash == hash_hex {
-            Outcome::Replayed(existing.final_())
-        } else {
-            Outcome::Rejected(Problem::single(
-                Code::InvoiceConflict,
-                format!(
-                    "invoice {} is already final as {} with another invoice hash",
-                    document.id, existing.number
-                ),
-            ))
-        };
-        return Ok((outcome, head));
-    }
-    let other: Option<String> = conn
-        .prepare_cached("SELECT invoice_id FROM entries WHERE merchant = ?1 AND order_id = ?2")?
-        .query_row(params![document.merchant, document.order_id], |row| {
-            row.get(0)
-        })
-        .optional()?;
-    if let Some(other) = other {
-        let outcome = Outcome::Rejected(Problem::single(
-            Code::OrderConflict,
+        if existing.invoice_hash == hash_hex {
+            return Ok((Outcome::Replayed(existing.final_()), audit));
+        }
+        return rejected(Problem::single(
+            Code::SequenceConflict,
             format!(
-                "order {} of merchant {} is already final as invoice {other}",
-                document.order_id, document.merchant
+                "invoice {} is already archived as {} {} with another invoice hash",
+                document.id, existing.series, existing.seq
             ),
         ));
-        return Ok((outcome, head));
     }
 
-    let last: Option<i64> = conn
-        .prepare_cached("SELECT last_seq FROM series WHERE series = ?1")?
-        .query_row([&document.series], |row| row.get(0))
-        .optional()?;
-    let series_seq = last.unwrap_or(0) + 1;
-    conn.prepare_cached(
-        "INSERT INTO series (series, last_seq) VALUES (?1, ?2) \
-         ON CONFLICT (series) DO UPDATE SET last_seq = excluded.last_seq",
-    )?
-    .execute(params![document.series, series_seq])?;
+    let head = series_head(conn, &document.merchant, &document.series)?;
+    let (seq, series_prev_hash, number) = match &document.place {
+        Place::Chained {
+            seq,
+            prev_hash,
+            number,
+        } => {
+            let link = ChainLink {
+                seq: *seq,
+                prev_hash,
+                hash: &hash_hex,
+            };
+            let mut stored = None;
+            let judgement = judge(
+                head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+                &link,
+                |at| {
+                    stored = entry_at(conn, &document.merchant, &document.series, at)
+                        .ok()
+                        .flatten();
+                    stored.as_ref().map(|e| e.invoice_hash.clone())
+                },
+            );
+            match judgement {
+                Judgement::Accept => (*seq, prev_hash.clone(), number.clone()),
+                Judgement::Replay => {
+                    return match stored {
+                        Some(entry) => Ok((Outcome::Replayed(entry.final_()), audit)),
+                        None => rejected(Problem::single(Code::Internal, "replay lost")),
+                    }
+                }
+                Judgement::Gap { expected_seq } => {
+                    return rejected(Problem::sequence_gap(
+                        expected_seq,
+                        format!(
+                            "{}/{} seq {seq} arrived, but the origin's next seq is {expected_seq}: \
+                             send the series from there",
+                            document.merchant, document.series
+                        ),
+                    ))
+                }
+                Judgement::Conflict { reason } => {
+                    return rejected(Problem::single(
+                        Code::SequenceConflict,
+                        format!("{}/{}: {reason}", document.merchant, document.series),
+                    ))
+                }
+            }
+        }
+        Place::LegacyUnnumbered => {
+            let (head_seq, head_hash) =
+                head.unwrap_or_else(|| (0, GENESIS_PREV_HASH.to_string()));
+            let seq = head_seq + 1;
+            let number =
+                formats.render(&document.merchant, &document.series, seq, document.issued_at_ms);
+            (seq, head_hash, number)
+        }
+    };
 
-    let number = formats.for_merchant(&document.merchant).render(
-        &document.series,
-        &document.year,
-        u64::try_from(series_seq).unwrap_or(0),
-    );
-    let ledger_seq = head.seq + 1;
-    let final_ = finalize(
-        &document.invoice_hash,
-        &head.hash,
-        &number,
-        &document.series,
-        ledger_seq,
+    if void.is_none() {
+        let other: Option<String> = conn
+            .prepare_cached(
+                "SELECT invoice_id FROM entries \
+                 WHERE merchant = ?1 AND series = ?2 AND order_id = ?3 AND void = 0",
+            )?
+            .query_row(
+                params![document.merchant, document.series, document.order_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(other) = other {
+            return rejected(Problem::single(
+                Code::OrderConflict,
+                format!(
+                    "order {} of {}/{} is already archived as invoice {other}",
+                    document.order_id, document.merchant, document.series
+                ),
+            ));
+        }
+    }
+    let duplicate_order: Option<String> = conn
+        .prepare_cached(
+            "SELECT series FROM entries WHERE merchant = ?1 AND order_id = ?2 AND series <> ?3 \
+             AND void = 0 LIMIT 1",
+        )?
+        .query_row(
+            params![document.merchant, document.order_id, document.series],
+            |row| row.get(0),
+        )
+        .optional()?;
+
+    let ledger_seq = audit.seq + 1;
+    let final_ = receipt(
+        &Archived {
+            invoice_hash: &document.invoice_hash,
+            audit_prev_hash: &audit.hash,
+            number: &number,
+            series: &document.series,
+            seq,
+            ledger_seq,
+            received_at,
+            void: void.is_some(),
+        },
         key,
     );
+    let format = match document.place {
+        Place::Chained { .. } => invoice_edge_core::document::FORMAT,
+        Place::LegacyUnnumbered => invoice_edge_core::document::LEGACY_FORMAT_V1,
+    };
     conn.prepare_cached(&format!(
-        "INSERT INTO entries ({ENTRY_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        "INSERT INTO entries ({ENTRY_COLUMNS}) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
     ))?
     .execute(params![
-        i64::try_from(ledger_seq).unwrap_or(i64::MAX),
+        to_i64(ledger_seq),
         document.id,
         document.merchant,
-        document.order_id,
         document.series,
-        series_seq,
-        final_.number,
+        to_i64(seq),
+        document.order_id,
+        document.kind,
+        number,
         hash_hex,
+        series_prev_hash,
         final_.prev_hash,
         final_.hash,
+        received_at,
         final_.origin_kid,
         final_.origin_signature,
+        i64::from(void.is_some()),
+        void.map(|v| v.reason.as_str()),
+        format,
         document.document,
-        received_at,
     ])?;
-    let next = Head {
+    conn.prepare_cached(
+        "INSERT INTO series (merchant, series, head_seq, head_hash) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (merchant, series) DO UPDATE SET head_seq = excluded.head_seq, \
+         head_hash = excluded.head_hash",
+    )?
+    .execute(params![
+        document.merchant,
+        document.series,
+        to_i64(seq),
+        hash_hex
+    ])?;
+    let next = AuditHead {
         seq: ledger_seq,
         hash: hex_decode(&final_.hash)
             .and_then(|b| b.try_into().ok())
             .unwrap_or(GENESIS),
     };
-    Ok((Outcome::Created(final_), next))
+    Ok((
+        Outcome::Created {
+            final_,
+            duplicate_order,
+        },
+        next,
+    ))
 }
 
 pub fn now_rfc3339() -> String {

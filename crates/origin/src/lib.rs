@@ -1,18 +1,25 @@
 //! The reference origin ledger (DESIGN.md, "Origin ledger protocol"): an HTTP server on SQLite
-//! that takes edge-signed invoices idempotently, verifies them, numbers each series without
-//! gaps, chains every entry into one hash chain, and countersigns. `invoice-origin verify`
-//! re-checks a ledger file offline.
+//! that takes edge-numbered, edge-signed documents idempotently, checks each series' chain in
+//! order, keys everything by `(merchant, series)`, appends every document to one global audit
+//! chain, and countersigns a receipt. It numbers nothing of its own (but for version 1
+//! documents, [`legacy_v1`]). `invoice-origin verify` re-checks a ledger file offline, and
+//! `invoice-origin void` archives a refused document so that its series chains on.
 //!
-//! - [`intake`]: shape and signature checks, before anything touches the ledger;
-//! - [`ledger`]: the SQLite schema and the single writer that numbers, chains and countersigns;
-//! - [`numbering`]: merchants' number formats;
+//! - [`intake`]: shape, format and signature checks, before anything touches the ledger;
+//! - [`ledger`]: the SQLite schema and the single writer that judges chains, appends and
+//!   countersigns;
+//! - [`auth`]: bearer tokens, kept as SHA-256 digests;
 //! - [`server`]: the HTTP routes;
 //! - [`metrics`]: Prometheus text;
-//! - [`audit`]: the `verify` subcommand.
+//! - [`audit`]: the `verify` subcommand;
+//! - [`void`]: the `void` subcommand;
+//! - [`legacy_v1`]: origin numbering for the edge worker's version 1 path, until it goes.
 
 pub mod audit;
+pub mod auth;
 pub mod intake;
 pub mod ledger;
+pub mod legacy_v1;
 pub mod metrics;
-pub mod numbering;
 pub mod server;
+pub mod void;

@@ -8,12 +8,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use invoice_edge_origin::audit::{audit, AuditError};
 use invoice_edge_origin::server::{read_jwks, serve, ServeConfig};
+use invoice_edge_origin::void::{void, VoidRequest};
 
 #[derive(Parser)]
 #[command(
     name = "invoice-origin",
     version,
-    about = "The origin ledger: finalizes edge-signed invoices with gapless numbers"
+    about = "The origin ledger: archives each edge-numbered series in order and countersigns"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -36,12 +37,39 @@ enum Command {
         /// Address to listen on; port 0 picks a free one (printed on stdout).
         #[arg(long, env = "ORIGIN_LISTEN", default_value = "127.0.0.1:8788")]
         listen: String,
-        /// A JSON array of merchant configurations or `merchant create` outputs, read for each
-        /// merchant's number_format; others use {series}-{year}-{seq:08}.
+        /// A JSON array of merchant configurations or `merchant create` outputs. Only version 1
+        /// documents (numbered by the origin) use it, for their series' number_format.
         #[arg(long, env = "ORIGIN_MERCHANTS")]
         merchants: Option<PathBuf>,
+        /// The SHA-256 (lower-case hex, one a line) of each edge token the ledger routes accept;
+        /// two lines during a rotation. Reloaded on SIGHUP.
+        #[arg(long, env = "ORIGIN_EDGE_TOKENS")]
+        edge_tokens: PathBuf,
+        /// The same for `/metrics`; without it `/metrics` is closed.
+        #[arg(long, env = "ORIGIN_METRICS_TOKENS")]
+        metrics_tokens: Option<PathBuf>,
     },
-    /// Re-verify a ledger file: every signature, the hash chain, and gapless numbers.
+    /// Archive a refused document as void, so that the rest of its series chains on; prints the
+    /// receipt (`void: true`). Then resume the series at the edge.
+    Void {
+        #[arg(long, env = "ORIGIN_DB")]
+        db: PathBuf,
+        /// The origin's private signing JWK, which countersigns the void receipt.
+        #[arg(long, env = "ORIGIN_KEY")]
+        key: PathBuf,
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        series: String,
+        /// The refused document (`{invoice, edge_signature}`, as the edge stored it).
+        #[arg(long)]
+        document: PathBuf,
+        /// Why it is void; kept in the ledger.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Re-verify a ledger file: every series chain from 1, every edge signature, the global
+    /// chain and every countersignature.
     Verify {
         #[arg(long, env = "ORIGIN_DB")]
         db: PathBuf,
@@ -59,16 +87,50 @@ fn main() -> ExitCode {
             key,
             listen,
             merchants,
+            edge_tokens,
+            metrics_tokens,
         } => match serve(ServeConfig {
             db,
             trust,
             key,
             listen,
             merchants,
+            edge_tokens,
+            metrics_tokens,
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("invoice-origin: {message}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Void {
+            db,
+            key,
+            merchant,
+            series,
+            document,
+            reason,
+        } => match void(&VoidRequest {
+            db,
+            key,
+            merchant,
+            series,
+            document,
+            reason,
+        }) {
+            Ok(final_) => match serde_json::to_string_pretty(&final_) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("invoice-origin void: {error}");
+                    ExitCode::from(3)
+                }
+            },
+            Err(message) => {
+                eprintln!("invoice-origin void: {message}");
                 ExitCode::from(1)
             }
         },

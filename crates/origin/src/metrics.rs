@@ -49,6 +49,8 @@ pub struct Metrics {
     /// The ledger size, kept by the writer after each commit.
     pub ledger_size: Arc<AtomicU64>,
     pub trust_reloads: AtomicU64,
+    /// Documents archived whose `(merchant, order_id)` already was in another series.
+    pub duplicate_orders: AtomicU64,
 }
 
 impl Metrics {
@@ -79,6 +81,11 @@ impl Metrics {
                 *c.rejects.entry(code).or_default() += 1;
             }
         });
+    }
+
+    /// One `DUPLICATE_ORDER`: allowed, but an operator should look (DESIGN.md).
+    pub fn duplicate_order(&self) {
+        self.duplicate_orders.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn render(&self) -> String {
@@ -114,7 +121,7 @@ impl Metrics {
             for (outcome, n) in &c.documents {
                 let _ = writeln!(out, "origin_documents_total{{outcome=\"{outcome}\"}} {n}");
             }
-            let _ = writeln!(out, "# HELP origin_rejects_total Documents not numbered, by problem code.");
+            let _ = writeln!(out, "# HELP origin_rejects_total Documents not archived, by problem code.");
             let _ = writeln!(out, "# TYPE origin_rejects_total counter");
             for (code, n) in &c.rejects {
                 let _ = writeln!(out, "origin_rejects_total{{code=\"{code}\"}} {n}");
@@ -122,13 +129,20 @@ impl Metrics {
         });
         let _ = writeln!(
             out,
-            "# HELP origin_ledger_entries Finalized invoices in the ledger (the last ledger_seq)."
+            "# HELP origin_ledger_entries Archived documents in the ledger (the last ledger_seq)."
         );
         let _ = writeln!(out, "# TYPE origin_ledger_entries gauge");
         let _ = writeln!(
             out,
             "origin_ledger_entries {}",
             self.ledger_size.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "# HELP origin_duplicate_orders_total Documents archived whose (merchant, order_id) was already archived in another series (DUPLICATE_ORDER).");
+        let _ = writeln!(out, "# TYPE origin_duplicate_orders_total counter");
+        let _ = writeln!(
+            out,
+            "origin_duplicate_orders_total {}",
+            self.duplicate_orders.load(Ordering::Relaxed)
         );
         let _ = writeln!(out, "# HELP origin_trust_reloads_total Successful reloads of the trusted edge JWKS (SIGHUP).");
         let _ = writeln!(out, "# TYPE origin_trust_reloads_total counter");

@@ -1,5 +1,6 @@
 //! The HTTP surface (DESIGN.md, "Origin ledger protocol"): thin axum handlers that check
-//! documents with [`crate::intake`] and hand them to the ledger's single writer.
+//! documents with [`crate::intake`] and hand them to the ledger's single writer. Every route
+//! but `/v1/health` and the JWKS needs a bearer token ([`crate::auth`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -18,25 +19,28 @@ use axum::Router;
 use http_body_util::BodyExt;
 use invoice_edge_core::document::is_uuid;
 use invoice_edge_core::keys::{EdKey, Jwks};
+use invoice_edge_core::ledger::{BatchResponse, BatchResult, MAX_BATCH_BYTES, MAX_BATCH_DOCUMENTS, MAX_PUT_BYTES};
 use invoice_edge_core::problem::PROBLEM_CONTENT_TYPE;
 use invoice_edge_core::{Code, Problem};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
+use crate::auth::{bearer, TokenHashes};
 use crate::intake::{check, document_id, Checked};
 use crate::ledger::{self, Outcome, Writer};
+use crate::legacy_v1::NumberFormats;
 use crate::metrics::Metrics;
-use crate::numbering::NumberFormats;
 
-/// `PUT` bodies: one document, at most 256 KiB, as every request body (DESIGN.md, "Limits").
-pub const PUT_BODY_LIMIT: usize = 256 * 1024;
+/// `PUT` bodies: one signed document, up to twice the edge's 256 KiB request limit, since a
+/// signed document is larger than the request it was made from (DESIGN.md).
+pub const PUT_BODY_LIMIT: usize = MAX_PUT_BYTES;
 /// Most documents in one batch (DESIGN.md, "Origin ledger protocol").
-pub const BATCH_MAX_DOCUMENTS: usize = 500;
+pub const BATCH_MAX_DOCUMENTS: usize = MAX_BATCH_DOCUMENTS;
 /// Batch bodies: 500 documents of 32 KiB on average. A typical invoice is 1-4 KiB, so a full
 /// batch of ordinary invoices fits many times over, while the worst case (500 documents at the
-/// 256 KiB single-document limit, 125 MiB) would let one request pin that much memory. A sender
-/// with very large invoices splits its batch, or PUTs them one by one.
-pub const BATCH_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// single-document limit) would let one request pin that much memory. The edge sends at most
+/// 100 documents or 4 MiB per batch; a sender with very large invoices PUTs them one by one.
+pub const BATCH_BODY_LIMIT: usize = MAX_BATCH_BYTES;
 
 /// What `serve` needs, from flags or environment variables.
 pub struct ServeConfig {
@@ -45,11 +49,26 @@ pub struct ServeConfig {
     pub key: PathBuf,
     pub listen: String,
     pub merchants: Option<PathBuf>,
+    /// SHA-256 digests of the edge's `ORIGIN_TOKEN`s (one a line; two during a rotation).
+    pub edge_tokens: PathBuf,
+    /// SHA-256 digests of the tokens `/metrics` accepts; without it `/metrics` is closed.
+    pub metrics_tokens: Option<PathBuf>,
+}
+
+/// Which token file guards a route.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    Ledger,
+    Metrics,
 }
 
 struct App {
     trust_path: PathBuf,
     trust: RwLock<Arc<Jwks>>,
+    edge_tokens_path: PathBuf,
+    edge_tokens: RwLock<Arc<TokenHashes>>,
+    metrics_tokens_path: Option<PathBuf>,
+    metrics_tokens: RwLock<Option<Arc<TokenHashes>>>,
     writer: Writer,
     reader: Mutex<Connection>,
     origin_jwks: Jwks,
@@ -78,9 +97,83 @@ impl App {
         }
     }
 
+    /// Re-reads the token files on SIGHUP, for a rotation without a restart. A bad file keeps
+    /// the tokens in force, as for the trust JWKS.
+    fn reload_tokens(&self) {
+        match TokenHashes::read(&self.edge_tokens_path) {
+            Ok(tokens) => {
+                *self.edge_tokens.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tokens);
+                eprintln!("invoice-origin: reloaded --edge-tokens");
+            }
+            Err(error) => {
+                eprintln!("invoice-origin: --edge-tokens not reloaded, keeping the old ones: {error}")
+            }
+        }
+        if let Some(path) = &self.metrics_tokens_path {
+            match TokenHashes::read(path) {
+                Ok(tokens) => {
+                    *self.metrics_tokens.write().unwrap_or_else(|p| p.into_inner()) =
+                        Some(Arc::new(tokens));
+                }
+                Err(error) => eprintln!(
+                    "invoice-origin: --metrics-tokens not reloaded, keeping the old ones: {error}"
+                ),
+            }
+        }
+    }
+
+    fn authorized(&self, guard: Guard, headers: &HeaderMap) -> Result<(), Problem> {
+        let tokens = match guard {
+            Guard::Ledger => Some(
+                self.edge_tokens
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            ),
+            Guard::Metrics => self
+                .metrics_tokens
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        };
+        let Some(tokens) = tokens else {
+            return Err(Problem::single(
+                Code::LedgerTokenInvalid,
+                "/metrics is closed: start the origin with --metrics-tokens FILE",
+            ));
+        };
+        let given = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer);
+        match given {
+            None => Err(Problem::single(
+                Code::Unauthenticated,
+                "send Authorization: Bearer <token>",
+            )),
+            Some(token) if tokens.accepts(token) => Ok(()),
+            Some(_) => Err(Problem::single(
+                Code::LedgerTokenInvalid,
+                "the bearer token is not one this origin is configured with",
+            )),
+        }
+    }
+
     fn count(&self, outcome: &Outcome) {
         match outcome {
-            Outcome::Created(_) => self.metrics.document("created", None),
+            Outcome::Created {
+                final_,
+                duplicate_order: Some(other),
+            } => {
+                self.metrics.document("created", None);
+                self.metrics.duplicate_order();
+                // DESIGN.md: the same order in two series is archived, but the operator hears of it.
+                eprintln!(
+                    "invoice-origin: DUPLICATE_ORDER: {} {} has an order_id already archived in series {other}",
+                    final_.series, final_.seq
+                );
+            }
+            Outcome::Created { .. } => self.metrics.document("created", None),
             Outcome::Replayed(_) => self.metrics.document("replayed", None),
             Outcome::Rejected(problem) => self
                 .metrics
@@ -102,6 +195,14 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     let key = EdKey::from_jwk_json(&key_text)
         .map_err(|e| format!("--key {}: {e}", config.key.display()))?;
     let trust = read_jwks(&config.trust).map_err(|e| format!("--trust {e}"))?;
+    let edge_tokens =
+        TokenHashes::read(&config.edge_tokens).map_err(|e| format!("--edge-tokens {e}"))?;
+    let metrics_tokens = match &config.metrics_tokens {
+        Some(path) => Some(Arc::new(
+            TokenHashes::read(path).map_err(|e| format!("--metrics-tokens {e}"))?,
+        )),
+        None => None,
+    };
     let formats = match &config.merchants {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -127,6 +228,10 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     let app = Arc::new(App {
         trust_path: config.trust.clone(),
         trust: RwLock::new(Arc::new(trust)),
+        edge_tokens_path: config.edge_tokens.clone(),
+        edge_tokens: RwLock::new(Arc::new(edge_tokens)),
+        metrics_tokens_path: config.metrics_tokens.clone(),
+        metrics_tokens: RwLock::new(metrics_tokens),
         writer,
         reader: Mutex::new(reader),
         origin_jwks,
@@ -170,7 +275,11 @@ async fn run(app: Arc<App>, listen: &str) -> Result<(), String> {
     tokio::spawn(async move {
         while hangup.recv().await.is_some() {
             let app = reloader.clone();
-            let _ = tokio::task::spawn_blocking(move || app.reload_trust()).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                app.reload_trust();
+                app.reload_tokens();
+            })
+            .await;
         }
     });
 
@@ -233,7 +342,21 @@ async fn track(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
             _ => "other",
         }
     };
-    let response = next.run(request).await;
+    let guard = match route {
+        "/v1/health" | "/.well-known/jwks.json" | "other" => None,
+        "/metrics" => Some(Guard::Metrics),
+        _ => Some(Guard::Ledger),
+    };
+    let response = match guard.map(|guard| app.authorized(guard, request.headers())) {
+        Some(Err(problem)) => {
+            let mut response = problem_response(&problem);
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+            response
+        }
+        _ => next.run(request).await,
+    };
     app.metrics
         .request(method, route, response.status().as_u16());
     match (method, route) {
@@ -266,7 +389,7 @@ fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response 
 
 fn outcome_response(outcome: &Outcome) -> Response {
     match outcome {
-        Outcome::Created(final_) => json_response(StatusCode::CREATED, final_),
+        Outcome::Created { final_, .. } => json_response(StatusCode::CREATED, final_),
         Outcome::Replayed(final_) => json_response(StatusCode::OK, final_),
         Outcome::Rejected(problem) => problem_response(problem),
     }
@@ -456,7 +579,7 @@ async fn post_batch(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
             .collect()
     };
 
-    let results: Vec<Value> = ids
+    let results: Vec<BatchResult> = ids
         .into_iter()
         .zip(slots)
         .map(|(id, slot)| {
@@ -472,16 +595,14 @@ async fn post_batch(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
             app.count(&outcome);
             let status = outcome.status();
             match outcome {
-                Outcome::Created(final_) | Outcome::Replayed(final_) => {
-                    json!({"id": id, "status": status, "final": final_})
+                Outcome::Created { final_, .. } | Outcome::Replayed(final_) => {
+                    BatchResult::archived(id, status, final_)
                 }
-                Outcome::Rejected(problem) => {
-                    json!({"id": id, "status": status, "problem": problem})
-                }
+                Outcome::Rejected(problem) => BatchResult::refused(id, problem),
             }
         })
         .collect();
-    json_response(StatusCode::OK, &json!({ "results": results }))
+    json_response(StatusCode::OK, &BatchResponse { results })
 }
 
 async fn get_invoice(

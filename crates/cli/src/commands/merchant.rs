@@ -1,10 +1,13 @@
-//! `merchant create`: a merchant's configuration plus its first API key and token secret.
+//! `merchant create`: a merchant's configuration plus its first API key and token secret; its
+//! series (DESIGN.md, "Series"), UTC offset and merchant-wide offline limits ("Offline limits").
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use invoice_edge_core::keys::b64url;
 use invoice_edge_core::merchant::{
-    api_key_hash, MerchantConfig, Seller, TokenSecret, DEFAULT_NUMBER_FORMAT,
+    api_key_hash, MerchantConfig, Seller, SeriesConfig, TokenSecret,
 };
+use invoice_edge_core::numbering::{NumberFormat, UtcOffset};
+use invoice_edge_core::offline::{Amount, AmountByCurrency, LimitsConfig};
 use invoice_edge_core::request::{TaxCategory, TaxRate};
 use invoice_edge_core::rules::TaxProfileEntry;
 use serde_json::json;
@@ -16,31 +19,8 @@ use crate::Failure;
 #[derive(Subcommand)]
 pub enum MerchantCommand {
     /// Print {config, api_key, token_secret}: the file every `--merchant FILE` reads.
-    Create {
-        #[arg(long)]
-        id: String,
-        #[arg(long)]
-        name: String,
-        /// ISO 3166-1 alpha-2 country of the seller.
-        #[arg(long)]
-        country: String,
-        /// The seller's VAT identifier.
-        #[arg(long)]
-        tax_id: Option<String>,
-        /// An allowed tax: CAT:RATE[:REASON], e.g. S:13 or E:0:Exempt (the reason may hold colons).
-        #[arg(long = "tax")]
-        taxes: Vec<String>,
-        /// The numbering series; defaults to the id in upper case.
-        #[arg(long)]
-        series: Option<String>,
-        #[arg(long, default_value = DEFAULT_NUMBER_FORMAT)]
-        number_format: String,
-        #[arg(long)]
-        payment_terms: Option<String>,
-        /// A browser origin allowed to issue with checkout tokens, e.g. https://shop.example.
-        #[arg(long = "allowed-origin")]
-        allowed_origins: Vec<String>,
-    },
+    // Boxed: its many flags would make every variant as large (clippy::large_enum_variant).
+    Create(Box<CreateArgs>),
     /// Add a new API key and print the updated merchant file (the new key in `api_key`); the
     /// old key stays valid until `--revoke-old`. Load the file with scripts/load-merchant.sh.
     RotateKey {
@@ -61,6 +41,142 @@ pub enum MerchantCommand {
         #[arg(long)]
         old_until: String,
     },
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    #[arg(long)]
+    id: String,
+    #[arg(long)]
+    name: String,
+    /// ISO 3166-1 alpha-2 country of the seller.
+    #[arg(long)]
+    country: String,
+    /// The seller's VAT identifier.
+    #[arg(long)]
+    tax_id: Option<String>,
+    /// An allowed tax: CAT:RATE[:REASON], e.g. S:13 or E:0:Exempt (the reason may hold colons).
+    #[arg(long = "tax")]
+    taxes: Vec<String>,
+    /// A numbering series, NAME or NAME:FORMAT (e.g. WEB:{series}/{year}/{seq:06}); repeat for
+    /// several. The first is the merchant's default series (the demo checkout's). Without any:
+    /// one series named after the id in upper case.
+    #[arg(long = "series", value_name = "NAME[:FORMAT]")]
+    series: Vec<String>,
+    /// The number format of every series given without its own FORMAT
+    /// [default: {series}-{year}-{seq:08}].
+    #[arg(long, value_name = "FORMAT")]
+    number_format: Option<String>,
+    /// The merchant's offset from UTC, ±HH:MM: the year in its numbers and the default supply
+    /// date are local.
+    #[arg(long, default_value = "+00:00", value_parser = parse_utc_offset)]
+    utc_offset: UtcOffset,
+    /// Offline limit: the age in hours of the oldest document not yet final, a decimal such as
+    /// 72 or 0.5, or `none` [default when left out: 72].
+    #[arg(long, value_name = "HOURS|none")]
+    max_offline_hours: Option<String>,
+    /// Offline limit: how many documents may be not yet final, or `none` [default when left
+    /// out: 100000].
+    #[arg(long, value_name = "N|none")]
+    max_offline_count: Option<String>,
+    /// Offline limit: per currency, the gross of the documents not yet final, e.g. CNY:100000;
+    /// repeat for several currencies.
+    #[arg(long = "max-offline-amount", value_name = "CUR:AMOUNT")]
+    max_offline_amount: Vec<String>,
+    /// Per currency, the most one invoice's gross may be, e.g. CNY:10000; repeatable.
+    #[arg(long = "max-invoice-amount", value_name = "CUR:AMOUNT")]
+    max_invoice_amount: Vec<String>,
+    #[arg(long)]
+    payment_terms: Option<String>,
+    /// A browser origin allowed to issue with checkout tokens, e.g. https://shop.example.
+    #[arg(long = "allowed-origin")]
+    allowed_origins: Vec<String>,
+}
+
+fn parse_utc_offset(text: &str) -> Result<UtcOffset, String> {
+    UtcOffset::parse(text).ok_or_else(|| "use ±HH:MM between -12:00 and +14:00, e.g. +08:00".into())
+}
+
+/// Reads `--series NAME[:FORMAT]`. A name holds no colon, so the format starts after the first.
+fn parse_series(text: &str, default_format: &NumberFormat) -> Result<SeriesConfig, String> {
+    let (name, format) = match text.split_once(':') {
+        Some((name, format)) => (
+            name,
+            NumberFormat::parse(format).map_err(|e| format!("--series {text}: {e}"))?,
+        ),
+        None => (text, default_format.clone()),
+    };
+    let mut series = SeriesConfig::new(name);
+    series.number_format = format;
+    Ok(series)
+}
+
+/// The series of a merchant that names none: its id in upper case, made a valid series name.
+fn default_series_name(id: &str) -> String {
+    id.chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' => c.to_ascii_uppercase(),
+            _ => '_',
+        })
+        .take(32)
+        .collect()
+}
+
+/// A positive decimal string, as the configuration holds it (hours or an amount).
+fn parse_amount(flag: &str, text: &str) -> Result<Amount, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_string()))
+        .map_err(|e| format!("--{flag} {text}: {e}"))
+}
+
+/// `--max-offline-hours` and `--max-offline-count`: a value, or `none` for no limit (`null`);
+/// left out, the merchant inherits the default.
+fn parse_limit<T>(
+    text: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<Option<T>>, String> {
+    match text {
+        None => Ok(None),
+        Some("none") => Ok(Some(None)),
+        Some(text) => parse(text).map(|value| Some(Some(value))),
+    }
+}
+
+/// Repeated `CUR:AMOUNT` flags as one per-currency limit; none given: inherit the default.
+fn parse_amounts(
+    flag: &str,
+    entries: &[String],
+) -> Result<Option<Option<AmountByCurrency>>, String> {
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut amounts = AmountByCurrency::new();
+    for entry in entries {
+        let (currency, amount) = entry
+            .split_once(':')
+            .ok_or_else(|| format!("--{flag} {entry}: give CURRENCY:AMOUNT, e.g. CNY:100000"))?;
+        if amounts
+            .insert(currency.to_string(), parse_amount(flag, amount)?)
+            .is_some()
+        {
+            return Err(format!("--{flag}: {currency} is given twice"));
+        }
+    }
+    Ok(Some(Some(amounts)))
+}
+
+/// The merchant-wide limits from the flags.
+fn limits(args: &CreateArgs) -> Result<LimitsConfig, String> {
+    Ok(LimitsConfig {
+        max_offline_hours: parse_limit(args.max_offline_hours.as_deref(), |t| {
+            parse_amount("max-offline-hours", t)
+        })?,
+        max_offline_count: parse_limit(args.max_offline_count.as_deref(), |t| {
+            t.parse::<u64>()
+                .map_err(|_| format!("--max-offline-count {t}: give a whole number or none"))
+        })?,
+        max_offline_amount: parse_amounts("max-offline-amount", &args.max_offline_amount)?,
+        max_invoice_amount: parse_amounts("max-invoice-amount", &args.max_invoice_amount)?,
+    })
 }
 
 /// Reads `--old-until`: `now`, `@<unix seconds>` or a lifetime from now (`24h`, `15m`, `900`).
@@ -185,58 +301,59 @@ pub fn parse_tax(text: &str) -> Result<TaxProfileEntry, String> {
 }
 
 pub fn run(command: MerchantCommand) -> Result<(), Failure> {
-    let (id, name, country, tax_id, taxes, series, number_format, payment_terms, allowed_origins) =
-        match command {
-            MerchantCommand::RotateKey {
-                merchant,
-                revoke_old,
-            } => return rotate_key(&merchant, revoke_old),
-            MerchantCommand::RotateTokenSecret {
-                merchant,
-                old_until,
-            } => return rotate_token_secret(&merchant, &old_until),
-            MerchantCommand::Create {
-                id,
-                name,
-                country,
-                tax_id,
-                taxes,
-                series,
-                number_format,
-                payment_terms,
-                allowed_origins,
-            } => (
-                id,
-                name,
-                country,
-                tax_id,
-                taxes,
-                series,
-                number_format,
-                payment_terms,
-                allowed_origins,
-            ),
-        };
-    let tax_profile = taxes
+    match command {
+        MerchantCommand::Create(args) => create(*args),
+        MerchantCommand::RotateKey {
+            merchant,
+            revoke_old,
+        } => rotate_key(&merchant, revoke_old),
+        MerchantCommand::RotateTokenSecret {
+            merchant,
+            old_until,
+        } => rotate_token_secret(&merchant, &old_until),
+    }
+}
+
+fn create(args: CreateArgs) -> Result<(), Failure> {
+    let tax_profile = args
+        .taxes
         .iter()
         .map(|t| parse_tax(t))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Failure::Usage)?;
+    let default_format = match &args.number_format {
+        Some(text) => NumberFormat::parse(text)
+            .map_err(|e| Failure::Usage(format!("--number-format: {e}")))?,
+        None => NumberFormat::default(),
+    };
+    let mut series = args
+        .series
+        .iter()
+        .map(|text| parse_series(text, &default_format))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::Usage)?;
+    if series.is_empty() {
+        let mut only = SeriesConfig::new(default_series_name(&args.id));
+        only.number_format = default_format;
+        series.push(only);
+    }
+    let limits = limits(&args).map_err(Failure::Usage)?;
     let api_key = format!("iek_{}", b64url(&io::random_bytes::<32>()?));
     let token_secret = b64url(&io::random_bytes::<32>()?);
     let config = MerchantConfig {
-        series: series.unwrap_or_else(|| id.to_uppercase()),
-        id,
+        id: args.id,
         seller: Seller {
             address: None,
-            country,
-            name,
-            tax_id,
+            country: args.country,
+            name: args.name,
+            tax_id: args.tax_id,
         },
         tax_profile,
-        number_format,
-        payment_terms,
-        allowed_origins,
+        series,
+        utc_offset: args.utc_offset,
+        limits,
+        payment_terms: args.payment_terms,
+        allowed_origins: args.allowed_origins,
         api_key_hashes: vec![api_key_hash(&api_key)],
         token_secrets: vec![TokenSecret {
             secret: token_secret.clone(),
@@ -252,7 +369,7 @@ pub fn run(command: MerchantCommand) -> Result<(), Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_until;
+    use super::*;
 
     #[test]
     fn old_until_takes_now_an_absolute_time_or_a_lifetime() {
@@ -262,5 +379,59 @@ mod tests {
         assert_eq!(parse_until("90m", 0), Ok(5400));
         assert!(parse_until("@soon", 0).is_err());
         assert!(parse_until("yesterday", 0).is_err());
+    }
+
+    #[test]
+    fn a_series_takes_its_own_format_or_the_default_one() {
+        let default = NumberFormat::default();
+        let plain = parse_series("SHOP", &default).unwrap();
+        assert_eq!(
+            (plain.name.as_str(), &plain.number_format),
+            ("SHOP", &default)
+        );
+        // The format may hold colons of its own: only the first one splits.
+        let custom = parse_series("WEB:{series}:{seq:05}", &default).unwrap();
+        assert_eq!(custom.name, "WEB");
+        assert_eq!(custom.number_format.as_str(), "{series}:{seq:05}");
+        assert!(parse_series("WEB:{year}-{seq}", &default).is_err());
+        assert!(parse_series("WEB:", &default).is_err());
+    }
+
+    #[test]
+    fn the_default_series_is_the_id_upper_cased_and_made_a_series_name() {
+        assert_eq!(default_series_name("demo-shop_1"), "DEMO-SHOP_1");
+        assert_eq!(default_series_name(&"a".repeat(64)), "A".repeat(32));
+        assert_eq!(default_series_name("a.b"), "A_B");
+    }
+
+    #[test]
+    fn limits_take_decimals_none_and_per_currency_amounts() {
+        assert_eq!(
+            parse_limit(Some("0.01"), |t| parse_amount("h", t))
+                .unwrap()
+                .map(|h| serde_json::to_value(h).unwrap()),
+            Some(json!("0.01"))
+        );
+        assert_eq!(
+            parse_limit(Some("none"), |t| parse_amount("h", t)).unwrap(),
+            Some(None)
+        );
+        assert_eq!(parse_limit(None, |t| parse_amount("h", t)).unwrap(), None);
+        assert!(parse_limit(Some("0"), |t| parse_amount("h", t)).is_err());
+        assert!(parse_limit(Some("1e3"), |t| parse_amount("h", t)).is_err());
+
+        let amounts = parse_amounts(
+            "max-offline-amount",
+            &["CNY:100000".into(), "EUR:0.5".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(amounts).unwrap(),
+            json!({"CNY": "100000", "EUR": "0.5"})
+        );
+        assert_eq!(parse_amounts("max-offline-amount", &[]).unwrap(), None);
+        assert!(parse_amounts("max-offline-amount", &["CNY".into()]).is_err());
+        assert!(parse_amounts("max-offline-amount", &["CNY:1".into(), "CNY:2".into()]).is_err());
+        assert!(parse_amounts("max-offline-amount", &["CNY:-1".into()]).is_err());
     }
 }
