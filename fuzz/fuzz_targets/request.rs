@@ -3,7 +3,8 @@
 //! panic; an accepted body must give an invoice that verifies and a stable problem otherwise.
 #![no_main]
 
-use invoice_edge_core::document::{self, IssueContext};
+use invoice_edge_core::document::{self, ChainPosition, Channel, IssueContext};
+use invoice_edge_core::series::GENESIS_PREV_HASH;
 use invoice_edge_core::keys::{EdKey, Jwks};
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::Payment;
@@ -14,7 +15,7 @@ fn merchant() -> &'static MerchantConfig {
     static MERCHANT: OnceLock<MerchantConfig> = OnceLock::new();
     MERCHANT.get_or_init(|| {
         serde_json::from_str(
-            r#"{"id":"demo","series":"DEMO","seller":{"name":"Shop","country":"CN","tax_id":"91110000600037341L"},
+            r#"{"id":"demo","series":[{"name":"DEMO"}],"seller":{"name":"Shop","country":"CN","tax_id":"91110000600037341L"},
             "tax_profile":[{"category":"S","rate":"13"},{"category":"S","rate":"9"},
             {"category":"Z","rate":"0"},{"category":"E","rate":"0","exemption_reason":"Exempt"}]}"#,
         )
@@ -29,6 +30,11 @@ fuzz_target!(|data: &[u8]| {
         issued_at_ms: 1_764_000_000_000,
         edge_node: "fuzz".into(),
         key: &key,
+        channel: Channel::ApiKey,
+        position: Some(ChainPosition {
+            seq: 1,
+            prev_hash: GENESIS_PREV_HASH.into(),
+        }),
     };
     for payment in [Payment::AsRequested, Payment::FullyPaid] {
         match document::issue_from_bytes(data, merchant(), payment, &context) {

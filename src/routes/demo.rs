@@ -37,7 +37,10 @@ pub async fn token(req: Request, env: &Env) -> Result<Response> {
         merchant: merchant.id.clone(),
         order_id: order_id.clone(),
         // The demo merchant has one series (make dev); with several, the token must name one.
-        series: merchant.default_series().filter(|_| merchant.series.len() > 1).map(|s| s.name.clone()),
+        series: merchant
+            .default_series()
+            .filter(|_| merchant.series.len() > 1)
+            .map(|s| s.name.clone()),
         currency: "CNY".into(),
         cart: Cart {
             prices_include_tax: true,

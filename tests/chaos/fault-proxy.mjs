@@ -60,7 +60,7 @@ export async function startFaultProxy({ target, port = 0, seed = 1, deadlines = 
   function forward(req, body) {
     return new Promise((resolve, reject) => {
       const out = httpRequest(
-        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, agent, headers: { 'content-type': req.headers['content-type'] ?? 'application/json', 'content-length': body.length } },
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, agent, headers: { 'content-type': req.headers['content-type'] ?? 'application/json', 'content-length': body.length, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) } },
         (answer) => {
           const chunks = [];
           answer.on('data', (c) => chunks.push(c));

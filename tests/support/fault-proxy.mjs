@@ -19,7 +19,7 @@ export async function startFaultInjectingProxy(targetUrl) {
     }
     if (mode.kind === 'delay') await new Promise((r) => setTimeout(r, mode.ms));
     try {
-      const upstream = await fetch(`${targetUrl}${req.url}`, { method: req.method, headers: { 'content-type': req.headers['content-type'] ?? 'application/json' }, body: ['GET', 'HEAD'].includes(req.method) ? undefined : body });
+      const upstream = await fetch(`${targetUrl}${req.url}`, { method: req.method, headers: { 'content-type': req.headers['content-type'] ?? 'application/json', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) }, body: ['GET', 'HEAD'].includes(req.method) ? undefined : body });
       res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
       res.end(Buffer.from(await upstream.arrayBuffer()));
     } catch {

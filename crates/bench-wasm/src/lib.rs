@@ -2,9 +2,10 @@
 //! to JavaScript, so `benches/wasm-issue.mjs` can time it under V8 as workerd runs it.
 
 use invoice_edge_core::canonical::to_jcs_bytes;
-use invoice_edge_core::document::{issue_from_bytes, IssueContext, Issued};
+use invoice_edge_core::document::{issue_from_bytes, ChainPosition, Channel, IssueContext, Issued};
 use invoice_edge_core::keys::EdKey;
 use invoice_edge_core::merchant::MerchantConfig;
+use invoice_edge_core::series::GENESIS_PREV_HASH;
 use invoice_edge_core::Payment;
 use wasm_bindgen::prelude::*;
 
@@ -15,6 +16,11 @@ fn issue_once(request: &[u8], merchant: &MerchantConfig, key: &EdKey) -> Result<
         issued_at_ms: 1_795_600_800_123,
         edge_node: "bench".into(),
         key,
+        channel: Channel::ApiKey,
+        position: Some(ChainPosition {
+            seq: 1,
+            prev_hash: GENESIS_PREV_HASH.into(),
+        }),
     };
     issue_from_bytes(request, merchant, Payment::FullyPaid, &context)
         .map_err(|p| JsError::new(&p.to_json()))

@@ -375,7 +375,7 @@ fn issue_after_chains_documents_and_verify_chain_checks_the_series() {
         verdict["detail"]
             .as_str()
             .unwrap()
-            .contains("SignatureInvalid"),
+            .contains("SIGNATURE_INVALID"),
         "{verdict}"
     );
 
@@ -386,7 +386,7 @@ fn issue_after_chains_documents_and_verify_chain_checks_the_series() {
     let (code, verdict) = verify_chain(&dir, &jwks, &json_lines(&[one, two, three, &fourth]));
     assert_eq!((code, verdict["line"].as_u64()), (Some(1), Some(4)));
     assert!(
-        verdict["detail"].as_str().unwrap().contains("UnknownKid"),
+        verdict["detail"].as_str().unwrap().contains("UNKNOWN_KID"),
         "{verdict}"
     );
 

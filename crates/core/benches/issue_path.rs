@@ -4,10 +4,13 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use invoice_edge_core::canonical::to_jcs_bytes;
-use invoice_edge_core::document::{issue_from_bytes, request_fingerprint, IssueContext};
+use invoice_edge_core::document::{
+    issue_from_bytes, request_fingerprint, ChainPosition, Channel, IssueContext,
+};
 use invoice_edge_core::keys::sha256;
 use invoice_edge_core::keys::EdKey;
 use invoice_edge_core::merchant::MerchantConfig;
+use invoice_edge_core::series::GENESIS_PREV_HASH;
 use invoice_edge_core::Payment;
 use invoice_edge_core::{compute_invoice, parse_request};
 use std::hint::black_box;
@@ -23,6 +26,11 @@ fn issue_path(c: &mut Criterion) {
         issued_at_ms: 1_795_600_800_123,
         edge_node: "bench".into(),
         key: &key,
+        channel: Channel::ApiKey,
+        position: Some(ChainPosition {
+            seq: 1,
+            prev_hash: GENESIS_PREV_HASH.into(),
+        }),
     };
     let issued = issue_from_bytes(REQUEST.as_bytes(), &merchant, Payment::FullyPaid, &context)
         .expect("fixture issues");
@@ -64,7 +72,7 @@ fn issue_path(c: &mut Criterion) {
         })
     });
     stages.bench_function("request_fingerprint", |b| {
-        b.iter(|| request_fingerprint(black_box(&value)))
+        b.iter(|| request_fingerprint(black_box(&value), Channel::ApiKey))
     });
     stages.bench_function("invoice_jcs", |b| {
         b.iter(|| to_jcs_bytes(black_box(&issued.signed.invoice)))

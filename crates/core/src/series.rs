@@ -145,11 +145,10 @@ pub struct ChainSummary {
     pub last_hash: String,
 }
 
-/// Checks one series' documents in order, offline: each edge signature under `jwks`, one
-/// merchant and series throughout, `seq` running without a gap from the first, and every
-/// `prev_hash` equal to the invoice hash of the document before (or the genesis value when the
-/// chain starts at `seq` 1). A chain may start later than 1 (an excerpt); then its first link
-/// is taken on trust and said so by `first_seq`.
+/// Checks one whole series' documents in order, offline: each edge signature under `jwks`, one
+/// merchant and series throughout, `seq` running without a gap from 1, and every `prev_hash`
+/// equal to the invoice hash of the document before (64 zeros for `seq` 1). A file that starts
+/// later than `seq` 1 is refused: a missing first document must not pass for an excerpt.
 pub fn verify_chain(documents: &[Value], jwks: &Jwks) -> Result<ChainSummary, ChainError> {
     let mut summary: Option<ChainSummary> = None;
     for (index, document) in documents.iter().enumerate() {
@@ -176,7 +175,10 @@ pub fn verify_chain(documents: &[Value], jwks: &Jwks) -> Result<ChainSummary, Ch
         let seq = invoice["seq"].as_u64().unwrap_or(0);
         match &mut summary {
             None => {
-                if seq == 1 && prev_hash != GENESIS_PREV_HASH {
+                if seq != 1 {
+                    return fail(format!("the series starts at seq {seq}, not 1"));
+                }
+                if prev_hash != GENESIS_PREV_HASH {
                     return fail("seq 1 must have prev_hash of 64 zeros".into());
                 }
                 summary = Some(ChainSummary {

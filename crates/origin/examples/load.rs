@@ -3,9 +3,12 @@
 //! signs every document beforehand (the edge's work, not the origin's), then measures:
 //!
 //! 1. batched ingest: `POST /v1/ledger/batch` with batches of `--batch` (default 100) from
-//!    `--clients` concurrent senders; every document is signature-checked, numbered, chained,
-//!    countersigned and committed with synchronous=FULL;
-//! 2. single `PUT` latency, one request at a time (p50, p90, p99);
+//!    `--clients` concurrent senders. The edge numbers and chains each series, and the origin
+//!    archives a series only in `seq` order, so each sender delivers a series of its own
+//!    (`BENCH0`, `BENCH1`, ...) in order, as each series' Durable Object does. Every document is
+//!    signature-checked, its chain link checked, appended to the audit chain, countersigned and
+//!    committed with synchronous=FULL;
+//! 2. single `PUT` latency, one request at a time (p50, p90, p99), in one more series (`PUT`);
 //! 3. `invoice-origin verify` over the resulting ledger.
 //!
 //! Run (release build, from the workspace root):
@@ -25,9 +28,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use invoice_edge_core::document::{issue, uuid_v7, IssueContext};
-use invoice_edge_core::keys::{sha256, EdKey, Jwks};
+use invoice_edge_core::document::{
+    invoice_hash, issue, uuid_v7, ChainPosition, Channel, IssueContext,
+};
+use invoice_edge_core::keys::{hex, sha256, EdKey, Jwks};
 use invoice_edge_core::merchant::MerchantConfig;
+use invoice_edge_core::series::{next_position, SeriesHead};
 use invoice_edge_core::{parse_request, Payment};
 use serde_json::{json, Value};
 
@@ -76,22 +82,66 @@ fn options() -> Result<Options, String> {
     Ok(options)
 }
 
-fn merchant() -> MerchantConfig {
+/// The series of batch sender `client`.
+fn batch_series(client: usize) -> String {
+    format!("BENCH{client}")
+}
+
+/// The series of the single PUTs.
+const PUT_SERIES: &str = "PUT";
+
+fn merchant(clients: usize) -> MerchantConfig {
+    let mut series: Vec<Value> = (0..clients)
+        .map(|c| json!({ "name": batch_series(c) }))
+        .collect();
+    series.push(json!({ "name": PUT_SERIES }));
     serde_json::from_value(json!({
         "id": "bench",
         "seller": {"name": "Bench Shop", "country": "CN", "tax_id": "91110000600037341L"},
         "tax_profile": [{"category": "S", "rate": "13"}, {"category": "S", "rate": "6"}],
-        "series": "BENCH",
+        "series": series,
         "payment_terms": "Paid at checkout"
     }))
     .expect("a valid merchant")
 }
 
-/// A typical checkout invoice: a company buyer and three lines (about 2 KB of JSON).
-fn document(key: &EdKey, merchant: &MerchantConfig, n: usize, now_ms: i64) -> Value {
+/// `count` documents of one series, numbered and chained in order as its Durable Object would.
+fn series_documents(
+    key: &EdKey,
+    merchant: &MerchantConfig,
+    series: &str,
+    count: usize,
+    now_ms: i64,
+) -> Vec<Value> {
+    let mut head: Option<SeriesHead> = None;
+    (0..count)
+        .map(|n| {
+            let position = next_position(head.as_ref(), now_ms).expect("a next seq");
+            let (document, hash) = document(key, merchant, series, n, &position, now_ms);
+            head = Some(SeriesHead {
+                seq: position.seq,
+                hash,
+                issued_at_ms: position.issued_at_ms,
+            });
+            document
+        })
+        .collect()
+}
+
+/// A typical checkout invoice: a company buyer and three lines (about 2 KB of JSON), with its
+/// invoice hash (what the next document of the series links to).
+fn document(
+    key: &EdKey,
+    merchant: &MerchantConfig,
+    series: &str,
+    n: usize,
+    position: &invoice_edge_core::series::NextPosition,
+    now_ms: i64,
+) -> (Value, String) {
     let request = parse_request(&json!({
         "currency": "CNY",
-        "order_id": format!("LOAD-{now_ms}-{n}"),
+        "series": series,
+        "order_id": format!("LOAD-{now_ms}-{series}-{n}"),
         "buyer": {"kind": "company", "name": "Buyer Co", "tax_id": "91110000600037341L",
                   "email": "buyer@example.com", "address": {"line": "1 Road", "city": "Beijing"}},
         "lines": [
@@ -101,17 +151,23 @@ fn document(key: &EdKey, merchant: &MerchantConfig, n: usize, now_ms: i64) -> Va
         ]
     }))
     .expect("a valid request");
-    let seed = sha256(format!("{now_ms}/{n}").as_bytes());
+    let seed = sha256(format!("{now_ms}/{series}/{n}").as_bytes());
     let mut random = [0u8; 10];
     random.copy_from_slice(&seed[..10]);
     let context = IssueContext {
         id: uuid_v7(now_ms as u64, random),
-        issued_at_ms: now_ms,
+        issued_at_ms: position.issued_at_ms,
         edge_node: "bench".into(),
         key,
+        channel: Channel::ApiKey,
+        position: Some(ChainPosition {
+            seq: position.seq,
+            prev_hash: position.prev_hash.clone(),
+        }),
     };
     let signed = issue(&request, merchant, Payment::FullyPaid, &context).expect("issued");
-    serde_json::to_value(signed).expect("json")
+    let hash = hex(&invoice_hash(&signed.invoice));
+    (serde_json::to_value(signed).expect("json"), hash)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -158,40 +214,57 @@ fn run(options: &Options, dir: &std::path::Path) -> Result<(), String> {
         "origin.jwk",
         serde_json::to_string(&origin_key.to_private_jwk()).map_err(|e| e.to_string())?,
     )?;
+    // The edge's bearer token; the origin keeps only its SHA-256.
+    let token = hex(&sha256(
+        format!("token/{now_ms}/{}", std::process::id()).as_bytes(),
+    ));
+    write(
+        "edge-tokens.txt",
+        format!("{}\n", hex(&sha256(token.as_bytes()))),
+    )?;
     let db = dir.join("ledger.db");
 
-    // Sign everything first, on all cores: this is the edge's work.
+    // Sign everything first, one thread per series (each is a chain): the edge's work.
     let started = Instant::now();
-    let total = options.invoices + options.puts;
-    let merchant = merchant();
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let documents: Vec<Value> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (edge, merchant) = (&edge, &merchant);
+    let clients = options.clients;
+    let merchant = merchant(clients);
+    let (edge, merchant) = (&edge, &merchant);
+    let (per_client, singles): (Vec<Vec<Value>>, Vec<Value>) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                // The first `invoices % clients` senders take one more.
+                let count =
+                    options.invoices / clients + usize::from(c < options.invoices % clients);
                 scope.spawn(move || {
-                    (t..total)
-                        .step_by(threads)
-                        .map(|n| (n, document(edge, merchant, n, now_ms)))
-                        .collect::<Vec<_>>()
+                    series_documents(edge, merchant, &batch_series(c), count, now_ms)
                 })
             })
             .collect();
-        let mut all: Vec<(usize, Value)> = handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect();
-        all.sort_by_key(|(n, _)| *n);
-        all.into_iter().map(|(_, d)| d).collect()
+        let singles =
+            scope.spawn(|| series_documents(edge, merchant, PUT_SERIES, options.puts, now_ms));
+        (
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect(),
+            singles.join().unwrap_or_default(),
+        )
     });
-    let (batched, singles) = documents.split_at(options.invoices.min(documents.len()));
-    let bodies: Vec<String> = batched
-        .chunks(options.batch)
-        .map(|chunk| json!({ "documents": chunk }).to_string())
+    let batched: usize = per_client.iter().map(Vec::len).sum();
+    let bodies: Vec<Vec<String>> = per_client
+        .iter()
+        .map(|documents| {
+            documents
+                .chunks(options.batch)
+                .map(|chunk| json!({ "documents": chunk }).to_string())
+                .collect()
+        })
         .collect();
-    let average = bodies.iter().map(String::len).sum::<usize>() / batched.len().max(1);
+    let average = bodies.iter().flatten().map(String::len).sum::<usize>() / batched.max(1);
     println!(
-        "prepared {total} signed documents ({average} bytes each in a batch) in {:.1} s",
+        "prepared {} signed documents in {} series ({average} bytes each in a batch) in {:.1} s",
+        batched + singles.len(),
+        clients + 1,
         started.elapsed().as_secs_f64()
     );
 
@@ -202,6 +275,8 @@ fn run(options: &Options, dir: &std::path::Path) -> Result<(), String> {
         .arg(dir.join("trust.json"))
         .arg("--key")
         .arg(dir.join("origin.jwk"))
+        .arg("--edge-tokens")
+        .arg(dir.join("edge-tokens.txt"))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -215,7 +290,7 @@ fn run(options: &Options, dir: &std::path::Path) -> Result<(), String> {
         return Err(format!("the origin did not start: {line:?}"));
     };
     let url = url.to_string();
-    let outcome = measure(options, &url, &bodies, batched.len(), singles);
+    let outcome = measure(options, &url, &token, &bodies, batched, &singles);
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -248,10 +323,12 @@ fn run(options: &Options, dir: &std::path::Path) -> Result<(), String> {
 fn measure(
     options: &Options,
     url: &str,
-    bodies: &[String],
+    token: &str,
+    bodies: &[Vec<String>],
     batched: usize,
     singles: &[Value],
 ) -> Result<(), String> {
+    let authorization = format!("Bearer {token}");
     let agent = || {
         ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(30))
@@ -259,18 +336,24 @@ fn measure(
     };
     let deadline = Duration::from_secs(options.max_seconds);
 
-    // 1. Batched ingest.
-    let next = AtomicUsize::new(0);
-    let latencies = Mutex::new(Vec::with_capacity(bodies.len()));
+    // 1. Batched ingest: each sender delivers its own series, batch after batch, in order.
+    let latencies = Mutex::new(Vec::with_capacity(bodies.iter().map(Vec::len).sum()));
     let failures = Mutex::new(Vec::<String>::new());
+    let created_total = AtomicUsize::new(0);
     let started = Instant::now();
     std::thread::scope(|scope| {
-        for _ in 0..options.clients {
-            scope.spawn(|| {
+        for (client, series_bodies) in bodies.iter().enumerate() {
+            let (latencies, failures, created_total, authorization) =
+                (&latencies, &failures, &created_total, &authorization);
+            scope.spawn(move || {
                 let agent = agent();
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = bodies.get(index) else { break };
+                let fail = |message: String| {
+                    failures
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(message)
+                };
+                for (index, body) in series_bodies.iter().enumerate() {
                     if started.elapsed() > deadline {
                         break;
                     }
@@ -278,32 +361,33 @@ fn measure(
                     let reply = agent
                         .post(&format!("{url}/v1/ledger/batch"))
                         .set("Content-Type", "application/json")
+                        .set("Authorization", authorization)
                         .send_string(body)
                         .map_err(|e| e.to_string())
                         .and_then(|r| r.into_string().map_err(|e| e.to_string()));
                     let elapsed = sent.elapsed();
+                    let name = batch_series(client);
                     match reply {
-                        Ok(text) if text.matches("\"status\":201").count() > 0 => {
+                        Ok(text) => {
                             let created = text.matches("\"status\":201").count();
-                            if created != body.matches("\"edge_signature\"").count() {
-                                failures
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .push(format!("batch {index}: only {created} created"));
-                            }
+                            created_total.fetch_add(created, Ordering::Relaxed);
                             latencies
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
                                 .push(elapsed);
+                            if created != body.matches("\"edge_signature\"").count() {
+                                // The rest of the series would only gap: stop this sender.
+                                fail(format!(
+                                    "{name} batch {index}: only {created} created: {}",
+                                    &text[..text.len().min(300)]
+                                ));
+                                break;
+                            }
                         }
-                        Ok(text) => failures
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(format!("batch {index}: {}", &text[..text.len().min(300)])),
-                        Err(error) => failures
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(format!("batch {index}: {error}")),
+                        Err(error) => {
+                            fail(format!("{name} batch {index}: {error}"));
+                            break;
+                        }
                     }
                 }
             });
@@ -320,11 +404,13 @@ fn measure(
     }
     let mut latencies = latencies.into_inner().unwrap_or_default();
     latencies.sort();
-    let done = latencies.len() * options.batch;
-    let done = done.min(batched);
+    let done = created_total.into_inner();
+    if done < batched {
+        println!("batched ingest stopped at --max-seconds: {done} of {batched} archived");
+    }
     println!(
-        "batched ingest: {done} invoices in {} batches of {} from {} clients in {:.2} s = {:.0} invoices/s \
-         (batch latency p50 {}, p99 {})",
+        "batched ingest: {done} invoices in {} batches of {} from {} clients (one series each) in {:.2} s \
+         = {:.0} invoices/s (batch latency p50 {}, p99 {})",
         latencies.len(),
         options.batch,
         options.clients,
@@ -348,10 +434,15 @@ fn measure(
         let reply = agent
             .put(&format!("{url}/v1/ledger/invoices/{id}"))
             .set("Content-Type", "application/json")
+            .set("Authorization", &authorization)
             .send_string(&body)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("PUT {id}: {e}"))?;
+        let status = reply.status();
         let _ = reply.into_string();
         latencies.push(sent.elapsed());
+        if status != 201 {
+            return Err(format!("PUT {id}: status {status}, expected 201"));
+        }
     }
     let elapsed = started.elapsed();
     latencies.sort();

@@ -310,7 +310,9 @@ pub fn audit(db: &Path, trust: &Jwks) -> Result<Summary, AuditError> {
 
     // The series heads must agree with the entries, or a document was acknowledged and lost.
     let mut statement = conn
-        .prepare("SELECT merchant, series, head_seq, head_hash FROM series ORDER BY merchant, series")
+        .prepare(
+            "SELECT merchant, series, head_seq, head_hash FROM series ORDER BY merchant, series",
+        )
         .map_err(io)?;
     let heads = statement
         .query_map([], |row| {

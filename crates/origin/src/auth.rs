@@ -41,8 +41,7 @@ impl TokenHashes {
     }
 
     pub fn read(path: &std::path::Path) -> Result<TokenHashes, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         TokenHashes::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -52,7 +51,9 @@ impl TokenHashes {
         let digest = sha256(token.as_bytes());
         self.digests
             .iter()
-            .fold(subtle::Choice::from(0), |any, known| any | known.ct_eq(&digest))
+            .fold(subtle::Choice::from(0), |any, known| {
+                any | known.ct_eq(&digest)
+            })
             .into()
     }
 

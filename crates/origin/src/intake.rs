@@ -4,7 +4,7 @@
 //! chain and appends.
 
 use invoice_edge_core::date::parse_rfc3339_millis;
-use invoice_edge_core::document::{is_uuid, verify, VerifyCode, FORMAT, LEGACY_FORMAT_V1};
+use invoice_edge_core::document::{is_uuid, verify, Invoice, VerifyCode, FORMAT, LEGACY_FORMAT_V1};
 use invoice_edge_core::keys::{hex_decode, Jwks};
 use invoice_edge_core::merchant::is_valid_series_name;
 use invoice_edge_core::series::is_hash_hex;
@@ -76,6 +76,7 @@ pub fn bare_document(document: Value) -> Result<(Value, Value), Problem> {
 pub fn check(document: Value, path_id: Option<&str>, trust: &Jwks) -> Result<Checked, Problem> {
     let (invoice, signature) = bare_document(document)?;
     let fields = ArchivedFields::read(&invoice)?;
+    known_fields_only(&invoice)?;
     if let Some(path_id) = path_id {
         if path_id != fields.id {
             return Err(Problem::from_errors(vec![FieldError::new(
@@ -130,6 +131,53 @@ pub fn check(document: Value, path_id: Option<&str>, trust: &Jwks) -> Result<Che
     })
 }
 
+/// Refuses an invoice holding a field this origin does not know, as it refuses an unknown
+/// `format` (DESIGN.md, "Origin ledger protocol": 503 `UNSUPPORTED_FORMAT`, retryable), so that a
+/// newer edge's document (a credit note's `credits`, say) waits for the origin's deploy instead
+/// of being archived unchecked. What this origin knows is the core's [`Invoice`]: the edge
+/// serializes that same type, so its documents read back exactly; anything else differs.
+fn known_fields_only(invoice: &Value) -> Result<(), Problem> {
+    let typed: Invoice = serde_json::from_value(invoice.clone()).map_err(|e| {
+        Problem::from_errors(vec![FieldError::new(
+            "/invoice",
+            Code::MalformedDocument,
+            format!("the invoice does not read as one: {e}"),
+        )])
+    })?;
+    let known = serde_json::to_value(&typed)
+        .map_err(|e| Problem::single(Code::Internal, format!("cannot re-encode: {e}")))?;
+    match first_difference(invoice, &known, "/invoice".into()) {
+        None => Ok(()),
+        Some(pointer) => Err(Problem::from_errors(vec![FieldError::new(
+            pointer.clone(),
+            Code::UnsupportedFormat,
+            format!(
+                "{pointer} is a field (or a form of one) this origin does not know; deploy a \
+                 newer origin"
+            ),
+        )])),
+    }
+}
+
+/// The JSON pointer of the first place where `given` holds something `known` does not.
+fn first_difference(given: &Value, known: &Value, at: String) -> Option<String> {
+    match (given, known) {
+        (Value::Object(given), Value::Object(known)) => given.iter().find_map(|(name, value)| {
+            let at = format!("{at}/{}", name.replace('~', "~0").replace('/', "~1"));
+            match known.get(name) {
+                Some(known) => first_difference(value, known, at),
+                None => Some(at),
+            }
+        }),
+        (Value::Array(given), Value::Array(known)) if given.len() == known.len() => given
+            .iter()
+            .zip(known)
+            .enumerate()
+            .find_map(|(i, (g, k))| first_difference(g, k, format!("{at}/{i}"))),
+        _ => (given != known).then_some(at),
+    }
+}
+
 /// The signed fields the ledger keys and chains by.
 pub struct ArchivedFields {
     pub id: String,
@@ -150,6 +198,14 @@ impl ArchivedFields {
         let chained = match format {
             Some(FORMAT) => true,
             Some(LEGACY_FORMAT_V1) => false,
+            // No format at all is not a newer edge's document but a broken one.
+            None => {
+                return Err(Problem::from_errors(vec![FieldError::new(
+                    "/invoice/format",
+                    Code::MalformedDocument,
+                    "invoice.format must be a string such as \"invoice-edge/2\"",
+                )]))
+            }
             other => {
                 return Err(Problem::from_errors(vec![FieldError::new(
                     "/invoice/format",

@@ -295,18 +295,20 @@ pub fn series_head(
     merchant: &str,
     series: &str,
 ) -> rusqlite::Result<Option<(u64, String)>> {
-    conn.prepare_cached("SELECT head_seq, head_hash FROM series WHERE merchant = ?1 AND series = ?2")?
-        .query_row(params![merchant, series], |row| {
-            Ok((to_u64(row.get(0)?), row.get::<_, String>(1)?))
-        })
-        .optional()
+    conn.prepare_cached(
+        "SELECT head_seq, head_hash FROM series WHERE merchant = ?1 AND series = ?2",
+    )?
+    .query_row(params![merchant, series], |row| {
+        Ok((to_u64(row.get(0)?), row.get::<_, String>(1)?))
+    })
+    .optional()
 }
 
 /// What became of one document.
 #[derive(Clone, Debug)]
 pub enum Outcome {
-    /// Archived now: 201. `duplicate_order` names another series of the merchant that
-    /// already has this `order_id` (allowed, reported as `DUPLICATE_ORDER`).
+    /// Archived now: 201. `duplicate_order` describes, for the operator's log, another series
+    /// of the merchant that already has this `order_id` (allowed, reported as `DUPLICATE_ORDER`).
     Created {
         final_: Final,
         duplicate_order: Option<String>,
@@ -419,7 +421,9 @@ struct AuditHead {
 fn audit_head(conn: &Connection) -> rusqlite::Result<AuditHead> {
     Ok(conn
         .prepare_cached("SELECT ledger_seq, hash FROM entries ORDER BY ledger_seq DESC LIMIT 1")?
-        .query_row([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+        .query_row([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })
         .optional()?
         .map(|(seq, hash)| AuditHead {
             seq: to_u64(seq),
@@ -568,17 +572,24 @@ fn archive_one(
                 prev_hash,
                 hash: &hash_hex,
             };
+            // A read error must not pass for a conflict (permanent at the edge): it fails the
+            // document's savepoint, and the answer is a retryable 500.
             let mut stored = None;
+            let mut read_error = None;
             let judgement = judge(
                 head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
                 &link,
                 |at| {
-                    stored = entry_at(conn, &document.merchant, &document.series, at)
-                        .ok()
-                        .flatten();
+                    match entry_at(conn, &document.merchant, &document.series, at) {
+                        Ok(entry) => stored = entry,
+                        Err(error) => read_error = Some(error),
+                    }
                     stored.as_ref().map(|e| e.invoice_hash.clone())
                 },
             );
+            if let Some(error) = read_error {
+                return Err(error);
+            }
             match judgement {
                 Judgement::Accept => (*seq, prev_hash.clone(), number.clone()),
                 Judgement::Replay => {
@@ -606,11 +617,14 @@ fn archive_one(
             }
         }
         Place::LegacyUnnumbered => {
-            let (head_seq, head_hash) =
-                head.unwrap_or_else(|| (0, GENESIS_PREV_HASH.to_string()));
+            let (head_seq, head_hash) = head.unwrap_or_else(|| (0, GENESIS_PREV_HASH.to_string()));
             let seq = head_seq + 1;
-            let number =
-                formats.render(&document.merchant, &document.series, seq, document.issued_at_ms);
+            let number = formats.render(
+                &document.merchant,
+                &document.series,
+                seq,
+                document.issued_at_ms,
+            );
             (seq, head_hash, number)
         }
     };
@@ -643,9 +657,15 @@ fn archive_one(
         )?
         .query_row(
             params![document.merchant, document.order_id, document.series],
-            |row| row.get(0),
+            |row| row.get::<_, String>(0),
         )
-        .optional()?;
+        .optional()?
+        .map(|other| {
+            format!(
+                "merchant {} order {} archived in series {} as {}/{seq} (invoice {}), already in series {other}",
+                document.merchant, document.order_id, document.series, document.series, document.id
+            )
+        });
 
     let ledger_seq = audit.seq + 1;
     let final_ = receipt(

@@ -84,8 +84,14 @@ mod tests {
         ))
         .unwrap();
         // 2026-12-31T17:00Z is 2027 in +08:00.
-        assert_eq!(formats.render("a", "S", 3, 1_798_736_400_000), "AS0003-2027");
-        assert_eq!(formats.render("b", "B", 3, 1_798_736_400_000), "B-2026-00000003");
+        assert_eq!(
+            formats.render("a", "S", 3, 1_798_736_400_000),
+            "AS0003-2027"
+        );
+        assert_eq!(
+            formats.render("b", "B", 3, 1_798_736_400_000),
+            "B-2026-00000003"
+        );
         assert_eq!(formats.render("zzz", "Z", 1, 0), "Z-1970-00000001");
         assert_eq!(formats.len(), 2);
         assert!(NumberFormats::from_json(r#"[{"id": "a"}]"#).is_err());

@@ -19,7 +19,9 @@ use axum::Router;
 use http_body_util::BodyExt;
 use invoice_edge_core::document::is_uuid;
 use invoice_edge_core::keys::{EdKey, Jwks};
-use invoice_edge_core::ledger::{BatchResponse, BatchResult, MAX_BATCH_BYTES, MAX_BATCH_DOCUMENTS, MAX_PUT_BYTES};
+use invoice_edge_core::ledger::{
+    BatchResponse, BatchResult, MAX_BATCH_BYTES, MAX_BATCH_DOCUMENTS, MAX_PUT_BYTES,
+};
 use invoice_edge_core::problem::PROBLEM_CONTENT_TYPE;
 use invoice_edge_core::{Code, Problem};
 use rusqlite::Connection;
@@ -106,14 +108,18 @@ impl App {
                 eprintln!("invoice-origin: reloaded --edge-tokens");
             }
             Err(error) => {
-                eprintln!("invoice-origin: --edge-tokens not reloaded, keeping the old ones: {error}")
+                eprintln!(
+                    "invoice-origin: --edge-tokens not reloaded, keeping the old ones: {error}"
+                )
             }
         }
         if let Some(path) = &self.metrics_tokens_path {
             match TokenHashes::read(path) {
                 Ok(tokens) => {
-                    *self.metrics_tokens.write().unwrap_or_else(|p| p.into_inner()) =
-                        Some(Arc::new(tokens));
+                    *self
+                        .metrics_tokens
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(tokens));
                 }
                 Err(error) => eprintln!(
                     "invoice-origin: --metrics-tokens not reloaded, keeping the old ones: {error}"
@@ -162,16 +168,13 @@ impl App {
     fn count(&self, outcome: &Outcome) {
         match outcome {
             Outcome::Created {
-                final_,
-                duplicate_order: Some(other),
+                duplicate_order: Some(description),
+                ..
             } => {
                 self.metrics.document("created", None);
                 self.metrics.duplicate_order();
                 // DESIGN.md: the same order in two series is archived, but the operator hears of it.
-                eprintln!(
-                    "invoice-origin: DUPLICATE_ORDER: {} {} has an order_id already archived in series {other}",
-                    final_.series, final_.seq
-                );
+                eprintln!("invoice-origin: DUPLICATE_ORDER: {description}");
             }
             Outcome::Created { .. } => self.metrics.document("created", None),
             Outcome::Replayed(_) => self.metrics.document("replayed", None),
@@ -350,9 +353,10 @@ async fn track(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
     let response = match guard.map(|guard| app.authorized(guard, request.headers())) {
         Some(Err(problem)) => {
             let mut response = problem_response(&problem);
-            response
-                .headers_mut()
-                .insert(WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
             response
         }
         _ => next.run(request).await,

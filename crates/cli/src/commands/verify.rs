@@ -103,29 +103,20 @@ fn check_lines(
         return ChainVerdict::broken(None, "the file holds no documents".into());
     }
     match check(&documents) {
-        Ok(summary) => {
-            let trust = if summary.first_seq == 1 {
-                String::new()
-            } else {
-                format!(
-                    "; an excerpt: the link of seq {} to the document before it is taken on trust",
-                    summary.first_seq
-                )
-            };
-            ChainVerdict {
-                valid: true,
-                detail: format!(
-                    "seq {} to {}: every signature and every link verifies{trust}",
-                    summary.first_seq, summary.last_seq
-                ),
-                merchant: Some(summary.merchant),
-                series: Some(summary.series),
-                first_seq: Some(summary.first_seq),
-                last_seq: Some(summary.last_seq),
-                documents: Some(documents.len()),
-                line: None,
-            }
-        }
+        // `verify_chain` accepts only a whole series, from seq 1.
+        Ok(summary) => ChainVerdict {
+            valid: true,
+            detail: format!(
+                "seq {} to {}: every signature and every link verifies",
+                summary.first_seq, summary.last_seq
+            ),
+            merchant: Some(summary.merchant),
+            series: Some(summary.series),
+            first_seq: Some(summary.first_seq),
+            last_seq: Some(summary.last_seq),
+            documents: Some(documents.len()),
+            line: None,
+        },
         Err(error) => ChainVerdict::broken(lines.get(error.index).copied(), error.detail),
     }
 }
@@ -152,25 +143,5 @@ mod tests {
         let verdict = check_lines("{}\n{", never);
         assert_eq!((verdict.valid, verdict.line), (false, Some(2)));
         assert!(!check_lines("\n\n", never).valid);
-    }
-
-    #[test]
-    fn an_excerpt_says_that_its_first_link_is_taken_on_trust() {
-        let verdict = check_lines("{}\n{}", |_| {
-            Ok(ChainSummary {
-                merchant: "m".into(),
-                series: "S".into(),
-                first_seq: 5,
-                last_seq: 6,
-                last_hash: "0".repeat(64),
-            })
-        });
-        assert!(verdict.valid);
-        assert_eq!(verdict.documents, Some(2));
-        assert!(
-            verdict.detail.contains("taken on trust"),
-            "{}",
-            verdict.detail
-        );
     }
 }

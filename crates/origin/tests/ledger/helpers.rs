@@ -1,5 +1,6 @@
 //! Starts the real `invoice-origin` binary on a fresh SQLite file and a free 127.0.0.1 port,
-//! and makes edge-signed documents with the core, as the edge would.
+//! with random edge and metrics tokens, and makes edge-numbered, edge-chained, edge-signed
+//! documents with the core, as a series' Durable Object would (DESIGN.md, "Series").
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -7,9 +8,13 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use invoice_edge_core::document::{issue, uuid_v7, IssueContext};
-use invoice_edge_core::keys::{sha256, EdKey, Jwks};
+use invoice_edge_core::canonical::canonicalize;
+use invoice_edge_core::document::{
+    invoice_hash, issue, uuid_v7, ChainPosition, Channel, IssueContext,
+};
+use invoice_edge_core::keys::{hex, sha256, EdKey, Jwks};
 use invoice_edge_core::merchant::MerchantConfig;
+use invoice_edge_core::series::{next_position, SeriesHead};
 use invoice_edge_core::{parse_request, Payment};
 use serde_json::{json, Value};
 
@@ -22,7 +27,7 @@ fn unique() -> u64 {
 }
 
 /// Bytes no other call in this run (or a run at another time) gets.
-fn fresh<const N: usize>() -> [u8; N] {
+pub fn fresh<const N: usize>() -> [u8; N] {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -36,6 +41,17 @@ fn fresh<const N: usize>() -> [u8; N] {
 
 pub fn new_key() -> EdKey {
     EdKey::from_seed(&fresh::<32>())
+}
+
+/// A random bearer token.
+pub fn new_token() -> String {
+    hex(&fresh::<32>())
+}
+
+/// What a tokens file holds for a token: its SHA-256 in lower-case hex. Computed here with the
+/// core's SHA-256, not the origin's helper, so the file format itself is under test.
+pub fn token_digest(token: &str) -> String {
+    hex(&sha256(token.as_bytes()))
 }
 
 pub fn jwks(keys: &[&EdKey]) -> Jwks {
@@ -69,11 +85,14 @@ impl Drop for TestDir {
     }
 }
 
-/// The files one origin runs on: its ledger, its key and the edge keys it trusts.
+/// The files one origin runs on: its ledger, its key, the edge keys it trusts, and the digests
+/// of the edge's and the monitoring system's tokens.
 pub struct Setup {
     pub dir: TestDir,
     pub edge: EdKey,
     pub origin: EdKey,
+    pub edge_token: String,
+    pub metrics_token: String,
 }
 
 impl Setup {
@@ -82,6 +101,8 @@ impl Setup {
             dir: TestDir::new(),
             edge: new_key(),
             origin: new_key(),
+            edge_token: new_token(),
+            metrics_token: new_token(),
         };
         std::fs::write(
             setup.path("origin.jwk"),
@@ -89,6 +110,8 @@ impl Setup {
         )
         .unwrap();
         setup.trust(&[&setup.edge]);
+        setup.edge_tokens(&[&setup.edge_token]);
+        setup.write_tokens("metrics-tokens.txt", &[&setup.metrics_token]);
         setup
     }
 
@@ -109,31 +132,97 @@ impl Setup {
         .unwrap();
     }
 
+    /// Writes the edge tokens file: one digest a line (read at start and on SIGHUP).
+    pub fn edge_tokens(&self, tokens: &[&str]) {
+        self.write_tokens("edge-tokens.txt", tokens);
+    }
+
+    fn write_tokens(&self, name: &str, tokens: &[&str]) {
+        let text: String = tokens
+            .iter()
+            .map(|t| format!("{}\n", token_digest(t)))
+            .collect();
+        std::fs::write(self.path(name), text).unwrap();
+    }
+
+    /// `serve` with every file of this setup; `metrics: false` leaves `/metrics` closed.
+    pub fn serve_args(&self, metrics: bool) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "serve",
+            "--db",
+            path_str(&self.db()),
+            "--trust",
+            path_str(&self.path("trust.json")),
+            "--key",
+            path_str(&self.path("origin.jwk")),
+            "--listen",
+            "127.0.0.1:0",
+            "--edge-tokens",
+            path_str(&self.path("edge-tokens.txt")),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if metrics {
+            args.push("--metrics-tokens".into());
+            args.push(path_str(&self.path("metrics-tokens.txt")).into());
+        }
+        args
+    }
+
     pub fn start(&self) -> Origin {
         self.start_with(&[])
     }
 
     pub fn start_with(&self, extra: &[&str]) -> Origin {
+        let mut args = self.serve_args(true);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        self.try_start(&args)
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Starts `invoice-origin` with these arguments; `Err` holds what it said when it failed.
+    pub fn try_start(&self, args: &[String]) -> Result<Origin, String> {
         Origin::start(
-            &[
-                "serve",
-                "--db",
-                path_str(&self.db()),
-                "--trust",
-                path_str(&self.path("trust.json")),
-                "--key",
-                path_str(&self.path("origin.jwk")),
-                "--listen",
-                "127.0.0.1:0",
-            ],
-            extra,
+            args,
             &self.path("origin.log"),
+            self.edge_token.clone(),
+            self.metrics_token.clone(),
         )
+    }
+
+    /// What the origin has written to stderr so far (every start appends to one log).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("origin.log")).unwrap_or_default()
     }
 
     /// Runs `invoice-origin verify` on this ledger: (exit code, stdout + stderr).
     pub fn verify(&self) -> (i32, String) {
         verify_ledger(&self.db(), &self.path("trust.json"))
+    }
+
+    /// Runs `invoice-origin void` on this ledger: (exit code, stdout, stderr).
+    pub fn void(
+        &self,
+        merchant: &str,
+        series: &str,
+        document: &Value,
+        reason: &str,
+    ) -> (i32, String, String) {
+        let file = self.path(&format!("void-{}.json", unique()));
+        std::fs::write(&file, document.to_string()).unwrap();
+        let output = Command::new(BIN)
+            .args(["void", "--db", path_str(&self.db())])
+            .args(["--key", path_str(&self.path("origin.jwk"))])
+            .args(["--merchant", merchant, "--series", series])
+            .args(["--document", path_str(&file), "--reason", reason])
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     }
 }
 
@@ -154,15 +243,37 @@ pub fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// Which credential a request carries.
+#[derive(Clone, Copy, Debug)]
+pub enum Auth<'a> {
+    /// The edge token the origin was started with.
+    Edge,
+    /// The metrics token the origin was started with.
+    Metrics,
+    /// No `Authorization` header.
+    Nothing,
+    /// `Authorization: Bearer <this>`.
+    Bearer(&'a str),
+    /// This exact `Authorization` header value.
+    Header(&'a str),
+}
+
 /// A running origin process; killed when dropped.
 pub struct Origin {
     pub child: Child,
     pub url: String,
+    pub edge_token: String,
+    pub metrics_token: String,
     _stdout: BufReader<ChildStdout>,
 }
 
 impl Origin {
-    fn start(args: &[&str], extra: &[&str], log: &Path) -> Origin {
+    fn start(
+        args: &[String],
+        log: &Path,
+        edge_token: String,
+        metrics_token: String,
+    ) -> Result<Origin, String> {
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -170,7 +281,6 @@ impl Origin {
             .unwrap();
         let mut child = Command::new(BIN)
             .args(args)
-            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
@@ -181,17 +291,19 @@ impl Origin {
         stdout.read_line(&mut line).unwrap();
         let Some(url) = line.trim().strip_prefix("invoice-origin listening on ") else {
             let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the origin did not start: {line:?}\n{}",
+            let status = child.wait().ok().and_then(|s| s.code());
+            return Err(format!(
+                "the origin did not start (exit {status:?}): {line:?}\n{}",
                 std::fs::read_to_string(log).unwrap_or_default()
-            );
+            ));
         };
-        Origin {
+        Ok(Origin {
             url: url.to_string(),
             child,
+            edge_token,
+            metrics_token,
             _stdout: stdout,
-        }
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -213,17 +325,50 @@ impl Origin {
         assert!(status.success(), "the origin exited with {status}");
     }
 
+    /// One request; `Err` only when no HTTP answer came at all.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        auth: Auth<'_>,
+    ) -> Result<Reply, String> {
+        let mut request = agent().request(method, &format!("{}{path}", self.url));
+        let header = match auth {
+            Auth::Edge => Some(format!("Bearer {}", self.edge_token)),
+            Auth::Metrics => Some(format!("Bearer {}", self.metrics_token)),
+            Auth::Nothing => None,
+            Auth::Bearer(token) => Some(format!("Bearer {token}")),
+            Auth::Header(value) => Some(value.to_string()),
+        };
+        if let Some(header) = header {
+            request = request.set("Authorization", &header);
+        }
+        if body.is_some() {
+            request = request.set("Content-Type", "application/json");
+        }
+        send(request, body)
+    }
+
     pub fn put(&self, document: &Value) -> Reply {
-        let id = document["invoice"]["id"].as_str().unwrap_or("none");
-        self.put_text(id, &document.to_string())
+        self.try_put(document).unwrap()
+    }
+
+    pub fn try_put(&self, document: &Value) -> Result<Reply, String> {
+        self.call(
+            "PUT",
+            &format!("/v1/ledger/invoices/{}", id_or_none(document)),
+            Some(&document.to_string()),
+            Auth::Edge,
+        )
     }
 
     pub fn put_text(&self, id: &str, body: &str) -> Reply {
-        send(
-            agent()
-                .put(&format!("{}/v1/ledger/invoices/{id}", self.url))
-                .set("Content-Type", "application/json"),
+        self.call(
+            "PUT",
+            &format!("/v1/ledger/invoices/{id}"),
             Some(body),
+            Auth::Edge,
         )
         .unwrap()
     }
@@ -233,30 +378,36 @@ impl Origin {
     }
 
     pub fn try_batch(&self, documents: &[Value]) -> Result<Reply, String> {
-        send(
-            agent()
-                .post(&format!("{}/v1/ledger/batch", self.url))
-                .set("Content-Type", "application/json"),
+        self.call(
+            "POST",
+            "/v1/ledger/batch",
             Some(&json!({ "documents": documents }).to_string()),
+            Auth::Edge,
         )
     }
 
-    pub fn try_put(&self, document: &Value) -> Result<Reply, String> {
-        let id = document["invoice"]["id"].as_str().unwrap_or("none");
-        send(
-            agent()
-                .put(&format!("{}/v1/ledger/invoices/{id}", self.url))
-                .set("Content-Type", "application/json"),
-            Some(&document.to_string()),
-        )
-    }
-
+    /// A ledger read, with the edge token.
     pub fn get(&self, path: &str) -> Reply {
-        send(agent().get(&format!("{}{path}", self.url)), None).unwrap()
+        self.call("GET", path, None, Auth::Edge).unwrap()
     }
 
+    /// The stored document of an invoice id.
+    pub fn stored(&self, id: &str) -> Reply {
+        self.get(&format!("/v1/ledger/invoices/{id}"))
+    }
+
+    /// `/v1/health` needs no token.
     pub fn health(&self) -> Value {
-        self.get("/v1/health").json
+        self.call("GET", "/v1/health", None, Auth::Nothing)
+            .unwrap()
+            .json
+    }
+
+    /// `/metrics` with the metrics token.
+    pub fn metrics(&self) -> String {
+        let reply = self.call("GET", "/metrics", None, Auth::Metrics).unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.text
     }
 }
 
@@ -267,11 +418,12 @@ impl Drop for Origin {
     }
 }
 
-/// An HTTP answer: status, content type and body (parsed when it is JSON).
+/// An HTTP answer: status, content type, `WWW-Authenticate` and body (parsed when JSON).
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
+    pub www_authenticate: Option<String>,
     pub text: String,
     pub json: Value,
 }
@@ -288,11 +440,17 @@ impl Reply {
         assert_eq!(self.json["code"], code, "{}", self.text);
         assert_eq!(self.json["status"], status);
     }
+
+    /// The batch results, asserting a 200 batch answer.
+    pub fn results(&self) -> &Vec<Value> {
+        assert_eq!(self.status, 200, "{}", self.text);
+        self.json["results"].as_array().expect("results")
+    }
 }
 
 fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(20))
+        .timeout(Duration::from_secs(30))
         .build()
 }
 
@@ -308,17 +466,26 @@ fn send(request: ureq::Request, body: Option<&str>) -> Result<Reply, String> {
     };
     let status = response.status();
     let content_type = response.content_type().to_string();
+    let www_authenticate = response.header("WWW-Authenticate").map(str::to_string);
     let text = response.into_string().map_err(|e| e.to_string())?;
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
     Ok(Reply {
         status,
         content_type,
+        www_authenticate,
         text,
         json,
     })
 }
 
-pub fn merchant(id: &str, series: &str) -> MerchantConfig {
+/// A merchant with these series, each in the default format `{series}-{year}-{seq:08}`.
+pub fn merchant(id: &str, series: &[&str]) -> MerchantConfig {
+    let series: Vec<Value> = series.iter().map(|name| json!({ "name": name })).collect();
+    merchant_with(id, json!(series))
+}
+
+/// A merchant with this `series` list (names, formats).
+pub fn merchant_with(id: &str, series: Value) -> MerchantConfig {
     serde_json::from_value(json!({
         "id": id,
         "seller": {"name": "示例商店", "country": "CN", "tax_id": "91110000600037341L"},
@@ -337,41 +504,156 @@ pub fn new_id() -> String {
     uuid_v7(ISSUED_AT_MS as u64, fresh::<10>())
 }
 
-/// A signed `{invoice, edge_signature}` for `merchant`'s order `order_id`.
-pub fn signed(key: &EdKey, merchant_config: &MerchantConfig, order_id: &str) -> Value {
-    signed_with(key, merchant_config, order_id, &new_id(), "49.90")
+/// The invoice id of a document.
+pub fn id_of(document: &Value) -> String {
+    document["invoice"]["id"].as_str().unwrap().to_string()
 }
 
-pub fn signed_with(
-    key: &EdKey,
-    merchant_config: &MerchantConfig,
-    order_id: &str,
-    id: &str,
-    price: &str,
-) -> Value {
-    let request = parse_request(&json!({
+fn id_or_none(document: &Value) -> &str {
+    document["invoice"]["id"].as_str().unwrap_or("none")
+}
+
+/// The invoice hash of a document as it stands (SHA-256 of its invoice's JCS bytes).
+pub fn hash_of(document: &Value) -> String {
+    hex(&sha256(canonicalize(&document["invoice"]).as_bytes()))
+}
+
+/// An ordinary request: two cups of tea at `price` for a company buyer.
+pub fn request(order_id: &str, price: &str) -> Value {
+    json!({
         "currency": "CNY",
         "order_id": order_id,
         "buyer": {"kind": "company", "name": "Buyer Co", "email": "a@example.com"},
         "lines": [{"description": "Tea", "quantity": "2", "unit_price": price,
                    "tax_category": "S", "tax_rate": "13"}]
-    }))
-    .unwrap();
+    })
+}
+
+/// Signs `request` for `merchant` as the core does at the edge. `position: None` makes a
+/// version 1 document (numbered by the origin).
+pub fn issue_document(
+    key: &EdKey,
+    merchant: &MerchantConfig,
+    request: &Value,
+    id: &str,
+    issued_at_ms: i64,
+    position: Option<ChainPosition>,
+) -> Value {
+    let request = parse_request(request).unwrap();
     let context = IssueContext {
         id: id.to_string(),
-        issued_at_ms: ISSUED_AT_MS,
+        issued_at_ms,
         edge_node: "test".into(),
         key,
+        channel: Channel::ApiKey,
+        position,
     };
-    let signed = issue(&request, merchant_config, Payment::FullyPaid, &context).unwrap();
+    let signed = issue(&request, merchant, Payment::FullyPaid, &context).unwrap();
     serde_json::to_value(&signed).unwrap()
 }
 
-/// `count` signed documents for merchant `demo` (series DEMO), orders `{prefix}-{i}`.
+/// A version 1 document (`invoice-edge/1`: no seq, number or prev_hash) in `series`.
+pub fn legacy_v1(key: &EdKey, merchant: &MerchantConfig, series: &str, order_id: &str) -> Value {
+    let mut request = request(order_id, "49.90");
+    request["series"] = json!(series);
+    issue_document(key, merchant, &request, &new_id(), ISSUED_AT_MS, None)
+}
+
+/// One series as its Durable Object writes it: each document numbered `head.seq + 1` and
+/// linked to the head's invoice hash.
+#[derive(Clone)]
+pub struct SeriesWriter {
+    pub key: EdKey,
+    pub merchant: MerchantConfig,
+    pub series: String,
+    pub head: Option<SeriesHead>,
+}
+
+impl SeriesWriter {
+    pub fn new(key: &EdKey, merchant: &MerchantConfig, series: &str) -> SeriesWriter {
+        SeriesWriter {
+            key: key.clone(),
+            merchant: merchant.clone(),
+            series: series.to_string(),
+            head: None,
+        }
+    }
+
+    /// The next document, for order `order_id` at the usual price.
+    pub fn next(&mut self, order_id: &str) -> Value {
+        self.next_request(request(order_id, "49.90"))
+    }
+
+    /// The next document for this request (its `series` is set to this writer's).
+    pub fn next_request(&mut self, mut request: Value) -> Value {
+        let seq = self.head.as_ref().map_or(1, |h| h.seq + 1);
+        let position = next_position(self.head.as_ref(), ISSUED_AT_MS + seq as i64).unwrap();
+        request["series"] = json!(self.series);
+        let document = issue_document(
+            &self.key,
+            &self.merchant,
+            &request,
+            &new_id(),
+            position.issued_at_ms,
+            Some(ChainPosition {
+                seq: position.seq,
+                prev_hash: position.prev_hash,
+            }),
+        );
+        let signed: invoice_edge_core::document::SignedInvoice =
+            serde_json::from_value(document.clone()).unwrap();
+        let hash = hex(&invoice_hash(&signed.invoice));
+        assert_eq!(
+            hash,
+            hash_of(&document),
+            "the typed and the JSON hash agree"
+        );
+        self.head = Some(SeriesHead {
+            seq: position.seq,
+            hash,
+            issued_at_ms: position.issued_at_ms,
+        });
+        document
+    }
+
+    /// `count` next documents, orders `{prefix}-{seq}`.
+    pub fn take(&mut self, prefix: &str, count: usize) -> Vec<Value> {
+        (0..count)
+            .map(|_| {
+                let seq = self.head.as_ref().map_or(1, |h| h.seq + 1);
+                self.next(&format!("{prefix}-{seq}"))
+            })
+            .collect()
+    }
+
+    /// A document at any place, without moving the head: for gaps and conflicts.
+    pub fn at(&self, seq: u64, prev_hash: &str, order_id: &str, price: &str) -> Value {
+        let mut request = request(order_id, price);
+        request["series"] = json!(self.series);
+        issue_document(
+            &self.key,
+            &self.merchant,
+            &request,
+            &new_id(),
+            ISSUED_AT_MS + seq as i64,
+            Some(ChainPosition {
+                seq,
+                prev_hash: prev_hash.to_string(),
+            }),
+        )
+    }
+}
+
+/// `count` chained documents of merchant `demo`, series DEMO, orders `{prefix}-{seq}`.
 pub fn documents(key: &EdKey, prefix: &str, count: usize) -> Vec<Value> {
-    let config = merchant("demo", "DEMO");
-    (0..count)
-        .map(|i| signed(key, &config, &format!("{prefix}-{i}")))
+    SeriesWriter::new(key, &merchant("demo", &["DEMO"]), "DEMO").take(prefix, count)
+}
+
+/// The statuses of a batch answer, in order.
+pub fn statuses(results: &[Value]) -> Vec<u64> {
+    results
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
         .collect()
 }
 
@@ -385,4 +667,12 @@ pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Signs a document's invoice JSON as it stands (after a test edited it), as an edge with a
+/// bug, or a newer edge, would: Ed25519 over its JCS bytes.
+pub fn sign_json(key: &EdKey, mut document: Value) -> Value {
+    let sig = key.sign(canonicalize(&document["invoice"]).as_bytes());
+    document["edge_signature"] = json!({"alg": "EdDSA", "kid": key.kid(), "sig": sig});
+    document
 }

@@ -1,9 +1,12 @@
-//! Integration tests of the origin ledger: each test runs the real `invoice-origin` binary on
-//! its own SQLite file and port (DESIGN.md, "Origin ledger protocol"; issue 7).
+//! Integration tests of the origin ledger, version 2: each test runs the real `invoice-origin`
+//! binary on its own SQLite file and port, with its own tokens (DESIGN.md, "Origin ledger
+//! protocol" and "Delivery to the origin"; issue 7).
 
 mod helpers;
 
+mod auth;
 mod batch;
 mod protocol;
 mod reliability;
 mod verify;
+mod void;

@@ -1,15 +1,17 @@
 //! `invoice-origin verify`: passes on a sound ledger, across an origin key rotation, and names
-//! the first broken link of a ledger edited behind the origin's back.
+//! the first broken link of a ledger edited behind the origin's back: in a document, the
+//! global chain, a countersignature, a series chain or a series head.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use invoice_edge_core::keys::Jwks;
 use rusqlite::Connection;
+use serde_json::Value;
 
 use crate::helpers::*;
 
-/// Copies a cleanly stopped ledger and edits the copy with raw SQL.
-fn tampered_copy(setup: &Setup, name: &str, sql: &str) -> std::path::PathBuf {
+/// Copies a cleanly stopped ledger, lifts its append-only triggers, and edits the copy.
+fn tampered_copy(setup: &Setup, name: &str, edit: impl FnOnce(&Connection)) -> PathBuf {
     let copy = setup.path(name);
     std::fs::copy(setup.db(), &copy).unwrap();
     let wal = setup.path("ledger.db-wal");
@@ -21,31 +23,39 @@ fn tampered_copy(setup: &Setup, name: &str, sql: &str) -> std::path::PathBuf {
         "DROP TRIGGER entries_append_only_update; DROP TRIGGER entries_append_only_delete;",
     )
     .unwrap();
-    conn.execute_batch(sql).unwrap();
+    edit(&conn);
     copy
+}
+
+fn sql(statement: &'static str) -> impl FnOnce(&Connection) {
+    move |conn| {
+        let changed = conn.execute(statement, []).unwrap();
+        assert_eq!(changed, 1, "{statement}");
+    }
 }
 
 fn assert_broken(db: &Path, trust: &Path, expected: &[&str]) {
     let (code, out) = verify_ledger(db, trust);
     assert_eq!(code, 1, "{out}");
+    assert!(out.contains("BROKEN"), "{out}");
     for text in expected {
         assert!(out.contains(text), "expected {text:?} in:\n{out}");
     }
 }
 
 #[test]
-fn verify_passes_and_names_the_first_broken_link() {
+fn verify_passes_across_key_rotation_and_names_the_first_broken_link() {
     let setup = Setup::new();
     let origin = setup.start();
-    assert_eq!(origin.batch(&documents(&setup.edge, "V", 8)).status, 200);
-    let other = merchant("other", "OTHER");
-    for i in 0..3 {
-        assert_eq!(
-            origin
-                .put(&signed(&setup.edge, &other, &format!("O-{i}")))
-                .status,
-            201
-        );
+    let results = origin
+        .batch(&documents(&setup.edge, "V", 8))
+        .results()
+        .clone();
+    assert_eq!(statuses(&results), [201; 8]);
+    let other = merchant("other", &["OTHER"]);
+    let mut others = SeriesWriter::new(&setup.edge, &other, "OTHER");
+    for i in 1..=3 {
+        assert_eq!(origin.put(&others.next(&format!("O-{i}"))).status, 201);
     }
     origin.stop();
 
@@ -57,61 +67,125 @@ fn verify_passes_and_names_the_first_broken_link() {
     )
     .unwrap();
     let origin = setup.start();
-    let keys: Jwks = serde_json::from_value(origin.get("/.well-known/jwks.json").json).unwrap();
+    let keys: Jwks = serde_json::from_value(
+        origin
+            .call("GET", "/.well-known/jwks.json", None, Auth::Nothing)
+            .unwrap()
+            .json,
+    )
+    .unwrap();
     assert_eq!(keys.keys.len(), 2);
-    let reply = origin.put(&signed(&setup.edge, &other, "O-3"));
+    let reply = origin.put(&others.next("O-4"));
     assert_eq!(reply.json["origin_kid"], rotated.kid());
     assert_eq!(reply.json["number"], "OTHER-2026-00000004");
+    assert_eq!(reply.json["ledger_seq"], 12);
     origin.stop();
 
     let (code, out) = setup.verify();
     assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains("ledger OK: 12 entries, 2 series, 2 origin key(s)"),
-        "{out}"
-    );
-    assert!(
-        out.contains("series DEMO: 8 numbers, DEMO-2026-00000001 .. DEMO-2026-00000008"),
-        "{out}"
-    );
-    assert!(out.contains("series OTHER: 4 numbers"), "{out}");
+    for line in [
+        "ledger OK: 12 entries, 2 series, 2 origin key(s)",
+        "series demo/DEMO: seq 1..8 (DEMO-2026-00000001 .. DEMO-2026-00000008), 0 void, every link and signature valid",
+        "series other/OTHER: seq 1..4 (OTHER-2026-00000001 .. OTHER-2026-00000004), 0 void",
+    ] {
+        assert!(out.contains(line), "missing {line}\n{out}");
+    }
 
     let trust = setup.path("trust.json");
-    // A signed field changed in the stored document.
+    // A signed field changed in the stored document: its hash no longer matches...
     let db = tampered_copy(
         &setup,
         "edited.db",
-        "UPDATE entries SET document = replace(document, 'Buyer Co', 'Buyer Cx') WHERE ledger_seq = 7",
+        sql("UPDATE entries SET document = replace(document, 'Buyer Co', 'Buyer Cx') WHERE ledger_seq = 7"),
     );
+    assert_broken(&db, &trust, &["ledger_seq 7", "invoice_hash"]);
+    // ... and with its hash column made to match, its edge signature fails.
+    let db = tampered_copy(&setup, "edited-rehashed.db", |conn| {
+        let document: String = conn
+            .query_row(
+                "SELECT document FROM entries WHERE ledger_seq = 7",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let edited: Value =
+            serde_json::from_str(&document.replace("Buyer Co", "Buyer Cx")).unwrap();
+        conn.execute(
+            "UPDATE entries SET document = ?1, invoice_hash = ?2 WHERE ledger_seq = 7",
+            rusqlite::params![edited.to_string(), hash_of(&edited)],
+        )
+        .unwrap();
+    });
     assert_broken(&db, &trust, &["ledger_seq 7", "SIGNATURE_INVALID"]);
-    // A number changed: the chain hash no longer matches.
+    // A number changed: it is no longer the signed one.
     let db = tampered_copy(
         &setup,
         "renumbered.db",
-        "UPDATE entries SET number = 'DEMO-2026-00000099' WHERE ledger_seq = 3",
+        sql("UPDATE entries SET number = 'DEMO-2026-00000099' WHERE ledger_seq = 3"),
     );
-    assert_broken(&db, &trust, &["ledger_seq 3", "DEMO-2026-00000099", "hash"]);
-    // An entry removed: the next one does not link.
+    assert_broken(
+        &db,
+        &trust,
+        &["ledger_seq 3", "DEMO-2026-00000099", "number"],
+    );
+    // A seq changed.
+    let db = tampered_copy(
+        &setup,
+        "reseq.db",
+        sql("UPDATE entries SET seq = 30 WHERE ledger_seq = 3"),
+    );
+    assert_broken(&db, &trust, &["ledger_seq 3", "seq"]);
+    // A series link changed.
+    let db = tampered_copy(
+        &setup,
+        "relinked.db",
+        sql("UPDATE entries SET series_prev_hash = (SELECT invoice_hash FROM entries WHERE ledger_seq = 1) WHERE ledger_seq = 4"),
+    );
+    assert_broken(&db, &trust, &["ledger_seq 4", "series_prev_hash"]);
+    // An entry removed: the next one does not follow.
     let db = tampered_copy(
         &setup,
         "deleted.db",
-        "DELETE FROM entries WHERE ledger_seq = 5",
+        sql("DELETE FROM entries WHERE ledger_seq = 5"),
     );
     assert_broken(&db, &trust, &["ledger_seq 6", "gap"]);
+    // The last entry removed: the global chain is intact, but its series' head says more.
+    let db = tampered_copy(
+        &setup,
+        "truncated.db",
+        sql("DELETE FROM entries WHERE ledger_seq = 12"),
+    );
+    assert_broken(
+        &db,
+        &trust,
+        &["series other/OTHER", "head says seq 4", "end at seq 3"],
+    );
     // A countersignature replaced by another entry's.
     let db = tampered_copy(
         &setup,
         "resigned.db",
-        "UPDATE entries SET origin_signature = (SELECT origin_signature FROM entries WHERE ledger_seq = 1) WHERE ledger_seq = 2",
+        sql("UPDATE entries SET origin_signature = (SELECT origin_signature FROM entries WHERE ledger_seq = 1) WHERE ledger_seq = 2"),
     );
     assert_broken(&db, &trust, &["ledger_seq 2", "countersignature"]);
-    // A number handed out and lost.
+    // A series head moved on, as if a document had been acknowledged and lost.
     let db = tampered_copy(
         &setup,
-        "burned.db",
-        "UPDATE series SET last_seq = 9 WHERE series = 'DEMO'",
+        "ahead.db",
+        sql("UPDATE series SET head_seq = 9 WHERE merchant = 'demo' AND series = 'DEMO'"),
     );
-    assert_broken(&db, &trust, &["series DEMO", "9"]);
+    assert_broken(&db, &trust, &["series demo/DEMO", "head says seq 9"]);
+    let db = tampered_copy(
+        &setup,
+        "head-hash.db",
+        sql("UPDATE series SET head_hash = (SELECT invoice_hash FROM entries WHERE ledger_seq = 1) WHERE merchant = 'demo'"),
+    );
+    assert_broken(&db, &trust, &["series demo/DEMO"]);
+    let db = tampered_copy(
+        &setup,
+        "headless.db",
+        sql("DELETE FROM series WHERE merchant = 'other'"),
+    );
+    assert_broken(&db, &trust, &["no head row"]);
     // Without the edge's key, the first entry cannot be checked.
     std::fs::write(setup.path("empty.json"), r#"{"keys": []}"#).unwrap();
     assert_broken(
@@ -119,7 +193,8 @@ fn verify_passes_and_names_the_first_broken_link() {
         &setup.path("empty.json"),
         &["ledger_seq 1", "UNKNOWN_KID"],
     );
-    // Not a ledger at all.
+    // The untouched ledger still verifies; a missing one is an I/O error.
+    assert_eq!(setup.verify().0, 0);
     let (code, out) = verify_ledger(&setup.path("missing.db"), &trust);
     assert_eq!(code, 3, "{out}");
 }
