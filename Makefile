@@ -19,7 +19,7 @@ export CARGO_TERM_COLOR := never
 WORKER_SOURCES := $(shell find src crates/core/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock crates/core/Cargo.toml
 BROWSER_SOURCES := $(shell find crates/browser/src crates/core/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock crates/core/Cargo.toml crates/browser/Cargo.toml
 
-.PHONY: help setup dev test lint unit worker browser binaries integration bench bench-wasm bench-edge bench-origin drill-long schemathesis fuzz-setup fuzz-short fuzz clean
+.PHONY: help setup dev test lint unit worker worker-test browser binaries integration bench bench-wasm bench-edge bench-origin drill-long schemathesis fuzz-setup fuzz-short fuzz clean
 
 help:
 	@echo "make dev    build and run the whole system locally (http://127.0.0.1:8787/)"
@@ -35,6 +35,14 @@ build/index_bg.wasm: $(WORKER_SOURCES)
 	WORKER_BUILD_OPT=0 scripts/build-worker.sh
 
 worker: setup build/index_bg.wasm
+
+## The tests' build of the worker: the same code with the `test-hooks` feature (the series'
+## clock shift and a skipped inv: write, for the offline-limit and KV-failure tests), into
+## build-test/. Never deployed: `make dev` and `wrangler deploy` use build/.
+build-test/index_bg.wasm: $(WORKER_SOURCES)
+	WORKER_BUILD_OPT=0 WORKER_BUILD_OUT=build-test scripts/build-worker.sh --features test-hooks
+
+worker-test: setup build-test/index_bg.wasm
 
 ## The browser module (crates/browser) for the widget and /v/{id}: wasm-bindgen --target web
 ## into www/pkg/ (gitignored), wasm-opt -Oz for size (README, "Embed the widget").
@@ -57,13 +65,13 @@ lint: setup
 unit: setup
 	cargo test --workspace
 
-integration: worker browser binaries
+integration: worker-test browser binaries
 	node --test --test-concurrency=1 tests/*.test.mjs
 
 test: setup
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
-	$(MAKE) --no-print-directory worker
+	$(MAKE) --no-print-directory worker-test
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory schemathesis
 	$(MAKE) --no-print-directory fuzz-short
@@ -71,7 +79,7 @@ test: setup
 ## Security proofs (docs/SECURITY.md): schemathesis against the running worker (fixed seed,
 ## bounded examples), and each cargo-fuzz target briefly (about 60 s in all). `make fuzz`
 ## runs each for FUZZ_SECONDS (default 600), by hand. cargo-fuzz is installed only here.
-schemathesis: worker binaries
+schemathesis: worker-test binaries
 	scripts/schemathesis.sh
 
 fuzz-setup:
@@ -95,7 +103,7 @@ bench-wasm: setup
 ## The long outage drill (docs/RESILIENCE.md): N = 20,000 with every fault kind repeated, run by
 ## hand (about 40 min on 2 cores; bounded by its own deadlines). DRILL_SEED=… replays a schedule.
 ## The short drill runs in `make test` (tests/drill.test.mjs).
-drill-long: worker binaries
+drill-long: worker-test binaries
 	timeout 4200 node tests/chaos/drill.mjs --profile long $${DRILL_SEED:+--seed $$DRILL_SEED}
 
 ## The origin ledger's ingest and single-PUT latency (bounded load on 127.0.0.1).
@@ -108,4 +116,4 @@ bench-edge: setup
 	scripts/bench-edge.sh
 
 clean:
-	rm -rf build target/test-artifacts
+	rm -rf build build-test target/test-artifacts

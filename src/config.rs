@@ -5,8 +5,8 @@ use invoice_edge_core::keys::{EdKey, Jwks, PublicJwk};
 use std::cell::RefCell;
 use worker::Env;
 
-/// Default deadline for the synchronous origin call (DESIGN.md: `ORIGIN_TIMEOUT_MS`).
-pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 1_500;
+/// Default deadline of one delivery batch (DESIGN.md: `ORIGIN_BATCH_TIMEOUT_MS`).
+pub const DEFAULT_ORIGIN_BATCH_TIMEOUT_MS: u64 = 15_000;
 
 fn text(env: &Env, name: &str) -> Option<String> {
     env.var(name)
@@ -23,25 +23,39 @@ fn number(env: &Env, name: &str, default: u64) -> u64 {
 }
 
 pub struct EdgeConfig {
+    /// `ORIGIN_URL`: one URL, or several comma-separated processes sharing one database.
     pub origin_url: Option<String>,
     /// `ORIGIN_TOKEN`, the edge's bearer credential at the origin (a secret).
     pub origin_token: Option<String>,
-    pub origin_timeout_ms: u64,
+    pub origin_batch_timeout_ms: u64,
     pub breaker: BreakerConfig,
     pub demo_mode: bool,
-    /// Time before a new invoice's marker is first due for the reconciliation.
-    pub reconcile_grace_ms: u64,
     /// `Retry-After` of a rate-limited issuance: the period of the `[[ratelimits]]` bindings.
     pub rate_limit_period_s: u64,
 }
 
 impl EdgeConfig {
+    /// The origin processes of `ORIGIN_URL`, in the order the series' objects try them.
+    pub fn origin_urls(&self) -> Vec<String> {
+        self.origin_url
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(|url| url.trim().trim_end_matches('/').to_string())
+            .filter(|url| !url.is_empty())
+            .collect()
+    }
+
     pub fn from_env(env: &Env) -> EdgeConfig {
         let defaults = BreakerConfig::default();
         EdgeConfig {
             origin_url: text(env, "ORIGIN_URL").map(|url| url.trim_end_matches('/').to_string()),
             origin_token: text(env, "ORIGIN_TOKEN"),
-            origin_timeout_ms: number(env, "ORIGIN_TIMEOUT_MS", DEFAULT_ORIGIN_TIMEOUT_MS),
+            origin_batch_timeout_ms: number(
+                env,
+                "ORIGIN_BATCH_TIMEOUT_MS",
+                DEFAULT_ORIGIN_BATCH_TIMEOUT_MS,
+            ),
             breaker: BreakerConfig {
                 failures: u32::try_from(number(
                     env,
@@ -52,11 +66,6 @@ impl EdgeConfig {
                 cooldown_ms: number(env, "BREAKER_COOLDOWN_MS", defaults.cooldown_ms),
             },
             demo_mode: text(env, "DEMO_MODE").is_some_and(|v| v == "true"),
-            reconcile_grace_ms: number(
-                env,
-                "RECONCILE_GRACE_MS",
-                crate::routes::invoices::FIRST_RECONCILE_DELAY_MS,
-            ),
             rate_limit_period_s: number(
                 env,
                 "RATE_LIMIT_PERIOD_S",
@@ -101,13 +110,20 @@ pub fn jwks(env: &Env) -> Jwks {
         jwks.push(previous.public_jwk());
     }
     if let Some(origin) = text(env, "ORIGIN_PUBLIC_JWK") {
-        // A public JWK, or a private one by mistake: only its public half is ever served.
-        let public = serde_json::from_str::<PublicJwk>(&origin)
-            .ok()
-            .and_then(|jwk| jwk.verifying_key().ok())
-            .map(|key| PublicJwk::from_key(&key));
-        if let Some(public) = public {
-            jwks.push(public);
+        // One JWK or a JSON array of them (the origin's keys across its rotations). A private
+        // key given by mistake: only its public half is ever served.
+        let listed: Vec<PublicJwk> = match serde_json::from_str::<serde_json::Value>(&origin) {
+            Ok(serde_json::Value::Array(items)) => items
+                .into_iter()
+                .filter_map(|item| serde_json::from_value(item).ok())
+                .collect(),
+            Ok(item) => serde_json::from_value(item).ok().into_iter().collect(),
+            Err(_) => Vec::new(),
+        };
+        for jwk in listed {
+            if let Ok(key) = jwk.verifying_key() {
+                jwks.push(PublicJwk::from_key(&key));
+            }
         }
     }
     jwks

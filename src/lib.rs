@@ -1,26 +1,25 @@
 //! The invoice-edge worker: thin glue between workerd and the core.
 //!
 //! Each request is routed here and answered by a handler in `routes/`. Handlers call into
-//! `invoice-edge-core` for every rule; this crate only speaks HTTP, KV, Durable Objects and
-//! Queues.
+//! `invoice-edge-core` for every rule; this crate only speaks HTTP, KV and Durable Objects.
+//! Each series is owned by its `SeriesLedger` object (`series/`), which numbers, signs and
+//! delivers; the cron in `safety_net` only pokes the objects.
 
 use worker::{
-    event, Context, Env, MessageBatch, Method, Request, Response, Result, ScheduleContext,
-    ScheduledEvent,
+    event, Context, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent,
 };
 
-mod circuit;
-mod claims;
 mod config;
-mod delivery;
 mod http;
 mod merchants;
 mod origin;
 mod ratelimit;
 mod routes;
+mod safety_net;
+mod series;
 mod store;
 
-pub use claims::IdempotencyClaim;
+pub use series::SeriesLedger;
 
 use invoice_edge_core::Code;
 
@@ -75,8 +74,13 @@ async fn route(req: Request, env: Env) -> Result<Response> {
         ([".well-known", "jwks.json"], Method::Options) => preflight_public(&["GET", "HEAD"]),
         ([".well-known", "jwks.json"], _) => http::method_not_allowed(&["GET", "HEAD", "OPTIONS"]),
 
-        (["v1", "admin", "pending"], Method::Get) => routes::admin::pending(req, &env).await,
-        (["v1", "admin", "pending"], _) => http::method_not_allowed(&["GET"]),
+        (["v1", "admin", "series"], Method::Get) => routes::admin::series(req, &env).await,
+        (["v1", "admin", "series"], _) => http::method_not_allowed(&["GET"]),
+        (["v1", "admin", "series", name, "resume"], Method::Post) => {
+            let name = name.to_string();
+            routes::admin::resume(req, &env, &name).await
+        }
+        (["v1", "admin", "series", _, "resume"], _) => http::method_not_allowed(&["POST"]),
         (["v1", "admin", "sync"], Method::Post) => routes::admin::sync(req, &env).await,
         (["v1", "admin", "sync"], _) => http::method_not_allowed(&["POST"]),
 
@@ -140,18 +144,9 @@ async fn preflight_issue(req: &Request, env: &Env) -> Result<Response> {
     Ok(response)
 }
 
-#[event(queue)]
-async fn queue(
-    batch: MessageBatch<delivery::DeliveryMessage>,
-    env: Env,
-    _ctx: Context,
-) -> Result<()> {
-    delivery::consume(batch, env).await
-}
-
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    if let Err(error) = delivery::reconcile(&env).await {
-        worker::console_error!("reconcile: {error}");
+    if let Err(error) = safety_net::run(&env).await {
+        worker::console_error!("safety net: {error}");
     }
 }

@@ -1,13 +1,12 @@
-//! The KV records of an invoice (DESIGN.md, "Edge issuance path", step 4).
+//! The KV records of an invoice (DESIGN.md, "Edge issuance path", step 4, and "Configuration
+//! names"). KV allows one write per second to a key, so each is written once and never
+//! rewritten with other bytes:
+//! - `inv:{id}`: the signed `{invoice, edge_signature}`, by the worker, else by the series'
+//!   alarm;
+//! - `final:{id}` or `rejected:{id}`: the outcome, by the series' alarm.
 //!
-//! KV allows one write per second to a key, and a delete counts as a write, so every record but
-//! the outbox marker is written once and never rewritten:
-//! - `inv:{id}`: the signed `{invoice, edge_signature}`;
-//! - `pending:{id}`: the outbox marker, with its state also in the key's metadata so the
-//!   reconciliation can read it from a list without one `get` per marker;
-//! - `final:{id}` or `rejected:{id}`: the outcome, written once.
-//!
-//! The current document is `inv:` plus `final:` or `rejected:`.
+//! The current document is `inv:` plus `final:` or `rejected:`; when both exist, `final:` wins.
+//! The series' object holds the same documents: KV is what any edge location can read.
 
 use invoice_edge_core::document::{Document, Final, Rejection, SignedInvoice};
 use serde::{Deserialize, Serialize};
@@ -15,19 +14,6 @@ use worker::kv::KvStore;
 use worker::Env;
 
 pub const INVOICES: &str = "INVOICES";
-pub const PENDING_PREFIX: &str = "pending:";
-
-/// The outbox marker: one per invoice not yet final or rejected.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Marker {
-    pub merchant: String,
-    pub attempts: u32,
-    /// Unix ms after which the reconciliation re-enqueues it.
-    pub next_attempt_at: u64,
-    /// Unix ms of this marker's last write: it is never deleted within a second of it.
-    pub written_at: u64,
-}
-
 /// A rejected invoice's record, with its merchant in metadata for the admin listing.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RejectedMeta {
@@ -40,32 +26,6 @@ pub fn invoices(env: &Env) -> worker::Result<KvStore> {
 
 fn error(e: impl std::fmt::Display) -> worker::Error {
     worker::Error::RustError(e.to_string())
-}
-
-/// Records a new invoice: `inv:` then the marker. Nothing is issued unless both are stored.
-pub async fn record_issued(
-    kv: &KvStore,
-    signed: &SignedInvoice,
-    marker: &Marker,
-) -> worker::Result<()> {
-    let id = &signed.invoice.id;
-    let body = serde_json::to_string(signed).map_err(error)?;
-    kv.put(&format!("inv:{id}"), body)?
-        .execute()
-        .await
-        .map_err(error)?;
-    write_marker(kv, id, marker).await
-}
-
-pub async fn write_marker(kv: &KvStore, id: &str, marker: &Marker) -> worker::Result<()> {
-    // `kv.put(key, serde_json::Value)` would store "{}"; put the JSON text (TOOLCHAIN.md).
-    let body = serde_json::to_string(marker).map_err(error)?;
-    kv.put(&format!("{PENDING_PREFIX}{id}"), body)?
-        .metadata(marker)
-        .map_err(error)?
-        .execute()
-        .await
-        .map_err(error)
 }
 
 pub async fn write_final(kv: &KvStore, id: &str, final_: &Final) -> worker::Result<()> {
@@ -93,31 +53,6 @@ pub async fn write_rejected(
         .map_err(error)
 }
 
-/// Deletes a marker unless it was written less than a second ago (KV: 1 write/s per key, and a
-/// delete is a write). A kept marker is deleted by a later reconciliation.
-pub async fn delete_marker_if_settled(
-    kv: &KvStore,
-    id: &str,
-    written_at: Option<u64>,
-    now_ms: u64,
-) -> worker::Result<bool> {
-    if written_at.is_some_and(|at| now_ms.saturating_sub(at) < 1_000) {
-        return Ok(false);
-    }
-    kv.delete(&format!("{PENDING_PREFIX}{id}"))
-        .await
-        .map_err(error)?;
-    Ok(true)
-}
-
-pub async fn read_signed(kv: &KvStore, id: &str) -> worker::Result<Option<SignedInvoice>> {
-    kv.get(&format!("inv:{id}")).json().await.map_err(error)
-}
-
-pub async fn read_final(kv: &KvStore, id: &str) -> worker::Result<Option<Final>> {
-    kv.get(&format!("final:{id}")).json().await.map_err(error)
-}
-
 /// The current document of an invoice, or `None` if no such invoice was issued here.
 pub async fn read_document(kv: &KvStore, id: &str) -> worker::Result<Option<Document>> {
     let inv_key = format!("inv:{id}");
@@ -137,16 +72,4 @@ pub async fn read_document(kv: &KvStore, id: &str) -> worker::Result<Option<Docu
         final_.map_err(error)?,
         rejection.map_err(error)?,
     )))
-}
-
-/// One page (up to 1,000 keys, one KV operation) of the outbox markers, continuing at `cursor`.
-pub async fn list_pending_page(
-    kv: &KvStore,
-    cursor: Option<String>,
-) -> worker::Result<worker::kv::ListResponse> {
-    let mut list = kv.list().prefix(PENDING_PREFIX.to_string()).limit(1000);
-    if let Some(cursor) = cursor {
-        list = list.cursor(cursor);
-    }
-    list.execute().await.map_err(error)
 }

@@ -53,7 +53,7 @@
       tokenInvalid: 'This checkout link is not valid. Please reload the page.',
       tokenExpired: 'This checkout session has expired. Please reload the page.',
       pending: 'Pending sync',
-      pendingNote: 'Signed and valid now; the official number follows as soon as the tax ledger confirms it. This page updates by itself.',
+      pendingNote: 'Numbered, signed and valid now; the tax ledger confirms it shortly. This page updates by itself.',
       final: 'Final',
       rejected: 'Rejected',
       number: 'Invoice number',
@@ -113,7 +113,7 @@
       tokenInvalid: '此结账链接无效，请刷新页面。',
       tokenExpired: '结账会话已过期，请刷新页面。',
       pending: '待同步',
-      pendingNote: '发票已签名并立即有效；税务账本确认后即分配正式号码。本页面会自动更新。',
+      pendingNote: '发票已编号、签名并立即有效；税务账本将很快确认。本页面会自动更新。',
       final: '已开具',
       rejected: '已拒绝',
       number: '发票号码',
@@ -551,10 +551,6 @@
         var status = answer.response.status;
         var body = answer.body;
         if ((status === 200 || status === 201) && body && body.invoice) return issued(body);
-        if (status === 409 && body && body.code === 'IDEMPOTENCY_IN_PROGRESS') {
-          var after = Number(answer.response.headers.get('Retry-After')) || 1;
-          return setTimeout(send, after * 1000);
-        }
         if (status >= 500 || status === 429) return failed(body && body.detail ? fill(t.serverError, { detail: body.detail }) : t.networkError, true);
         if (body && body.code === 'ORDER_ALREADY_INVOICED') return failed(t.already + ' ' + (body.detail || ''), false);
         showServerProblem(body);
@@ -605,7 +601,8 @@
       state.document = document_;
       if (formEl) { formEl.remove(); formEl = null; }
       showResult();
-      announce(fill(t.statusNow, { status: statusLabel(document_.status) }) + (document_.final ? ' · ' + document_.final.number : ''));
+      var number = document_.invoice.number || (document_.final && document_.final.number);
+      announce(fill(t.statusNow, { status: statusLabel(document_.status) }) + (number ? ' · ' + number : ''));
       if (document_.status === 'pending_sync') poll(1000);
     }
 
@@ -617,12 +614,16 @@
       host.setAttribute('data-state', doc.status);
       var badge = el('span', { class: 'badge b-' + doc.status, 'data-status': doc.status, text: statusLabel(doc.status) });
       var info = el('div', null, [el('h3', { text: t.issued }), badge]);
-      if (doc.status === 'final' && doc.final) {
-        info.appendChild(el('p', { class: 'num' }, [el('span', { class: 'sr', text: t.number + ': ' }), el('span', { class: 'number', text: doc.final.number })]));
-      } else if (doc.status === 'rejected' && doc.rejection) {
-        info.appendChild(el('p', { class: 'note reason', text: doc.rejection.code + ': ' + doc.rejection.detail }));
+      // Version 2: the number is the edge's, from the first answer; `final` repeats it.
+      var number = inv.number || (doc.final && doc.final.number);
+      if (number) {
+        info.appendChild(el('p', { class: 'num' }, [el('span', { class: 'sr', text: t.number + ': ' }), el('span', { class: 'number', text: number })]));
       } else {
         info.appendChild(el('p', { class: 'num' }, [t.number + ': ', el('span', { class: 'number', text: t.numberPending })]));
+      }
+      if (doc.status === 'rejected' && doc.rejection) {
+        info.appendChild(el('p', { class: 'note reason', text: doc.rejection.code + ': ' + doc.rejection.detail }));
+      } else if (doc.status === 'pending_sync') {
         info.appendChild(el('p', { class: 'note', text: t.pendingNote }));
       }
       var cur = inv.currency + ' ';
@@ -637,7 +638,7 @@
       state.blobUrl = URL.createObjectURL(json);
       info.appendChild(el('p', { class: 'links' }, [
         el('a', { href: pageUrl, target: '_blank', rel: 'noopener', class: 'view', text: t.view }),
-        el('a', { href: state.blobUrl, download: 'invoice-' + (doc.final ? doc.final.number : inv.id) + '.json', class: 'json', text: t.downloadJson }),
+        el('a', { href: state.blobUrl, download: 'invoice-' + (number || inv.id) + '.json', class: 'json', text: t.downloadJson }),
       ]));
       var qr = el('div', { class: 'qr', role: 'img', 'aria-label': t.qr });
       if (state.wasm) {

@@ -1,19 +1,24 @@
-//! Admin routes for a merchant's backend (API key; no cross-origin use):
-//! `GET /v1/admin/pending` lists its pending and rejected invoices, `POST /v1/admin/sync`
-//! reconciles now.
+//! Admin routes for a merchant's backend (API key; no cross-origin use), over its series'
+//! objects (DESIGN.md, "HTTP surface of the edge"):
+//! - `GET /v1/admin/series`: each series' head, what is not yet final, the delivery state and
+//!   the offline level;
+//! - `POST /v1/admin/series/{series}/resume`: resume a stopped series (it redelivers from the
+//!   refused document);
+//! - `POST /v1/admin/sync`: every series delivers now, with its back-off and breaker reset.
 
+use invoice_edge_core::merchant::MerchantConfig;
+use invoice_edge_core::Code;
 use serde::Serialize;
 use worker::{Env, Request, Response, Result};
 
 use crate::http;
 use crate::merchants;
-use crate::store::{self, Marker, RejectedMeta, PENDING_PREFIX};
-use invoice_edge_core::Code;
+use crate::series::{client, SeriesReport};
 
-/// Listed per answer; the merchant pages with `?cursor=` (not yet: see README, "Not done").
-const MAX_LISTED: usize = 1000;
-
-async fn merchant_id(req: &Request, env: &Env) -> std::result::Result<String, Result<Response>> {
+async fn merchant(
+    req: &Request,
+    env: &Env,
+) -> std::result::Result<MerchantConfig, Result<Response>> {
     let api_key = req
         .headers()
         .get("Authorization")
@@ -27,7 +32,7 @@ async fn merchant_id(req: &Request, env: &Env) -> std::result::Result<String, Re
         ));
     };
     match merchants::by_api_key(env, &api_key).await {
-        Ok(Some(merchant)) => Ok(merchant.id),
+        Ok(Some(merchant)) => Ok(merchant),
         Ok(None) => Err(http::problem(
             Code::ApiKeyInvalid,
             "the API key is not valid",
@@ -40,69 +45,88 @@ async fn merchant_id(req: &Request, env: &Env) -> std::result::Result<String, Re
 }
 
 #[derive(Serialize)]
-struct PendingEntry {
-    id: String,
-    attempts: u32,
-    next_attempt_at: u64,
+struct SeriesList {
+    merchant: String,
+    series: Vec<SeriesEntry>,
 }
 
 #[derive(Serialize)]
-struct RejectedEntry {
-    id: String,
-    rejection: Option<invoice_edge_core::document::Rejection>,
+struct SeriesEntry {
+    name: String,
+    retired: bool,
+    #[serde(flatten)]
+    report: Option<SeriesReport>,
+    /// Set when the series' object could not be reached for this answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unavailable: Option<String>,
 }
 
-#[derive(Serialize)]
-struct PendingList {
-    pending: Vec<PendingEntry>,
-    rejected: Vec<RejectedEntry>,
+async fn entries(env: &Env, merchant: &MerchantConfig, action: Option<&str>) -> Vec<SeriesEntry> {
+    let calls = merchant.series.iter().map(|series| async move {
+        let report = match action {
+            Some(action) => client::control(env, &merchant.id, &series.name, action).await,
+            None => client::report(env, &merchant.id, &series.name).await,
+        };
+        let (report, unavailable) = match report {
+            Ok(report) => (Some(report), None),
+            Err(error) => (None, Some(error.to_string())),
+        };
+        SeriesEntry {
+            name: series.name.clone(),
+            retired: series.retired,
+            report,
+            unavailable,
+        }
+    });
+    futures_util::future::join_all(calls).await
 }
 
-pub async fn pending(req: Request, env: &Env) -> Result<Response> {
-    let merchant = match merchant_id(&req, env).await {
-        Ok(id) => id,
+pub async fn series(req: Request, env: &Env) -> Result<Response> {
+    let merchant = match merchant(&req, env).await {
+        Ok(merchant) => merchant,
         Err(response) => return response,
     };
-    let kv = store::invoices(env)?;
-    let markers = store::list_pending_page(&kv, None).await?;
-    let pending = markers
-        .keys
-        .into_iter()
-        .filter_map(|key| {
-            let marker: Marker = serde_json::from_value(key.metadata?).ok()?;
-            (marker.merchant == merchant).then(|| PendingEntry {
-                id: key.name.trim_start_matches(PENDING_PREFIX).to_string(),
-                attempts: marker.attempts,
-                next_attempt_at: marker.next_attempt_at,
-            })
-        })
-        .take(MAX_LISTED)
-        .collect();
-    let rejected_keys = kv
-        .list()
-        .prefix("rejected:".to_string())
-        .limit(1000)
-        .execute()
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let mut rejected = Vec::new();
-    for key in rejected_keys.keys {
-        let owner: Option<RejectedMeta> = key.metadata.and_then(|m| serde_json::from_value(m).ok());
-        if owner.is_some_and(|o| o.merchant == merchant) && rejected.len() < MAX_LISTED {
-            let rejection = kv.get(&key.name).json().await.ok().flatten();
-            rejected.push(RejectedEntry {
-                id: key.name.trim_start_matches("rejected:").to_string(),
-                rejection,
-            });
-        }
+    let series = entries(env, &merchant, None).await;
+    http::json(
+        200,
+        &SeriesList {
+            merchant: merchant.id,
+            series,
+        },
+    )
+}
+
+pub async fn resume(req: Request, env: &Env, name: &str) -> Result<Response> {
+    let merchant = match merchant(&req, env).await {
+        Ok(merchant) => merchant,
+        Err(response) => return response,
+    };
+    if !merchant.series.iter().any(|s| s.name == name) {
+        return http::problem(
+            Code::UnknownSeries,
+            &format!("merchant {} has no series {name:?}", merchant.id),
+        );
     }
-    http::json(200, &PendingList { pending, rejected })
+    match client::control(env, &merchant.id, name, "resume").await {
+        Ok(report) => http::json(200, &report),
+        Err(_) => http::problem(
+            Code::StorageUnavailable,
+            "the series could not be reached; retry",
+        ),
+    }
 }
 
 pub async fn sync(req: Request, env: &Env) -> Result<Response> {
-    if let Err(response) = merchant_id(&req, env).await {
-        return response;
-    }
-    let report = crate::delivery::reconcile(env).await?;
-    http::json(200, &report)
+    let merchant = match merchant(&req, env).await {
+        Ok(merchant) => merchant,
+        Err(response) => return response,
+    };
+    let series = entries(env, &merchant, Some("sync")).await;
+    http::json(
+        200,
+        &SeriesList {
+            merchant: merchant.id,
+            series,
+        },
+    )
 }

@@ -1,18 +1,14 @@
-//! `POST /v1/bench/floor`, built only with the `bench` feature: the storage floor of issuance.
-//!
-//! It does exactly the storage operations that an issuance with the origin down does (two
-//! MERCHANTS reads, the per-merchant rate-limit check, the claim and its completion in the
-//! Durable Object, `inv:` and `pending:` writes of about the same size, one queue send) plus one
-//! Ed25519 signature over the body, and no parsing, validation or tax work. docs/PERFORMANCE.md compares issuance against it.
+//! `POST /v1/bench/floor`, built only with the `bench` feature: the floor of an issuance
+//! (DESIGN.md, "Edge issuance path", budget). It makes exactly the calls an issuance makes, with
+//! none of its parsing, validation or tax work: the merchant lookup and rate-limit check, one
+//! Ed25519 signature, **one** call to a Durable Object that does one storage write, and one KV
+//! put of about the same size. docs/PERFORMANCE.md compares issuance against it.
 
 use invoice_edge_core::document::uuid_v7;
-use invoice_edge_core::keys::{b64url, sha256};
 use invoice_edge_core::Code;
-use worker::{Env, Request, Response, Result};
+use worker::{Env, Method, Request, RequestInit, Response, Result};
 
-use crate::claims::{self, ClaimOutcome, ClaimRequest};
 use crate::http;
-use crate::store::{self, Marker};
 
 pub async fn floor(mut req: Request, env: &Env) -> Result<Response> {
     let now = crate::routes::invoices::now_ms();
@@ -24,7 +20,6 @@ pub async fn floor(mut req: Request, env: &Env) -> Result<Response> {
     let Some(merchant) = crate::merchants::by_api_key(env, &api_key).await? else {
         return http::problem(Code::ApiKeyInvalid, "the API key is not valid");
     };
-    // The same per-merchant rate-limit check as an API-key issuance.
     if crate::ratelimit::over_limit(env, crate::ratelimit::MERCHANT_LIMITER, &merchant.id)
         .await
         .is_some()
@@ -43,43 +38,23 @@ pub async fn floor(mut req: Request, env: &Env) -> Result<Response> {
     stored.push_str(&" ".repeat(body.len() / 4));
     let signature = key.sign(stored.as_bytes());
     let signed = format!("{{\"invoice\":{stored},\"edge_signature\":{{\"alg\":\"EdDSA\",\"kid\":\"{}\",\"sig\":\"{signature}\"}}}}", key.kid());
-    let claim = ClaimRequest {
-        fingerprint: b64url(&sha256(&body)),
-        invoice_id: id.clone(),
-        signed: signed.clone(),
-        now_ms: now,
-    };
-    let order = id.clone();
-    if !matches!(
-        claims::claim(env, &merchant.id, &order, &claim).await?,
-        ClaimOutcome::Proceed { .. }
-    ) {
-        return http::problem(Code::IdempotencyInProgress, "unexpected claim state");
+    // One round trip to an object of the same class, under a name no series can have.
+    let stub = env
+        .durable_object(crate::series::client::BINDING)?
+        .get_by_name(&format!("bench:{}", merchant.id))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(signed.clone().into()));
+    let response = stub
+        .fetch_with_request(Request::new_with_init("https://series/floor", &init)?)
+        .await?;
+    if response.status_code() >= 400 {
+        return http::problem(Code::StorageUnavailable, "the floor object failed");
     }
-    // Same operations and sizes as issuance, under a `bench:` prefix so the delivery consumer
-    // and the reconciliation never mistake these records for invoices.
-    let kv = store::invoices(env)?;
-    let error = |e: worker::kv::KvError| worker::Error::RustError(e.to_string());
-    kv.put(&format!("bench:inv:{id}"), signed)?
+    crate::store::invoices(env)?
+        .put(&format!("bench:inv:{id}"), signed)?
         .execute()
         .await
-        .map_err(error)?;
-    let marker = Marker {
-        merchant: merchant.id.clone(),
-        attempts: 0,
-        next_attempt_at: now + 60_000,
-        written_at: now,
-    };
-    kv.put(
-        &format!("bench:pending:{id}"),
-        serde_json::to_string(&marker)?,
-    )?
-    .metadata(&marker)
-    .map_err(error)?
-    .execute()
-    .await
-    .map_err(error)?;
-    crate::delivery::enqueue(env, std::slice::from_ref(&id)).await?;
-    claims::complete(env, &merchant.id, &order, 201).await?;
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
     http::json(201, &serde_json::json!({"id": id}))
 }

@@ -1,47 +1,66 @@
-//! `GET /v1/health`: liveness, version, the origin circuit of this isolate and the outbox size.
+//! `GET /v1/health`: liveness, the version, and how many series are at each offline level
+//! (DESIGN.md, "Offline limits"), read from the `level:` index the series' objects keep. Nothing
+//! merchant-specific.
 
-use invoice_edge_core::breaker::BreakerState;
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use invoice_edge_core::offline::Level;
+use serde::{Deserialize, Serialize};
 use worker::{Env, Response, Result};
 
-use crate::config::EdgeConfig;
-
-/// Counting stops here: one KV list per 1,000 markers.
-const PENDING_COUNT_LIMIT: usize = 10_000;
-
-#[derive(Serialize)]
-struct Origin {
-    configured: bool,
-    /// This isolate's view only: a hint, never a guarantee (DESIGN.md).
-    circuit: BreakerState,
-}
+/// Counting stops after this many pages of 1,000 keys.
+const MAX_PAGES: usize = 10;
 
 #[derive(Serialize)]
 struct Health {
     status: &'static str,
     version: &'static str,
-    origin: Origin,
-    /// Invoices not yet final or rejected (capped at 10,000, see `pending_complete`).
-    pending: usize,
-    pending_complete: bool,
+    /// Series per offline level.
+    series: BTreeMap<&'static str, u64>,
+    /// False when there were more series than were counted.
+    series_complete: bool,
+}
+
+#[derive(Deserialize)]
+struct LevelMeta {
+    level: Level,
 }
 
 pub async fn get(env: &Env) -> Result<Response> {
-    let config = EdgeConfig::from_env(env);
-    let (pending, pending_complete) = crate::delivery::count_pending(env, PENDING_COUNT_LIMIT)
-        .await
-        .unwrap_or((0, false));
+    let mut series: BTreeMap<&'static str, u64> =
+        Level::ALL.iter().map(|level| (level.as_str(), 0)).collect();
+    let mut complete = false;
+    if let Ok(kv) = crate::store::invoices(env) {
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut list = kv.list().prefix("level:".to_string()).limit(1000);
+            if let Some(cursor) = cursor.take() {
+                list = list.cursor(cursor);
+            }
+            let Ok(page) = list.execute().await else {
+                break;
+            };
+            for key in page.keys {
+                let level = key
+                    .metadata
+                    .and_then(|m| serde_json::from_value::<LevelMeta>(m).ok())
+                    .map_or(Level::Ok, |m| m.level);
+                *series.entry(level.as_str()).or_default() += 1;
+            }
+            if page.list_complete {
+                complete = true;
+                break;
+            }
+            cursor = page.cursor;
+        }
+    }
     crate::http::json(
         200,
         &Health {
             status: "ok",
             version: invoice_edge_core::VERSION,
-            origin: Origin {
-                configured: config.origin_url.is_some(),
-                circuit: crate::circuit::state(config.breaker, crate::routes::invoices::now_ms()),
-            },
-            pending,
-            pending_complete,
+            series,
+            series_complete: complete,
         },
     )
 }

@@ -1,31 +1,22 @@
 //! `POST /v1/invoices` (issue) and `GET /v1/invoices/{id}` (the current document).
 //!
-//! Issuance follows DESIGN.md, "Edge issuance path": authenticate, compute and sign with the
-//! core, claim the order in its Durable Object, record in KV before telling anyone, then try
-//! the origin within its deadline, and otherwise leave the invoice pending for delivery.
+//! Issuance follows DESIGN.md, "Edge issuance path": authenticate and rate-limit, validate and
+//! compute with the core, make one call to the series' object (which numbers, chains, signs and
+//! stores), write `inv:` to KV, and answer 201 with the offline exposure. The origin is not on
+//! this path: the object's alarm delivers.
 
-use invoice_edge_core::document::{
-    is_uuid, issue_from_value, uuid_v7, Channel, Document, IssueContext, SignedInvoice,
-};
+use invoice_edge_core::document::{is_uuid, prepare, Channel, Document};
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::token::{self, CheckoutClaims};
 use invoice_edge_core::{Code, FieldError, Payment, Problem};
 use serde_json::{json, Value};
 use worker::{Env, Request, Response, Result};
 
-use crate::claims::{self, ClaimOutcome, ClaimRequest};
-use crate::config::{self, EdgeConfig};
-use crate::delivery;
 use crate::http;
 use crate::merchants;
-use crate::origin::{self, OriginOutcome};
 use crate::ratelimit;
-use crate::store::{self, Marker};
-
-/// How long a new invoice waits before the reconciliation first re-enqueues it: the queue is
-/// the fast path, so the cron only steps in for what it lost. `RECONCILE_GRACE_MS` overrides it
-/// (the tests set 0 so one cron run picks up what they just issued).
-pub const FIRST_RECONCILE_DELAY_MS: u64 = 60_000;
+use crate::series::{self, client::IssueAnswer, client::IssueCall};
+use crate::store;
 
 /// How the caller proved who it is.
 enum Caller {
@@ -183,13 +174,6 @@ fn document_response(status: u16, document: &Document, replayed: bool) -> Result
     Ok(response)
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    // crypto.getRandomValues in workerd; it does not fail for 10 bytes.
-    let _ = getrandom::getrandom(&mut bytes);
-    bytes
-}
-
 /// 429 `RATE_LIMITED` with `Retry-After` (docs/SECURITY.md, "Rate limits").
 fn rate_limited(who: &str, retry_after_ms: u64) -> Result<Response> {
     http::problem_retry_after(
@@ -239,7 +223,7 @@ pub async fn issue(mut req: Request, env: Env, edge_node: String) -> Result<Resp
             (response, _) => response,
         };
     }
-    let response = issue_for(&mut req, &env, edge_node, now, &merchant, caller).await;
+    let response = issue_for(&mut req, &env, edge_node, &merchant, caller).await;
     match (response, cors_origin) {
         (Ok(response), Some(origin)) => http::allow_origin(response, &origin),
         (response, _) => response,
@@ -250,7 +234,6 @@ async fn issue_for(
     req: &mut Request,
     env: &Env,
     edge_node: String,
-    now: u64,
     merchant: &MerchantConfig,
     caller: Caller,
 ) -> Result<Response> {
@@ -270,137 +253,144 @@ async fn issue_for(
             Err(problem) => return http::problem_response(&problem),
         },
     };
-    let Some(key) = config::signing_key(env) else {
-        return http::problem(
-            Code::Misconfigured,
-            "EDGE_SIGNING_KEY is missing or not an Ed25519 JWK",
-        );
+    let channel = match caller {
+        Caller::ApiKey => Channel::ApiKey,
+        Caller::Token(_) => Channel::CheckoutToken,
     };
-    let context = IssueContext {
-        id: uuid_v7(now, random_bytes::<10>()),
-        issued_at_ms: i64::try_from(now).unwrap_or(i64::MAX),
-        edge_node,
-        key: &key,
-        channel: match caller {
-            Caller::ApiKey => Channel::ApiKey,
-            Caller::Token(_) => Channel::CheckoutToken,
-        },
-        // Version 1: the origin numbers the invoice (edge numbering part 2 replaces this path).
-        position: None,
-    };
-    let issued = match issue_from_value(&value, merchant, payment, &context) {
-        Ok(issued) => issued,
+    let prepared = match prepare(&value, merchant, payment, channel) {
+        Ok(prepared) => prepared,
         // A token's cart that breaks a rule is the merchant's error, not the buyer's.
         Err(problem) if matches!(caller, Caller::Token(_)) => {
             return http::problem_response(&token::cart_problem(problem))
         }
         Err(problem) => return http::problem_response(&problem),
     };
-    let order_id = issued.signed.invoice.order_id.clone();
-    let signed_json = serde_json::to_string(&issued.signed)?;
 
-    // Claim the order: at most one invoice per (merchant, order_id), whatever the retries.
-    let claim_request = ClaimRequest {
-        fingerprint: issued.fingerprint,
-        invoice_id: issued.signed.invoice.id.clone(),
-        signed: signed_json,
-        now_ms: now,
-    };
-    let outcome = match claims::claim(env, &merchant.id, &order_id, &claim_request).await {
-        Ok(outcome) => outcome,
+    // Step 3: one call to the series' object, which numbers, chains, signs and stores.
+    let issuer = prepared.issuer;
+    let stub = match series::client::stub(
+        env,
+        &issuer.merchant,
+        &issuer.series.name,
+        issuer.series.location_hint.as_deref(),
+    ) {
+        Ok(stub) => stub,
         Err(_) => {
             return http::problem(
                 Code::StorageUnavailable,
-                "the idempotency claim could not be made; nothing was issued",
+                "the series is unavailable; nothing was issued, and a retry is safe",
             )
         }
     };
-    let kv = store::invoices(env)?;
-    let signed: SignedInvoice = match outcome {
-        ClaimOutcome::Proceed { signed } => serde_json::from_str(&signed)?,
-        ClaimOutcome::Conflict { invoice_id } => {
-            let response = http::problem(Code::OrderAlreadyInvoiced, &format!("order {order_id} was already invoiced by a different request: /v1/invoices/{invoice_id}"))?;
+    let call = IssueCall {
+        order_id: prepared.computed.order_id.clone(),
+        fingerprint: prepared.fingerprint,
+        computed: prepared.computed,
+        issuer,
+        edge_node,
+    };
+    let answer = match series::client::issue(&stub, &call).await {
+        Ok(answer) => answer,
+        Err(error) => {
+            worker::console_error!("series call failed: {error}");
+            // The edge cannot tell whether the object stored the invoice (DESIGN.md): a retry of
+            // the same request returns it if it did.
+            return http::problem_retry_after(
+                Code::StorageUnavailable,
+                "the edge cannot tell whether the invoice was issued; retry the same request, \
+                 which returns it if it was",
+                1_000,
+            );
+        }
+    };
+    match answer {
+        IssueAnswer::Issued {
+            document,
+            signed,
+            exposure,
+        } => {
+            // Step 4: inv:{id}, awaited before the 201 so any edge can read it. If it fails,
+            // the answer is still 201: the object holds the invoice, and its alarm writes every
+            // KV record it has not seen written.
+            let id = &document.invoice.id;
+            if skip_kv_for_test(req) {
+                worker::console_log!("invoice {id}: inv: not written (test hook)");
+            } else if let Err(error) = write_inv(env, id, signed).await {
+                worker::console_error!("invoice {id}: inv: not written, the alarm will: {error}");
+            }
+            with_exposure(document_response(201, &document, false)?, &exposure)
+        }
+        IssueAnswer::Replayed { document, exposure } => {
+            with_exposure(document_response(201, &document, true)?, &exposure)
+        }
+        IssueAnswer::OrderTaken { invoice_id } => {
+            let response = http::problem(
+                Code::OrderAlreadyInvoiced,
+                &format!(
+                    "order {} was already invoiced by a different request: /v1/invoices/{invoice_id}",
+                    call.order_id
+                ),
+            )?;
             response.headers().set(
                 "Link",
                 &format!("</v1/invoices/{invoice_id}>; rel=\"existing\""),
             )?;
-            return Ok(response);
+            Ok(response)
         }
-        ClaimOutcome::InProgress { retry_after_ms } => {
-            return http::problem_retry_after(
-                Code::IdempotencyInProgress,
-                "this order's invoice is being issued right now; retry shortly",
-                retry_after_ms,
-            );
+        IssueAnswer::Refused {
+            problem,
+            retry_after_s,
+            exposure,
+        } => {
+            let response = http::problem_response(&problem)?;
+            if let Some(seconds) = retry_after_s {
+                response
+                    .headers()
+                    .set("Retry-After", &seconds.max(1).to_string())?;
+            }
+            with_exposure(response, &exposure)
         }
-        ClaimOutcome::Replay { invoice_id, status } => {
-            return match store::read_document(&kv, &invoice_id).await {
-                Ok(Some(document)) => document_response(status, &document, true),
-                _ => http::problem(
-                    Code::StorageUnavailable,
-                    "the invoice exists but could not be read; retry shortly",
-                ),
-            };
-        }
-    };
-    let id = signed.invoice.id.clone();
-
-    // Record before telling anyone: if this fails, nothing was issued and the origin never saw it.
-    let config = EdgeConfig::from_env(env);
-    let marker = Marker {
-        merchant: merchant.id.clone(),
-        attempts: 0,
-        next_attempt_at: now + config.reconcile_grace_ms,
-        written_at: now,
-    };
-    if store::record_issued(&kv, &signed, &marker).await.is_err() {
-        return http::problem(
-            Code::StorageUnavailable,
-            "the invoice could not be stored; nothing was issued",
-        );
     }
+}
 
-    let outcome = match &config.origin_url {
-        Some(url) if crate::circuit::allow(config.breaker, now) => {
-            let outcome = origin::put_invoice(
-                url,
-                config.origin_token.as_deref(),
-                &id,
-                serde_json::to_string(&signed)?,
-                config.origin_timeout_ms,
-            )
-            .await;
-            crate::circuit::record(
-                config.breaker,
-                now_ms(),
-                !matches!(outcome, OriginOutcome::Retryable(_)),
-            );
-            outcome
-        }
-        Some(_) => OriginOutcome::Retryable("the origin circuit is open".into()),
-        None => OriginOutcome::Retryable("no ORIGIN_URL configured".into()),
-    };
-    let document = match outcome {
-        OriginOutcome::Final(final_) => {
-            // If this write fails, answer final anyway: the origin is idempotent, and the
-            // reconciliation re-delivers the still-present marker and repairs KV.
-            let _ = store::write_final(&kv, &id, &final_).await;
-            Document::new(signed, Some(final_), None)
-        }
-        OriginOutcome::Rejected(rejection) => {
-            let _ = store::write_rejected(&kv, &id, &merchant.id, &rejection).await;
-            Document::new(signed, None, Some(rejection))
-        }
-        OriginOutcome::Retryable(reason) => {
-            worker::console_log!("invoice {id} pending: {reason}");
-            // Ids only: a queue message holds at most 128 KB. If the send fails, the marker
-            // still stands and the reconciliation enqueues it.
-            let _ = delivery::enqueue(env, std::slice::from_ref(&id)).await;
-            Document::new(signed, None, None)
-        }
-    };
-    let _ = claims::complete(env, &merchant.id, &order_id, 201).await;
-    document_response(201, &document, false)
+/// Every issuance answer carries the series' offline state (DESIGN.md, "Offline limits").
+fn with_exposure(response: Response, exposure: &str) -> Result<Response> {
+    response.headers().set("Offline-Exposure", exposure)?;
+    Ok(response)
+}
+
+async fn write_inv(env: &Env, id: &str, signed: String) -> Result<()> {
+    store::invoices(env)?
+        .put(&format!("inv:{id}"), signed)?
+        .execute()
+        .await
+        .map_err(|e| worker::Error::RustError(e.to_string()))
+}
+
+/// Test builds only: `X-Test-Skip-Inv: 1` leaves `inv:` unwritten after the object committed,
+/// as a failed KV write would (the alarm must write it).
+#[cfg(feature = "test-hooks")]
+fn skip_kv_for_test(req: &Request) -> bool {
+    req.headers()
+        .get("X-Test-Skip-Inv")
+        .ok()
+        .flatten()
+        .is_some_and(|v| v == "1")
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn skip_kv_for_test(_req: &Request) -> bool {
+    false
+}
+
+/// How long after its id's time KV may still miss an invoice: KV is eventually consistent
+/// across locations, about a minute (DESIGN.md, "Edge issuance path").
+const KV_PROPAGATION_MS: u64 = 120_000;
+
+/// The Unix ms in a UUIDv7's first 48 bits.
+fn uuid_v7_millis(id: &str) -> Option<u64> {
+    let hex: String = id.chars().filter(|c| *c != '-').take(12).collect();
+    u64::from_str_radix(&hex, 16).ok()
 }
 
 /// `GET /v1/invoices/{id}`: public by id (a UUIDv7 has 74 random bits, and the QR code must work
@@ -412,6 +402,14 @@ pub async fn get(env: &Env, id: &str) -> Result<Response> {
     let kv = store::invoices(env)?;
     match store::read_document(&kv, id).await {
         Ok(Some(document)) => http::json(200, &document),
+        // A young id may not have reached this location's KV yet: ask to retry, briefly.
+        Ok(None) if uuid_v7_millis(id).is_some_and(|at| now_ms().saturating_sub(at) < KV_PROPAGATION_MS) => {
+            http::problem_retry_after(
+                Code::NotFound,
+                "no such invoice here yet; a new invoice reaches every location within a minute or two",
+                2_000,
+            )
+        }
         Ok(None) => http::problem(Code::NotFound, "no such invoice"),
         Err(_) => http::problem(
             Code::StorageUnavailable,
@@ -420,8 +418,9 @@ pub async fn get(env: &Env, id: &str) -> Result<Response> {
     }
 }
 
-/// `GET /v1/invoices/{id}.xml`: UBL 2.1 / EN 16931 of a final invoice (docs/UBL.md). A pending
-/// or rejected invoice has no official number yet and is refused with `NOT_FINAL`.
+/// `GET /v1/invoices/{id}.xml`: UBL 2.1 / EN 16931 of a numbered invoice (docs/UBL.md):
+/// `pending_sync` and `final` alike, since both have their number. A rejected one is refused
+/// with `NOT_FINAL`.
 pub async fn get_ubl(env: &Env, id: &str) -> Result<Response> {
     if !is_uuid(id) {
         return http::problem(Code::NotFound, "no such invoice");
@@ -443,7 +442,7 @@ pub async fn get_ubl(env: &Env, id: &str) -> Result<Response> {
             response
                 .headers()
                 .set("Content-Type", "application/xml; charset=utf-8")?;
-            let number = document.final_.as_ref().map_or(id, |f| f.number.as_str());
+            let number = document.invoice.number.as_deref().unwrap_or(id);
             response.headers().set(
                 "Content-Disposition",
                 &format!("attachment; filename=\"{number}.xml\""),

@@ -112,22 +112,36 @@ fn shell(title: &str, main: &str, with_script: bool) -> String {
     )
 }
 
+/// The invoice's number: the edge's (version 2, from issuance), else the origin's (version 1).
+fn number_of(document: &Document) -> Option<&str> {
+    document
+        .invoice
+        .number
+        .as_deref()
+        .or(document.final_.as_ref().map(|f| f.number.as_str()))
+}
+
 fn status_badge(document: &Document) -> String {
-    match (&document.status, &document.final_, &document.rejection) {
-        (Status::Final, Some(final_), _) => format!(
-            "<span class=\"badge final\">Final <span lang=\"zh-CN\">已开具</span></span>\
-             <span class=\"number\" id=\"number\">{}</span>",
-            escape(&final_.number)
+    let number = match number_of(document) {
+        Some(number) => format!(
+            "<span class=\"number\" id=\"number\">{}</span>",
+            escape(number)
         ),
-        (Status::Rejected, _, Some(rejection)) => format!(
+        None => "<span class=\"number\" id=\"number\">Number pending · 号码待分配</span>".into(),
+    };
+    match (&document.status, &document.rejection) {
+        (Status::Final, _) => format!(
+            "<span class=\"badge final\">Final <span lang=\"zh-CN\">已开具</span></span>{number}"
+        ),
+        (Status::Rejected, Some(rejection)) => format!(
             "<span class=\"badge rejected\">Rejected <span lang=\"zh-CN\">已拒绝</span></span>\
-             <span class=\"reason\">{}: {}</span>",
+             {number}<span class=\"reason\">{}: {}</span>",
             escape(&rejection.code),
             escape(&rejection.detail)
         ),
-        _ => "<span class=\"badge pending\">Pending sync <span lang=\"zh-CN\">待同步</span></span>\
-              <span class=\"number\" id=\"number\">Number pending · 号码待分配</span>"
-            .to_string(),
+        _ => format!(
+            "<span class=\"badge pending\">Pending sync <span lang=\"zh-CN\">待同步</span></span>{number}"
+        ),
     }
 }
 
@@ -338,7 +352,10 @@ fn render(document: &Document, base: &str, env: &Env) -> String {
         html,
         "<a href=\"/v1/invoices/{id}\" download=\"invoice-{id}.json\">Download JSON · 下载 JSON</a>"
     );
-    if document.status == Status::Final {
+    // Pending and final invoices both have their number, so both export (docs/UBL.md).
+    if document.status != Status::Rejected && document.invoice.number.is_some()
+        || document.status == Status::Final
+    {
         let _ = write!(
             html,
             "<a href=\"/v1/invoices/{id}.xml\" id=\"ubl\">Download UBL XML · 下载 UBL XML</a>"
@@ -346,11 +363,7 @@ fn render(document: &Document, base: &str, env: &Env) -> String {
     }
     html.push_str("<button type=\"button\" id=\"print\">Print / PDF · 打印</button></nav></main>");
 
-    let number = document
-        .final_
-        .as_ref()
-        .map(|f| f.number.as_str())
-        .unwrap_or("pending");
+    let number = number_of(document).unwrap_or("pending");
     shell(&format!("Invoice {number} · 发票"), &html, true)
 }
 

@@ -1,6 +1,6 @@
-// Starts the built worker (build/index.js + build/index_bg.wasm) in workerd through Miniflare,
-// the runtime `wrangler dev` uses, with the bindings of wrangler.toml: KV, the CLAIMS Durable
-// Object, the DELIVERY queue and its dead-letter queue.
+// Starts the tests' build of the worker (build-test/: the `test-hooks` feature) in workerd
+// through Miniflare, the runtime `wrangler dev` uses, with the bindings of wrangler.toml: KV, the
+// SERIES Durable Object (SQLite storage, alarms) and the rate limiters.
 import { Miniflare, convertV4MiniflareOptions } from 'miniflare';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -16,24 +16,19 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
  * tests default to limits no test reaches. `onLog({level, message})`, when given, receives every
  * line the worker logs (it is still printed).
  */
-export async function startEdge({ bindings = {}, persistTo, port = 0, retryDelay = 1, rateLimits = {}, onLog } = {}) {
+export async function startEdge({ bindings = {}, persistTo, port = 0, rateLimits = {}, onLog } = {}) {
   const options = convertV4MiniflareOptions({
     modules: [
-      { type: 'ESModule', path: path.join(repoRoot, 'build/index.js') },
-      { type: 'CompiledWasm', path: path.join(repoRoot, 'build/index_bg.wasm') },
+      { type: 'ESModule', path: path.join(repoRoot, 'build-test/index.js') },
+      { type: 'CompiledWasm', path: path.join(repoRoot, 'build-test/index_bg.wasm') },
     ],
     compatibilityDate: '2026-11-01',
     host: '127.0.0.1',
     port,
     // ORIGIN_TOKEN: the token tests/support/origin.mjs configures every origin to accept.
-    bindings: { ORIGIN_TIMEOUT_MS: '1500', BREAKER_FAILURES: '3', BREAKER_COOLDOWN_MS: '30000', ORIGIN_TOKEN: 'test-edge-token-not-secret', ...bindings },
+    bindings: { ORIGIN_BATCH_TIMEOUT_MS: '5000', BREAKER_FAILURES: '3', BREAKER_COOLDOWN_MS: '30000', ORIGIN_TOKEN: 'test-edge-token-not-secret', ...bindings },
     kvNamespaces: ['MERCHANTS', 'INVOICES'],
-    durableObjects: { CLAIMS: { className: 'IdempotencyClaim', useSQLite: true } },
-    queueProducers: { DELIVERY: 'delivery' },
-    queueConsumers: {
-      delivery: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 20, retryDelay, deadLetterQueue: 'delivery-dlq' },
-      'delivery-dlq': { maxBatchSize: 100, maxBatchTimeout: 1 },
-    },
+    durableObjects: { SERIES: { className: 'SeriesLedger', useSQLite: true } },
     // wrangler.toml [assets]: www/ behind the worker (run_worker_first), as `wrangler dev` serves it.
     assets: { directory: path.join(repoRoot, 'www'), binding: 'ASSETS', run_worker_first: true, routerConfig: { has_user_worker: true } },
     ratelimits: Object.fromEntries(
@@ -59,7 +54,7 @@ export async function startEdge({ bindings = {}, persistTo, port = 0, retryDelay
     mf,
     url: base,
     kv: (name) => mf.getKVNamespace(name),
-    /** Runs the cron handler (the reconciliation) once. */
+    /** Runs the cron handler (the safety net that pokes every series' object) once. */
     async cron() {
       const worker = await mf.getWorker();
       await worker.scheduled({ cron: '* * * * *', scheduledTime: new Date() });

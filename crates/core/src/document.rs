@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::canonical::{canonicalize, to_jcs_bytes};
 use crate::date::{rfc3339_millis, Date};
-use crate::invoice::{compute_invoice, Payment};
+use crate::invoice::{compute_invoice, ComputedInvoice, Payment};
 use crate::keys::{hex, hex_decode, sha256, verify_signature, EdKey, Jwks};
 use crate::merchant::{MerchantConfig, Seller};
 use crate::problem::FieldError;
@@ -248,6 +248,53 @@ pub struct IssueContext<'a> {
     pub position: Option<ChainPosition>,
 }
 
+/// What a series' object needs of the merchant to finish a document: the seller, the series
+/// and its limits, never the merchant's secrets. The edge sends it with every issuance, so the
+/// object needs no KV read on its critical step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issuer {
+    pub merchant: String,
+    pub seller: Seller,
+    pub payment_terms: Option<String>,
+    pub utc_offset: crate::numbering::UtcOffset,
+    pub series: crate::merchant::SeriesConfig,
+    pub limits: crate::offline::Limits,
+}
+
+impl MerchantConfig {
+    /// The issuer of one of this merchant's series.
+    pub fn issuer(&self, series: &crate::merchant::SeriesConfig) -> Issuer {
+        Issuer {
+            merchant: self.id.clone(),
+            seller: self.seller.clone(),
+            payment_terms: self.payment_terms.clone(),
+            utc_offset: self.utc_offset,
+            series: series.clone(),
+            limits: self.limits_for(series),
+        }
+    }
+}
+
+/// Validates and computes a request for a merchant, and resolves its series. `Err` lists every
+/// problem: the series' beside the request's.
+pub fn compute_for(
+    request: &InvoiceRequest,
+    merchant: &MerchantConfig,
+    payment: Payment,
+) -> Result<(Issuer, ComputedInvoice), Vec<FieldError>> {
+    match (
+        merchant.resolve_series(request.series.as_deref()),
+        compute_invoice(request, Some(merchant.seller_rules()), payment),
+    ) {
+        (Ok(series), Ok(computed)) => Ok((merchant.issuer(series), computed)),
+        (series, computed) => {
+            let mut errors: Vec<FieldError> = series.err().into_iter().collect();
+            errors.extend(computed.err().unwrap_or_default());
+            Err(errors)
+        }
+    }
+}
+
 /// Validates, computes and signs a request for a merchant. `Err` lists every problem.
 pub fn issue(
     request: &InvoiceRequest,
@@ -255,18 +302,18 @@ pub fn issue(
     payment: Payment,
     context: &IssueContext<'_>,
 ) -> Result<SignedInvoice, Vec<FieldError>> {
-    // Both checks run, so one answer lists a series problem beside the others.
-    let (series, computed) = match (
-        merchant.resolve_series(request.series.as_deref()),
-        compute_invoice(request, Some(merchant.seller_rules()), payment),
-    ) {
-        (Ok(series), Ok(computed)) => (series, computed),
-        (series, computed) => {
-            let mut errors: Vec<FieldError> = series.err().into_iter().collect();
-            errors.extend(computed.err().unwrap_or_default());
-            return Err(errors);
-        }
-    };
+    let (issuer, computed) = compute_for(request, merchant, payment)?;
+    Ok(finish(computed, &issuer, context))
+}
+
+/// Gives a computed invoice its id, time and place in its series, and signs it: the series'
+/// object's part of an issuance (DESIGN.md, "Edge issuance path", step 3). CPU only.
+pub fn finish(
+    computed: ComputedInvoice,
+    issuer: &Issuer,
+    context: &IssueContext<'_>,
+) -> SignedInvoice {
+    let series = &issuer.series;
     let (format, kind, number, seq, prev_hash) = match &context.position {
         Some(position) => (
             FORMAT,
@@ -276,7 +323,7 @@ pub fn issue(
                 &series.name,
                 position.seq,
                 context.issued_at_ms,
-                merchant.utc_offset,
+                issuer.utc_offset,
             )),
             Some(position.seq),
             Some(position.prev_hash.clone()),
@@ -287,7 +334,7 @@ pub fn issue(
         // DESIGN.md: buyer.country defaults to the seller's country.
         buyer
             .country
-            .get_or_insert_with(|| merchant.seller.country.clone());
+            .get_or_insert_with(|| issuer.seller.country.clone());
         buyer
     });
     let invoice = Invoice {
@@ -300,23 +347,50 @@ pub fn issue(
         issued_at: rfc3339_millis(context.issued_at_ms),
         kind,
         lines: computed.lines,
-        merchant: merchant.id.clone(),
+        merchant: issuer.merchant.clone(),
         number,
         order_id: computed.order_id,
-        payment_terms: merchant.payment_terms.clone(),
+        payment_terms: issuer.payment_terms.clone(),
         prev_hash,
         prices_include_tax: computed.prices_include_tax,
-        seller: merchant.seller.clone(),
+        seller: issuer.seller.clone(),
         seq,
         series: series.name.clone(),
         // DESIGN.md, "Series": the default supply date is the merchant's local date.
         supply_date: computed
             .supply_date
-            .unwrap_or_else(|| merchant.utc_offset.local_date(context.issued_at_ms)),
+            .unwrap_or_else(|| issuer.utc_offset.local_date(context.issued_at_ms)),
         tax_breakdown: computed.tax_breakdown,
         totals: computed.totals,
     };
-    Ok(sign(invoice, context.key))
+    sign(invoice, context.key)
+}
+
+/// A request made ready for its series' object: validated and computed, with its series and
+/// its idempotency fingerprint, but no id, time, number or signature yet.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub issuer: Issuer,
+    pub computed: ComputedInvoice,
+    pub fingerprint: String,
+}
+
+/// The edge's step 2 over a parsed request: parse, validate, compute, fingerprint.
+pub fn prepare(
+    value: &Value,
+    merchant: &MerchantConfig,
+    payment: Payment,
+    channel: Channel,
+) -> Result<Prepared, crate::problem::Problem> {
+    use crate::problem::Problem;
+    let request = crate::request::parse_request(value).map_err(Problem::from_errors)?;
+    let (issuer, computed) =
+        compute_for(&request, merchant, payment).map_err(Problem::from_errors)?;
+    Ok(Prepared {
+        issuer,
+        computed,
+        fingerprint: request_fingerprint(value, channel),
+    })
 }
 
 /// A request body made into a signed invoice, with the request's idempotency fingerprint.

@@ -76,9 +76,8 @@ catalogue! {
     UnknownMerchant = "UNKNOWN_MERCHANT", 404, "Unknown merchant";
     /// Another request already issued this order's invoice (the order id is the idempotency key).
     OrderAlreadyInvoiced = "ORDER_ALREADY_INVOICED", 422, "Order already invoiced";
-    /// The same request is being issued right now; retry after `Retry-After`.
-    IdempotencyInProgress = "IDEMPOTENCY_IN_PROGRESS", 409, "Issuance in progress";
-    /// The edge could not store the invoice, so nothing was issued.
+    /// The edge could not store the invoice, or cannot tell whether its series' object did:
+    /// retrying the same request is safe and returns the invoice if it was issued.
     StorageUnavailable = "STORAGE_UNAVAILABLE", 503, "Storage unavailable";
     /// The deployment lacks a secret or binding it needs (see README, "Deploy").
     Misconfigured = "MISCONFIGURED", 500, "Edge misconfigured";

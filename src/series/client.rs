@@ -1,0 +1,71 @@
+//! How the worker reaches a series' object: one call per issuance, and the admin calls.
+
+use worker::{Env, Method, Request, RequestInit, Response, Result, Stub};
+
+pub use super::issue::{IssueAnswer, IssueCall};
+use super::SeriesReport;
+
+/// The binding of the `SeriesLedger` class (wrangler.toml).
+pub const BINDING: &str = "SERIES";
+
+/// The object of `(merchant, series)`, named `{merchant}/{series}` (merchant ids and series
+/// names never contain `/`). A location hint applies only when the object is first created.
+pub fn stub(env: &Env, merchant: &str, series: &str, location_hint: Option<&str>) -> Result<Stub> {
+    let namespace = env.durable_object(BINDING)?;
+    let name = format!("{merchant}/{series}");
+    match location_hint {
+        Some(hint) => namespace.get_by_name_with_location_hint(&name, hint),
+        None => namespace.get_by_name(&name),
+    }
+}
+
+async fn post(stub: &Stub, path: &str, body: Option<String>) -> Result<Response> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(body.map(Into::into));
+    let request = Request::new_with_init(&format!("https://series{path}"), &init)?;
+    let response = stub.fetch_with_request(request).await?;
+    if response.status_code() >= 400 {
+        return Err(worker::Error::RustError(format!(
+            "series {path} answered {}",
+            response.status_code()
+        )));
+    }
+    Ok(response)
+}
+
+/// The one call of an issuance (DESIGN.md, "Edge issuance path", step 3). An `Err` means the
+/// edge cannot tell whether the document was stored: the caller answers 503, and a retry of
+/// the same request returns the invoice if it was.
+pub async fn issue(stub: &Stub, call: &IssueCall) -> Result<IssueAnswer> {
+    let mut response = post(stub, "/issue", Some(serde_json::to_string(call)?)).await?;
+    response.json().await
+}
+
+pub async fn report(env: &Env, merchant: &str, series: &str) -> Result<SeriesReport> {
+    let mut response = post(&stub(env, merchant, series, None)?, "/state", None).await?;
+    response.json().await
+}
+
+/// `resume` or `sync`: both reset the back-off and the breaker and deliver now.
+pub async fn control(
+    env: &Env,
+    merchant: &str,
+    series: &str,
+    action: &str,
+) -> Result<SeriesReport> {
+    let mut response = post(
+        &stub(env, merchant, series, None)?,
+        &format!("/{action}"),
+        None,
+    )
+    .await?;
+    response.json().await
+}
+
+/// The cron's safety net: make sure the object's alarm is set.
+pub async fn poke(env: &Env, name: &str) -> Result<()> {
+    let stub = env.durable_object(BINDING)?.get_by_name(name)?;
+    post(&stub, "/poke", None).await?;
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! One issuance, inside the series' object (DESIGN.md, "Edge issuance path", step 3): in one
+//! synchronous step, with no I/O before its storage write, the object answers a replay, refuses
+//! (another request for the order, a stopped series, an offline limit), or numbers, chains,
+//! signs and stores the document with the order index and the new head.
+
+use invoice_edge_core::document::{
+    finish, invoice_hash, uuid_v7, ChainPosition, Channel, Document, IssueContext, Issuer,
+    Rejection, SignedInvoice,
+};
+use invoice_edge_core::invoice::ComputedInvoice;
+use invoice_edge_core::keys::hex;
+use invoice_edge_core::numbering::NumberFormat;
+use invoice_edge_core::offline::{admit, exposure, Candidate, Limits};
+use invoice_edge_core::series::{next_position, SeriesHead};
+use invoice_edge_core::{Code, Problem};
+use serde::{Deserialize, Serialize};
+use worker::{Env, Response, Result, State};
+
+use super::state::{Pinned, SeriesState};
+use super::store::{self, DocumentRow, NewDocument};
+use crate::config::{self, EdgeConfig};
+
+/// What the worker sends: the request already validated and computed, its fingerprint, and
+/// the merchant's issuer (never its secrets).
+#[derive(Serialize, Deserialize)]
+pub struct IssueCall {
+    pub order_id: String,
+    pub fingerprint: String,
+    pub computed: ComputedInvoice,
+    pub issuer: Issuer,
+    pub edge_node: String,
+}
+
+/// The object's answer.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum IssueAnswer {
+    /// A new document. `signed` is the exact text of `inv:{id}`.
+    Issued {
+        document: Document,
+        signed: String,
+        exposure: String,
+    },
+    /// The same request again: the current document, with 201 whatever the series' state.
+    Replayed {
+        document: Document,
+        exposure: String,
+    },
+    /// Another request already has this order: 422 `ORDER_ALREADY_INVOICED`.
+    OrderTaken { invoice_id: String },
+    /// Nothing issued.
+    Refused {
+        problem: Problem,
+        retry_after_s: Option<u32>,
+        exposure: String,
+    },
+}
+
+/// The current document of a stored row: its receipt wins over a rejection (DESIGN.md).
+pub fn document_of(row: &DocumentRow) -> Result<Document> {
+    let signed: SignedInvoice = serde_json::from_str(&row.signed)?;
+    let receipt = row
+        .receipt
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()?;
+    let rejection: Option<Rejection> = row
+        .rejection
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()?;
+    Ok(Document::new(signed, receipt, rejection))
+}
+
+pub async fn issue(state: &State, env: &Env, call: IssueCall) -> Result<Response> {
+    let now = super::now_ms(env);
+    let storage = state.storage();
+    let answer = decide(&storage, env, call, now)?;
+    if matches!(answer, IssueAnswer::Issued { .. }) {
+        // Storage only: the alarm delivers it and writes any KV record the worker could not.
+        super::outbox::ensure_alarm(state, now).await?;
+    }
+    Response::from_json(&answer)
+}
+
+fn refused(
+    code: Code,
+    detail: String,
+    retry_after_s: Option<u32>,
+    exposure: String,
+) -> IssueAnswer {
+    IssueAnswer::Refused {
+        problem: Problem::single(code, detail),
+        retry_after_s,
+        exposure,
+    }
+}
+
+/// The critical step: synchronous from the order lookup to the committed write.
+fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Result<IssueAnswer> {
+    let sql = storage.sql();
+    let config = EdgeConfig::from_env(env);
+    let mut state = store::load_state(&sql, config.breaker)?;
+    let limits: Limits = call.issuer.limits.clone();
+    let oldest = store::oldest_outstanding(&sql, state.acked_seq)?;
+    let current_exposure = exposure(now, &state.outstanding(oldest), &limits).to_string();
+
+    if let Some(row) = store::by_order(&sql, &call.order_id)? {
+        if row.fingerprint == call.fingerprint {
+            return Ok(IssueAnswer::Replayed {
+                document: document_of(&row)?,
+                exposure: current_exposure,
+            });
+        }
+        return Ok(IssueAnswer::OrderTaken { invoice_id: row.id });
+    }
+    if let Some(stop) = &state.stopped {
+        return Ok(refused(
+            Code::SeriesStopped,
+            format!(
+                "series {} stopped: the origin refused seq {} ({}); an operator resumes it",
+                call.issuer.series.name, stop.seq, stop.code
+            ),
+            None,
+            current_exposure,
+        ));
+    }
+    let gross = call.computed.totals.gross.to_decimal();
+    let candidate = Candidate {
+        currency: &call.computed.currency,
+        gross,
+        counts_toward_amount: true,
+    };
+    if let Err(refusal) = admit(now, &state.outstanding(oldest), &limits, &candidate) {
+        return Ok(refused(
+            refusal.code,
+            refusal.detail,
+            refusal.retry_after_seconds,
+            current_exposure,
+        ));
+    }
+    let Some(key) = config::signing_key(env) else {
+        return Ok(refused(
+            Code::Misconfigured,
+            "EDGE_SIGNING_KEY is missing or not an Ed25519 JWK".into(),
+            None,
+            current_exposure,
+        ));
+    };
+    let mut random = [0u8; 10];
+    if getrandom::getrandom(&mut random).is_err() {
+        // Never a zero id: nothing is issued, and a retry is safe.
+        return Ok(refused(
+            Code::StorageUnavailable,
+            "no randomness for the invoice id; nothing was issued".into(),
+            Some(1),
+            current_exposure,
+        ));
+    }
+
+    // Pinned at the first issuance: a later change of format or hint in the merchant's
+    // configuration does not move an existing series (DESIGN.md, "Series").
+    let issuer = pin(&mut state, call.issuer);
+    let Some(position) = next_position(state.head.as_ref(), now) else {
+        return Ok(refused(
+            Code::Internal,
+            "the series is full".into(),
+            None,
+            current_exposure,
+        ));
+    };
+    let issued_at_ms = position.issued_at_ms;
+    let id = uuid_v7(u64::try_from(issued_at_ms).unwrap_or(0), random);
+    let context = IssueContext {
+        id: id.clone(),
+        issued_at_ms,
+        edge_node: call.edge_node,
+        key: &key,
+        channel: Channel::ApiKey,
+        position: Some(ChainPosition {
+            seq: position.seq,
+            prev_hash: position.prev_hash,
+        }),
+    };
+    let currency = call.computed.currency.clone();
+    let signed = finish(call.computed, &issuer, &context);
+    let signed_json = serde_json::to_string(&signed)?;
+    let hash = hex(&invoice_hash(&signed.invoice));
+
+    state.head = Some(SeriesHead {
+        seq: position.seq,
+        hash: hash.clone(),
+        issued_at_ms,
+    });
+    state.outstanding_count += 1;
+    state.add_gross(&currency, gross);
+    state.limits = Some(limits.clone());
+    let after = exposure(
+        now,
+        &state.outstanding(oldest.or(Some(issued_at_ms))),
+        &limits,
+    )
+    .to_string();
+
+    let row = NewDocument {
+        seq: position.seq,
+        id,
+        order_id: call.order_id,
+        fingerprint: call.fingerprint,
+        hash,
+        issued_at_ms,
+        currency,
+        gross: gross.to_string(),
+        kind: "invoice".into(),
+        signed: signed_json.clone(),
+    };
+    let write_sql = sql.clone();
+    store::transaction_sync(storage, move || {
+        store::insert(&write_sql, &row)?;
+        store::save_state(&write_sql, &state)?;
+        Ok(())
+    })?;
+    Ok(IssueAnswer::Issued {
+        document: Document::new(signed, None, None),
+        signed: signed_json,
+        exposure: after,
+    })
+}
+
+/// The issuer with the series' pinned format, pinning it first if this is the first issuance.
+fn pin(state: &mut SeriesState, mut issuer: Issuer) -> Issuer {
+    match &state.pinned {
+        None => {
+            state.pinned = Some(Pinned {
+                merchant: issuer.merchant.clone(),
+                series: issuer.series.name.clone(),
+                number_format: issuer.series.number_format.as_str().to_string(),
+                suite: "EdDSA".into(),
+                location_hint: issuer.series.location_hint.clone(),
+            });
+        }
+        Some(pinned) => {
+            if pinned.number_format != issuer.series.number_format.as_str() {
+                if let Ok(format) = NumberFormat::parse(&pinned.number_format) {
+                    issuer.series.number_format = format;
+                }
+            }
+        }
+    }
+    issuer
+}

@@ -1,0 +1,195 @@
+//! The `SeriesLedger` Durable Object (binding `SERIES`): one per `(merchant, series)`, named
+//! `{merchant}/{series}`, the only writer of its series (DESIGN.md, "Series" and "Edge issuance
+//! path").
+//!
+//! - [`issue`]: idempotency, offline limits, numbering, chaining and signing in one synchronous
+//!   storage transaction, with no I/O but storage;
+//! - [`outbox`]: the alarm that writes the KV records and delivers the series to the origin in
+//!   `seq` order;
+//! - [`state`]: the head, the delivery state and the counters kept beside the documents;
+//! - [`store`]: the object's SQLite tables.
+//!
+//! The worker reaches it through [`client`].
+
+pub mod client;
+mod issue;
+mod outbox;
+pub mod state;
+mod store;
+
+use serde::{Deserialize, Serialize};
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
+
+use crate::config::EdgeConfig;
+use state::SeriesState;
+
+/// The object's clock: `Date.now()`, shifted in test builds by `TEST_CLOCK_SHIFT_MS` so that a
+/// test can cross 72 offline hours in seconds (DESIGN.md, "Offline limits"). A deployed worker
+/// is built without the `test-hooks` feature and ignores the variable.
+pub fn now_ms(env: &Env) -> i64 {
+    let now = i64::try_from(worker::Date::now().as_millis()).unwrap_or(i64::MAX);
+    now.saturating_add(clock_shift_ms(env))
+}
+
+#[cfg(feature = "test-hooks")]
+fn clock_shift_ms(env: &Env) -> i64 {
+    env.var("TEST_CLOCK_SHIFT_MS")
+        .ok()
+        .and_then(|v| v.to_string().trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn clock_shift_ms(_env: &Env) -> i64 {
+    0
+}
+
+/// What `GET /v1/admin/series` shows of one series.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SeriesReport {
+    pub merchant: String,
+    pub series: String,
+    pub head_seq: u64,
+    pub final_seq: u64,
+    pub outstanding_count: u64,
+    /// Per currency, the gross not yet final.
+    pub outstanding_gross: std::collections::BTreeMap<String, String>,
+    pub oldest_outstanding_issued_at: Option<String>,
+    pub last_origin_contact: Option<String>,
+    pub last_delivery_error: Option<String>,
+    pub breaker: invoice_edge_core::breaker::BreakerState,
+    pub level: invoice_edge_core::offline::Level,
+    /// The `Offline-Exposure` value at this moment.
+    pub exposure: String,
+    pub limits: Option<invoice_edge_core::offline::Limits>,
+    pub stopped: Option<state::Stop>,
+    pub origin_regressed: Option<state::Regressed>,
+    pub number_format: Option<String>,
+}
+
+#[durable_object]
+pub struct SeriesLedger {
+    state: State,
+    env: Env,
+}
+
+impl DurableObject for SeriesLedger {
+    fn new(state: State, env: Env) -> Self {
+        // The tables exist before any event: `exec` is synchronous.
+        if let Err(error) = store::create_tables(&state.storage().sql()) {
+            worker::console_error!("series: cannot create its tables: {error}");
+        }
+        SeriesLedger { state, env }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        if req.method() != Method::Post {
+            return Response::error("method not allowed", 405);
+        }
+        match req.path().as_str() {
+            "/issue" => {
+                let call: issue::IssueCall = req.json().await?;
+                issue::issue(&self.state, &self.env, call).await
+            }
+            "/state" => Response::from_json(&self.report()?),
+            "/resume" => {
+                self.control(|state| {
+                    state.stopped = None;
+                    state.regressed = None;
+                })
+                .await
+            }
+            "/sync" => self.control(|_| {}).await,
+            #[cfg(feature = "bench")]
+            "/floor" => {
+                // The benchmark's floor: one storage write of the request body.
+                let body = req.text().await?;
+                let sql = self.state.storage().sql();
+                sql.exec(
+                    "CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, body TEXT)",
+                    None,
+                )?;
+                sql.exec("INSERT INTO floor (body) VALUES (?)", vec![body.into()])?;
+                Response::ok("")
+            }
+            "/poke" => {
+                outbox::ensure_alarm(&self.state, now_ms(&self.env)).await?;
+                Response::ok("")
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        // Every error is caught here and the alarm re-armed: the platform's few automatic
+        // retries of a failed alarm are not relied on (DESIGN.md, "Delivery to the origin").
+        let now = now_ms(&self.env);
+        if let Err(error) = outbox::run(&self.state, &self.env, now).await {
+            worker::console_error!("series alarm: {error}; retrying in 10 s");
+            let _ = self
+                .state
+                .storage()
+                .set_alarm(outbox::after_ms(10_000))
+                .await;
+        }
+        Response::ok("")
+    }
+}
+
+impl SeriesLedger {
+    fn report(&self) -> Result<SeriesReport> {
+        let sql = self.state.storage().sql();
+        let config = EdgeConfig::from_env(&self.env);
+        let state = store::load_state(&sql, config.breaker)?;
+        let now = now_ms(&self.env);
+        let oldest = store::oldest_outstanding(&sql, state.acked_seq)?;
+        let outstanding = state.outstanding(oldest);
+        let exposure = match &state.limits {
+            Some(limits) => invoice_edge_core::offline::exposure(now, &outstanding, limits),
+            None => invoice_edge_core::offline::exposure(
+                now,
+                &outstanding,
+                &invoice_edge_core::offline::Limits::none(),
+            ),
+        };
+        let millis = |ms: i64| invoice_edge_core::date::rfc3339_millis(ms);
+        let pinned = state.pinned.clone();
+        Ok(SeriesReport {
+            merchant: pinned
+                .as_ref()
+                .map(|p| p.merchant.clone())
+                .unwrap_or_default(),
+            series: pinned
+                .as_ref()
+                .map(|p| p.series.clone())
+                .unwrap_or_default(),
+            head_seq: state.head.as_ref().map_or(0, |h| h.seq),
+            final_seq: state.acked_seq,
+            outstanding_count: state.outstanding_count,
+            outstanding_gross: state.outstanding_gross.clone(),
+            oldest_outstanding_issued_at: oldest.map(millis),
+            last_origin_contact: state.last_contact_ms.map(millis),
+            last_delivery_error: state.last_error.clone(),
+            breaker: state.breaker.state(u64::try_from(now).unwrap_or(0)),
+            level: exposure.level,
+            exposure: exposure.to_string(),
+            limits: state.limits.clone(),
+            stopped: state.stopped.clone(),
+            origin_regressed: state.regressed.clone(),
+            number_format: pinned.map(|p| p.number_format),
+        })
+    }
+
+    /// `resume` and `sync`: change the state, reset the back-off and the breaker, deliver now.
+    async fn control(&self, change: impl FnOnce(&mut SeriesState)) -> Result<Response> {
+        let sql = self.state.storage().sql();
+        let config = EdgeConfig::from_env(&self.env);
+        let mut state = store::load_state(&sql, config.breaker)?;
+        change(&mut state);
+        state.failed_runs = 0;
+        state.breaker = invoice_edge_core::breaker::CircuitBreaker::new(config.breaker);
+        store::save_state(&sql, &state)?;
+        self.state.storage().set_alarm(outbox::after_ms(0)).await?;
+        Response::from_json(&self.report()?)
+    }
+}

@@ -1,0 +1,398 @@
+//! The series' alarm: it writes the KV records the object has not seen written, delivers the
+//! oldest documents the origin has not archived in one batch, keeps the offline level, and
+//! re-arms itself (DESIGN.md, "Delivery to the origin" and "Offline limits").
+//!
+//! The delivery state (breaker, back-off) lives in the object's storage. Everything read
+//! before an `await` on the network is read again after it: issuances run while the batch is
+//! in flight, and their writes must not be overwritten by a stale copy.
+
+use futures_util::future::join_all;
+use invoice_edge_core::backoff::Backoff;
+use invoice_edge_core::breaker::Admission;
+use invoice_edge_core::document::{verify, Final, Rejection, VerifyCode};
+use invoice_edge_core::ledger::{Delivered, DELIVERY_BATCH_BYTES, DELIVERY_BATCH_DOCUMENTS};
+use invoice_edge_core::offline::{exposure, next_level_change_at, Level, Limits};
+use serde_json::json;
+use worker::{Env, Result, State};
+
+use super::state::{Regressed, Stop};
+use super::store::{self, DocumentRow};
+use crate::config::{self, EdgeConfig};
+
+/// Re-arm delays.
+const KV_RETRY_MS: i64 = 1_000;
+const NO_ORIGIN_RETRY_MS: i64 = 60_000;
+/// DESIGN.md: after a retryable failure the alarm is re-armed by the back-off, at most 60 s.
+const BACKOFF: Backoff = Backoff {
+    base_ms: 1_000,
+    factor: 2,
+    cap_ms: 60_000,
+    jitter: invoice_edge_core::backoff::Jitter::Equal,
+};
+
+/// An alarm time as an offset from the runtime's clock (the object's clock may be shifted in
+/// tests; the runtime's is not).
+pub fn after_ms(delay_ms: i64) -> worker::ScheduledTime {
+    worker::ScheduledTime::from(delay_ms.max(0))
+}
+
+/// Makes sure an alarm is set, so what was just issued gets delivered.
+pub async fn ensure_alarm(state: &State, _now: i64) -> Result<()> {
+    let storage = state.storage();
+    if storage.get_alarm().await?.is_none() {
+        storage.set_alarm(after_ms(0)).await?;
+    }
+    Ok(())
+}
+
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::getrandom(&mut bytes);
+    u64::from_le_bytes(bytes)
+}
+
+pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
+    let storage = state.storage();
+    let sql = storage.sql();
+    let config = EdgeConfig::from_env(env);
+    let mut series = store::load_state(&sql, config.breaker)?;
+    let Some(pinned) = series.pinned.clone() else {
+        return Ok(());
+    };
+    let kv = env.kv(crate::store::INVOICES)?;
+    let name = format!("{}/{}", pinned.merchant, pinned.series);
+
+    if !series.indexed {
+        // The cron's safety net finds the series by this index (written once).
+        kv.put(&format!("series:{name}"), "")?.execute().await?;
+        write_level(&kv, &name, Level::Ok).await?;
+        series = store::load_state(&sql, config.breaker)?;
+        series.indexed = true;
+        store::save_state(&sql, &series)?;
+    }
+
+    write_kv_records(&sql, &kv, &pinned.merchant, now).await?;
+
+    let mut delays: Vec<i64> = Vec::new();
+    let series_now = store::load_state(&sql, config.breaker)?;
+    if series_now.stopped.is_none()
+        && series_now.regressed.is_none()
+        && series_now.outstanding_count > 0
+    {
+        if let Some(delay) = deliver(state, env, &config, &name, now).await? {
+            delays.push(delay);
+        }
+        // Receipts and rejections just stored get their KV records at once.
+        write_kv_records(&sql, &kv, &pinned.merchant, now).await?;
+    }
+
+    // The level, also without traffic: the hours limit crosses its thresholds by itself.
+    let mut series = store::load_state(&sql, config.breaker)?;
+    let limits = series.limits.clone().unwrap_or_else(Limits::none);
+    let oldest = store::oldest_outstanding(&sql, series.acked_seq)?;
+    let outstanding = series.outstanding(oldest);
+    let level = exposure(now, &outstanding, &limits).level;
+    if level != series.level {
+        worker::console_log!(
+            "series {name}: offline level {} -> {} ({})",
+            series.level.as_str(),
+            level.as_str(),
+            exposure(now, &outstanding, &limits)
+        );
+        write_level(&kv, &name, level).await?;
+        series = store::load_state(&sql, config.breaker)?;
+        series.level = level;
+        store::save_state(&sql, &series)?;
+    }
+    if let Some(at) = next_level_change_at(now, &outstanding, &limits) {
+        delays.push(at.saturating_sub(now));
+    }
+    if store::any_kv_todo(&sql)? {
+        delays.push(KV_RETRY_MS);
+    }
+    if let Some(delay) = delays.into_iter().min() {
+        storage.set_alarm(after_ms(delay)).await?;
+    }
+    Ok(())
+}
+
+/// `level:{merchant}/{series}`, with the level in its metadata so `/v1/health` counts levels
+/// from one list.
+async fn write_level(kv: &worker::kv::KvStore, name: &str, level: Level) -> Result<()> {
+    kv.put(&format!("level:{name}"), level.as_str())?
+        .metadata(json!({ "level": level.as_str() }))?
+        .execute()
+        .await?;
+    Ok(())
+}
+
+/// Writes `inv:`, `final:` and `rejected:` for the documents whose records the object has not
+/// seen written. `inv:` is read first: the worker usually wrote it already, and KV takes one
+/// write a second to a key, so the same bytes are written again only when they are missing.
+async fn write_kv_records(
+    sql: &worker::SqlStorage,
+    kv: &worker::kv::KvStore,
+    merchant: &str,
+    now: i64,
+) -> Result<()> {
+    // DESIGN.md: at least a second after issued_at, whatever the origin's state.
+    let rows = store::kv_todo(sql, now.saturating_sub(1_000), 100)?;
+    let writes = rows.iter().map(|row| async move {
+        let mut inv = row.kv_inv != 0;
+        if !inv {
+            let key = format!("inv:{}", row.id);
+            let present = kv.get(&key).text().await.ok().flatten().is_some();
+            inv = present
+                || match kv.put(&key, row.signed.as_str()) {
+                    Ok(put) => put.execute().await.is_ok(),
+                    Err(_) => false,
+                };
+        }
+        let mut outcome = row.kv_outcome != 0;
+        if !outcome {
+            if let Some(receipt) = &row.receipt {
+                outcome = match serde_json::from_str::<Final>(receipt) {
+                    Ok(final_) => crate::store::write_final(kv, &row.id, &final_)
+                        .await
+                        .is_ok(),
+                    Err(_) => false,
+                };
+            } else if let Some(rejection) = &row.rejection {
+                outcome = match serde_json::from_str::<Rejection>(rejection) {
+                    Ok(rejection) => {
+                        crate::store::write_rejected(kv, &row.id, merchant, &rejection)
+                            .await
+                            .is_ok()
+                    }
+                    Err(_) => false,
+                };
+            }
+        }
+        (row.seq, inv, outcome)
+    });
+    for (seq, inv, outcome) in join_all(writes).await {
+        if inv || outcome {
+            store::mark_kv(sql, seq, inv, outcome)?;
+        }
+    }
+    Ok(())
+}
+
+/// The edge checks each receipt before it becomes `final:`: the countersignature, and the
+/// number, series and seq of the invoice (core `verify` over the assembled document).
+fn receipt_is_valid(
+    row: &DocumentRow,
+    final_: &Final,
+    env: &Env,
+) -> std::result::Result<(), String> {
+    let signed: serde_json::Value =
+        serde_json::from_str(&row.signed).map_err(|e| format!("stored document: {e}"))?;
+    let document = json!({
+        "invoice": signed["invoice"],
+        "edge_signature": signed["edge_signature"],
+        "status": "final",
+        "final": final_,
+        "rejection": null,
+    });
+    let verdict = verify(&document, &config::jwks(env));
+    if verdict.code == VerifyCode::Valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "the origin's receipt for seq {} does not check: {}",
+            row.seq, verdict.detail
+        ))
+    }
+}
+
+/// One batch to the origin. Returns the delay before the next run, if delivery should go on.
+async fn deliver(
+    state: &State,
+    env: &Env,
+    config: &EdgeConfig,
+    name: &str,
+    now: i64,
+) -> Result<Option<i64>> {
+    let sql = state.storage().sql();
+    let mut series = store::load_state(&sql, config.breaker)?;
+    let urls = config.origin_urls();
+    if urls.is_empty() {
+        series.last_error = Some("no ORIGIN_URL configured".into());
+        store::save_state(&sql, &series)?;
+        return Ok(Some(NO_ORIGIN_RETRY_MS));
+    }
+    let now_u = u64::try_from(now).unwrap_or(0);
+    let limit = match series.breaker.allow(now_u) {
+        Admission::Allowed => DELIVERY_BATCH_DOCUMENTS,
+        // Half-open: one document probes the origin.
+        Admission::Probe => 1,
+        Admission::Refused { retry_at_ms } => {
+            store::save_state(&sql, &series)?;
+            return Ok(Some(
+                i64::try_from(retry_at_ms.saturating_sub(now_u)).unwrap_or(i64::MAX),
+            ));
+        }
+    };
+    store::save_state(&sql, &series)?;
+    let mut rows = store::after(&sql, series.acked_seq, limit)?;
+    let mut bytes = 0usize;
+    let keep = rows
+        .iter()
+        .take_while(|row| {
+            bytes += row.signed.len() + 1;
+            bytes <= DELIVERY_BATCH_BYTES
+        })
+        .count()
+        .max(1);
+    rows.truncate(keep);
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let body = format!(
+        "{{\"documents\":[{}]}}",
+        rows.iter()
+            .map(|row| row.signed.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+
+    // ORIGIN_URL lists processes sharing one database: try them in order from the one that
+    // answered last, and stay with the first that answers.
+    let start = series.origin_index.min(urls.len() - 1);
+    let mut answer = Err(String::from("no origin tried"));
+    let mut answered_by = start;
+    for offset in 0..urls.len() {
+        let index = (start + offset) % urls.len();
+        answer = crate::origin::post_ledger_batch(
+            &urls[index],
+            config.origin_token.as_deref(),
+            body.clone(),
+            config.origin_batch_timeout_ms,
+        )
+        .await;
+        if answer.is_ok() {
+            answered_by = index;
+            break;
+        }
+    }
+
+    // Read again: issuances ran while the batch was in flight.
+    let mut series = store::load_state(&sql, config.breaker)?;
+    let response = match answer {
+        Ok(response) => response,
+        Err(reason) => {
+            worker::console_log!("series {name}: delivery failed, will retry: {reason}");
+            series.breaker.record_failure(now_u);
+            series.failed_runs = series.failed_runs.saturating_add(1);
+            series.last_error = Some(reason);
+            store::save_state(&sql, &series)?;
+            let delay = BACKOFF.delay_ms(series.failed_runs, &mut random_u64);
+            return Ok(Some(i64::try_from(delay).unwrap_or(60_000)));
+        }
+    };
+    series.origin_index = answered_by;
+    series.last_contact_ms = Some(now);
+    series.breaker.record_success(now_u);
+
+    let mut progress = false;
+    let mut error: Option<String> = None;
+    for (row, result) in rows.iter().zip(response.results.iter()) {
+        if result.id.as_deref() != Some(row.id.as_str()) {
+            error = Some(format!(
+                "the batch answer is out of order at seq {}",
+                row.seq
+            ));
+            break;
+        }
+        if row.seq != series.acked_seq + 1 {
+            // Archived meanwhile by another run; the rest is judged next time.
+            break;
+        }
+        match result.delivered() {
+            Delivered::Archived(final_) => match receipt_is_valid(row, &final_, env) {
+                Ok(()) => {
+                    store::set_receipt(&sql, row.seq, &serde_json::to_string(&final_)?)?;
+                    series.acked_seq = row.seq;
+                    series.outstanding_count = series.outstanding_count.saturating_sub(1);
+                    if row.kind == "invoice" {
+                        if let Ok(gross) = invoice_edge_core::decimal_text::parse(&row.gross) {
+                            series.add_gross(&row.currency, -gross);
+                        }
+                    }
+                    progress = true;
+                }
+                Err(reason) => {
+                    error = Some(reason);
+                    break;
+                }
+            },
+            Delivered::Gap { expected_seq } => {
+                if expected_seq <= series.acked_seq {
+                    worker::console_error!(
+                        "series {name}: ORIGIN_REGRESSED: the origin expects seq {expected_seq}, \
+                         but acknowledged up to {}; delivery stops until an operator restores it",
+                        series.acked_seq
+                    );
+                    series.regressed = Some(Regressed {
+                        expected_seq,
+                        acked_seq: series.acked_seq,
+                        at_ms: now,
+                    });
+                } else {
+                    error = Some(format!("the origin expects seq {expected_seq} first"));
+                }
+                break;
+            }
+            Delivered::Refused(problem) => {
+                let rejection = Rejection {
+                    code: problem.code.as_str().to_string(),
+                    detail: problem.detail.clone().unwrap_or_default(),
+                };
+                store::set_rejection(&sql, row.seq, &serde_json::to_string(&rejection)?)?;
+                worker::console_error!(
+                    "series {name}: stopped: the origin refused seq {} ({}): {}",
+                    row.seq,
+                    rejection.code,
+                    rejection.detail
+                );
+                series.stopped = Some(Stop {
+                    seq: row.seq,
+                    id: row.id.clone(),
+                    code: rejection.code,
+                    detail: rejection.detail,
+                    at_ms: now,
+                });
+                break;
+            }
+            Delivered::Retry(problem) => {
+                error = Some(format!(
+                    "seq {}: the origin answered {} {}",
+                    row.seq, result.status, problem.code
+                ));
+                break;
+            }
+        }
+    }
+    if let Some(reason) = &error {
+        worker::console_log!("series {name}: delivery incomplete, will retry: {reason}");
+        series.last_error = error.clone();
+    } else if progress {
+        series.last_error = None;
+    }
+    series.failed_runs = if progress {
+        0
+    } else {
+        series.failed_runs.saturating_add(1)
+    };
+    let stopped = series.stopped.is_some() || series.regressed.is_some();
+    let more = series.outstanding_count > 0;
+    let failed_runs = series.failed_runs;
+    store::save_state(&sql, &series)?;
+    Ok(match (stopped, progress, more) {
+        (true, _, _) | (false, _, false) => None,
+        (false, true, true) if error.is_none() => Some(0),
+        _ => Some(
+            i64::try_from(BACKOFF.delay_ms(failed_runs.max(1), &mut random_u64)).unwrap_or(60_000),
+        ),
+    })
+}

@@ -1,0 +1,125 @@
+//! What a series' object keeps besides its documents: the head, what the origin has archived,
+//! what is outstanding, the delivery state (breaker and back-off) and whether the series is
+//! stopped. One JSON row in the object's `meta` table, read and written in the same synchronous
+//! step as the documents it describes.
+
+use std::collections::BTreeMap;
+
+use invoice_edge_core::breaker::{BreakerConfig, CircuitBreaker};
+use invoice_edge_core::offline::{Level, Limits, Outstanding};
+use invoice_edge_core::series::SeriesHead;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// What the series pinned at its first issuance: changing any of them needs a new series
+/// (DESIGN.md, "Series").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pinned {
+    pub merchant: String,
+    pub series: String,
+    pub number_format: String,
+    /// The signature suite, and so the hash (`EdDSA`: Ed25519 over SHA-256 chains).
+    pub suite: String,
+    pub location_hint: Option<String>,
+}
+
+/// Why a series stopped: the origin refused one of its documents for good.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stop {
+    pub seq: u64,
+    pub id: String,
+    pub code: String,
+    pub detail: String,
+    pub at_ms: i64,
+}
+
+/// The origin asked for a `seq` it had already acknowledged: it lost receipts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Regressed {
+    pub expected_seq: u64,
+    pub acked_seq: u64,
+    pub at_ms: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SeriesState {
+    pub pinned: Option<Pinned>,
+    pub head: Option<SeriesHead>,
+    /// The last `seq` the origin archived: documents up to it are final (or void).
+    pub acked_seq: u64,
+    /// Documents after `acked_seq`, and the per-currency gross of the invoices among them, as
+    /// decimal strings (money never passes through a float).
+    pub outstanding_count: u64,
+    pub outstanding_gross: BTreeMap<String, String>,
+    /// The latest limits the edge sent, for the alarm (DESIGN.md: "the object keeps the latest
+    /// limits it was sent").
+    pub limits: Option<Limits>,
+    pub stopped: Option<Stop>,
+    pub regressed: Option<Regressed>,
+    pub breaker: CircuitBreaker,
+    /// Delivery runs that failed in a row, for the back-off.
+    pub failed_runs: u32,
+    pub last_contact_ms: Option<i64>,
+    pub last_error: Option<String>,
+    /// Which of `ORIGIN_URL`'s processes answered last: the object stays with it.
+    pub origin_index: usize,
+    pub level: Level,
+    /// The KV `series:` index entry is written (once, at the first alarm).
+    pub indexed: bool,
+}
+
+impl SeriesState {
+    pub fn new(breaker: BreakerConfig) -> SeriesState {
+        SeriesState {
+            pinned: None,
+            head: None,
+            acked_seq: 0,
+            outstanding_count: 0,
+            outstanding_gross: BTreeMap::new(),
+            limits: None,
+            stopped: None,
+            regressed: None,
+            breaker: CircuitBreaker::new(breaker),
+            failed_runs: 0,
+            last_contact_ms: None,
+            last_error: None,
+            origin_index: 0,
+            level: Level::Ok,
+            indexed: false,
+        }
+    }
+
+    /// What the offline limits are checked against. `oldest` is the first outstanding
+    /// document's `issued_at`, read by the caller.
+    pub fn outstanding(&self, oldest_issued_at_ms: Option<i64>) -> Outstanding {
+        Outstanding {
+            count: self.outstanding_count,
+            oldest_issued_at_ms,
+            gross: self
+                .outstanding_gross
+                .iter()
+                .filter_map(|(currency, text)| {
+                    invoice_edge_core::decimal_text::parse(text)
+                        .ok()
+                        .map(|d| (currency.clone(), d))
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds (or, negative, removes) an invoice's gross to what is outstanding.
+    pub fn add_gross(&mut self, currency: &str, gross: Decimal) {
+        let current = self
+            .outstanding_gross
+            .get(currency)
+            .and_then(|t| invoice_edge_core::decimal_text::parse(t).ok())
+            .unwrap_or_default();
+        let total = current.checked_add(gross).unwrap_or(current);
+        if total.is_zero() {
+            self.outstanding_gross.remove(currency);
+        } else {
+            self.outstanding_gross
+                .insert(currency.to_string(), total.normalize().to_string());
+        }
+    }
+}

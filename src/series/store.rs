@@ -1,0 +1,268 @@
+//! The series object's SQLite storage: its documents in `seq` order with their order index, and
+//! one `meta` row holding the [`SeriesState`].
+//!
+//! Every call here is synchronous (`SqlStorage::exec`), so a sequence of them inside one
+//! [`transaction_sync`] is one atomic storage transaction with no I/O in between: the input
+//! gate keeps other events out, and a failure half-way commits nothing (DESIGN.md, "Edge
+//! issuance path", step 3).
+
+use invoice_edge_core::breaker::BreakerConfig;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde::Deserialize;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{Result, SqlStorage, SqlStorageValue, Storage};
+
+use super::state::SeriesState;
+
+const STATE_KEY: &str = "state";
+
+pub fn create_tables(sql: &SqlStorage) -> Result<()> {
+    sql.exec(
+        "CREATE TABLE IF NOT EXISTS documents (
+            seq          INTEGER PRIMARY KEY,
+            id           TEXT NOT NULL UNIQUE,
+            order_id     TEXT NOT NULL UNIQUE,   -- the order index, kept for ever
+            fingerprint  TEXT NOT NULL,
+            hash         TEXT NOT NULL,          -- the invoice hash: the next document's prev_hash
+            issued_at_ms INTEGER NOT NULL,
+            currency     TEXT NOT NULL,
+            gross        TEXT NOT NULL,
+            kind         TEXT NOT NULL,
+            signed       TEXT NOT NULL,          -- {invoice, edge_signature}, the bytes of inv:
+            receipt      TEXT,                   -- the origin's final object, once archived
+            rejection    TEXT,                   -- {code, detail}, once refused for good
+            kv_inv       INTEGER NOT NULL DEFAULT 0,  -- inv: seen written
+            kv_outcome   INTEGER NOT NULL DEFAULT 0   -- final: or rejected: seen written
+        )",
+        None,
+    )?;
+    sql.exec(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        None,
+    )?;
+    Ok(())
+}
+
+fn to_i64(value: u64) -> SqlStorageValue {
+    SqlStorageValue::Integer(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+pub fn load_state(sql: &SqlStorage, breaker: BreakerConfig) -> Result<SeriesState> {
+    #[derive(Deserialize)]
+    struct Row {
+        value: String,
+    }
+    let rows: Vec<Row> = sql
+        .exec(
+            "SELECT value FROM meta WHERE key = ?",
+            vec![STATE_KEY.into()],
+        )?
+        .to_array()?;
+    match rows.first() {
+        Some(row) => serde_json::from_str(&row.value)
+            .map_err(|e| worker::Error::RustError(format!("series state unreadable: {e}"))),
+        None => Ok(SeriesState::new(breaker)),
+    }
+}
+
+pub fn save_state(sql: &SqlStorage, state: &SeriesState) -> Result<()> {
+    let value = serde_json::to_string(state)?;
+    sql.exec(
+        "INSERT INTO meta (key, value) VALUES (?, ?) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        vec![STATE_KEY.into(), value.into()],
+    )?;
+    Ok(())
+}
+
+/// A document's row, as the issuance path and the outbox read it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct DocumentRow {
+    pub seq: u64,
+    pub id: String,
+    pub fingerprint: String,
+    pub currency: String,
+    pub gross: String,
+    pub kind: String,
+    pub signed: String,
+    pub receipt: Option<String>,
+    pub rejection: Option<String>,
+    pub kv_inv: i64,
+    pub kv_outcome: i64,
+}
+
+const COLUMNS: &str = "seq, id, order_id, fingerprint, hash, issued_at_ms, currency, gross, kind, \
+     signed, receipt, rejection, kv_inv, kv_outcome";
+
+pub fn by_order(sql: &SqlStorage, order_id: &str) -> Result<Option<DocumentRow>> {
+    let rows: Vec<DocumentRow> = sql
+        .exec(
+            &format!("SELECT {COLUMNS} FROM documents WHERE order_id = ?"),
+            vec![order_id.into()],
+        )?
+        .to_array()?;
+    Ok(rows.into_iter().next())
+}
+
+/// The documents after `after_seq`, oldest first, at most `limit`.
+pub fn after(sql: &SqlStorage, after_seq: u64, limit: usize) -> Result<Vec<DocumentRow>> {
+    sql.exec(
+        &format!("SELECT {COLUMNS} FROM documents WHERE seq > ? ORDER BY seq LIMIT ?"),
+        vec![to_i64(after_seq), to_i64(limit as u64)],
+    )?
+    .to_array()
+}
+
+/// Documents whose KV records the object has not seen written, oldest first.
+pub fn kv_todo(sql: &SqlStorage, issued_before_ms: i64, limit: usize) -> Result<Vec<DocumentRow>> {
+    sql.exec(
+        &format!(
+            "SELECT {COLUMNS} FROM documents \
+             WHERE (kv_inv = 0 AND issued_at_ms <= ?) \
+                OR (kv_outcome = 0 AND (receipt IS NOT NULL OR rejection IS NOT NULL)) \
+             ORDER BY seq LIMIT ?"
+        ),
+        vec![
+            SqlStorageValue::Integer(issued_before_ms),
+            to_i64(limit as u64),
+        ],
+    )?
+    .to_array()
+}
+
+/// True when any KV record is still to be written (for the alarm's next run).
+pub fn any_kv_todo(sql: &SqlStorage) -> Result<bool> {
+    #[derive(Deserialize)]
+    struct Count {
+        n: i64,
+    }
+    let rows: Vec<Count> = sql
+        .exec(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM documents WHERE kv_inv = 0 \
+             OR (kv_outcome = 0 AND (receipt IS NOT NULL OR rejection IS NOT NULL)) LIMIT 1)",
+            None,
+        )?
+        .to_array()?;
+    Ok(rows.first().is_some_and(|c| c.n > 0))
+}
+
+/// `issued_at` of the oldest document not yet final (the first after `acked_seq`).
+pub fn oldest_outstanding(sql: &SqlStorage, acked_seq: u64) -> Result<Option<i64>> {
+    #[derive(Deserialize)]
+    struct Row {
+        issued_at_ms: i64,
+    }
+    let rows: Vec<Row> = sql
+        .exec(
+            "SELECT issued_at_ms FROM documents WHERE seq > ? ORDER BY seq LIMIT 1",
+            vec![to_i64(acked_seq)],
+        )?
+        .to_array()?;
+    Ok(rows.first().map(|r| r.issued_at_ms))
+}
+
+/// A new document's row.
+pub struct NewDocument {
+    pub seq: u64,
+    pub id: String,
+    pub order_id: String,
+    pub fingerprint: String,
+    pub hash: String,
+    pub issued_at_ms: i64,
+    pub currency: String,
+    pub gross: String,
+    pub kind: String,
+    pub signed: String,
+}
+
+pub fn insert(sql: &SqlStorage, document: &NewDocument) -> Result<()> {
+    sql.exec(
+        "INSERT INTO documents (seq, id, order_id, fingerprint, hash, issued_at_ms, currency, \
+         gross, kind, signed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        vec![
+            to_i64(document.seq),
+            document.id.as_str().into(),
+            document.order_id.as_str().into(),
+            document.fingerprint.as_str().into(),
+            document.hash.as_str().into(),
+            SqlStorageValue::Integer(document.issued_at_ms),
+            document.currency.as_str().into(),
+            document.gross.as_str().into(),
+            document.kind.as_str().into(),
+            document.signed.as_str().into(),
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn set_receipt(sql: &SqlStorage, seq: u64, receipt: &str) -> Result<()> {
+    sql.exec(
+        "UPDATE documents SET receipt = ?, kv_outcome = 0 WHERE seq = ?",
+        vec![receipt.into(), to_i64(seq)],
+    )?;
+    Ok(())
+}
+
+pub fn set_rejection(sql: &SqlStorage, seq: u64, rejection: &str) -> Result<()> {
+    sql.exec(
+        "UPDATE documents SET rejection = ? WHERE seq = ? AND receipt IS NULL",
+        vec![rejection.into(), to_i64(seq)],
+    )?;
+    Ok(())
+}
+
+pub fn mark_kv(sql: &SqlStorage, seq: u64, inv: bool, outcome: bool) -> Result<()> {
+    sql.exec(
+        "UPDATE documents SET kv_inv = MAX(kv_inv, ?), kv_outcome = MAX(kv_outcome, ?) \
+         WHERE seq = ?",
+        vec![
+            SqlStorageValue::Integer(i64::from(inv)),
+            SqlStorageValue::Integer(i64::from(outcome)),
+            to_i64(seq),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Runs `step` inside the storage's `transactionSync` (not bound by `worker` 0.8, so reached
+/// through the raw JS object): it commits when `step` returns `Ok`, and rolls back everything
+/// it wrote when it returns `Err` (DESIGN.md, "Edge issuance path", step 3). `step` owns what
+/// it writes, since the callback handed to JavaScript must be `'static`.
+pub fn transaction_sync<T: 'static>(
+    storage: &Storage,
+    step: impl FnOnce() -> Result<T> + 'static,
+) -> Result<T> {
+    let raw: &JsValue = storage.as_raw().as_ref();
+    let function = js_sys::Reflect::get(raw, &JsValue::from_str("transactionSync"))?
+        .dyn_into::<js_sys::Function>()
+        .map_err(|_| worker::Error::RustError("storage.transactionSync is missing".into()))?;
+    let outcome: Rc<RefCell<Option<Result<T>>>> = Rc::new(RefCell::new(None));
+    let slot = outcome.clone();
+    let body = Closure::once(move || -> std::result::Result<JsValue, JsValue> {
+        match step() {
+            Ok(value) => {
+                *slot.borrow_mut() = Some(Ok(value));
+                Ok(JsValue::UNDEFINED)
+            }
+            Err(error) => {
+                let message = error.to_string();
+                *slot.borrow_mut() = Some(Err(error));
+                // Throwing is what makes transactionSync roll back.
+                Err(JsValue::from_str(&message))
+            }
+        }
+    });
+    let called = function.call1(raw, body.as_ref().unchecked_ref());
+    drop(body);
+    let result = outcome.borrow_mut().take();
+    match (result, called) {
+        (Some(result), _) => result,
+        (None, Err(error)) => Err(worker::Error::from(error)),
+        (None, Ok(_)) => Err(worker::Error::RustError(
+            "the storage transaction did not run".into(),
+        )),
+    }
+}
