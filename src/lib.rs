@@ -9,6 +9,8 @@ use worker::{
     event, Context, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent,
 };
 
+mod auth;
+mod clock;
 mod config;
 mod http;
 mod merchants;

@@ -36,14 +36,10 @@ thread_local! {
     static CACHE: RefCell<HashMap<String, (u64, Option<String>)>> = RefCell::new(HashMap::new());
 }
 
-fn now_ms() -> u64 {
-    worker::Date::now().as_millis()
-}
-
 /// A `MERCHANTS` text value, from the isolate's cache when it is younger than 60 s. A missing
 /// key is cached too, so a flood of unknown ids or keys costs one read a minute each.
 async fn cached_text(env: &Env, key: &str) -> worker::Result<Option<String>> {
-    let now = now_ms();
+    let now = crate::clock::now_ms();
     let ttl = cache_ms(env);
     let hit = CACHE.with(|cache| {
         cache

@@ -12,36 +12,15 @@ use serde::Serialize;
 use worker::{Env, Request, Response, Result};
 
 use crate::http;
-use crate::merchants;
 use crate::series::{client, SeriesReport};
 
 async fn merchant(
     req: &Request,
     env: &Env,
 ) -> std::result::Result<MerchantConfig, Result<Response>> {
-    let api_key = req
-        .headers()
-        .get("Authorization")
-        .ok()
-        .flatten()
-        .and_then(|v| v.strip_prefix("Bearer ").map(|k| k.trim().to_string()));
-    let Some(api_key) = api_key else {
-        return Err(http::problem(
-            Code::Unauthenticated,
-            "send Authorization: Bearer <api key>",
-        ));
-    };
-    match merchants::by_api_key(env, &api_key).await {
-        Ok(Some(merchant)) => Ok(merchant),
-        Ok(None) => Err(http::problem(
-            Code::ApiKeyInvalid,
-            "the API key is not valid",
-        )),
-        Err(_) => Err(http::problem(
-            Code::StorageUnavailable,
-            "merchant configuration unavailable",
-        )),
-    }
+    crate::auth::api_key_merchant(req, env)
+        .await
+        .map_err(|refused| http::problem_response(&refused.problem))
 }
 
 #[derive(Serialize)]

@@ -12,13 +12,9 @@ use crate::http;
 
 pub async fn floor(mut req: Request, env: &Env) -> Result<Response> {
     let now = crate::routes::invoices::now_ms();
-    let api_key = req
-        .headers()
-        .get("Authorization")?
-        .and_then(|v| v.strip_prefix("Bearer ").map(str::to_string))
-        .unwrap_or_default();
-    let Some(merchant) = crate::merchants::by_api_key(env, &api_key).await? else {
-        return http::problem(Code::ApiKeyInvalid, "the API key is not valid");
+    let merchant = match crate::auth::api_key_merchant(&req, env).await {
+        Ok(merchant) => merchant,
+        Err(refused) => return http::problem_response(&refused.problem),
     };
     if crate::ratelimit::over_limit(env, crate::ratelimit::MERCHANT_LIMITER, &merchant.id)
         .await
@@ -30,8 +26,9 @@ pub async fn floor(mut req: Request, env: &Env) -> Result<Response> {
     let Some(key) = crate::config::signing_key(env) else {
         return http::problem(Code::Misconfigured, "EDGE_SIGNING_KEY is missing");
     };
-    let mut random = [0u8; 10];
-    let _ = getrandom::getrandom(&mut random);
+    let Some(random) = crate::clock::random_bytes::<10>() else {
+        return http::problem(Code::StorageUnavailable, "no randomness");
+    };
     let id = uuid_v7(now, random);
     // The signed invoice is about 1.25x the request; pad the stored value to match.
     let mut stored = String::from_utf8_lossy(&body).into_owned();

@@ -30,8 +30,12 @@ pub async fn token(req: Request, env: &Env) -> Result<Response> {
         return http::problem(Code::Misconfigured, "the demo merchant has no token secret");
     };
     let now = i64::try_from(crate::routes::invoices::now_ms() / 1000).unwrap_or(0);
-    let mut suffix = [0u8; 6];
-    let _ = getrandom::getrandom(&mut suffix);
+    let Some(suffix) = crate::clock::random_bytes::<6>() else {
+        return http::problem(
+            Code::StorageUnavailable,
+            "no randomness for an order id; retry",
+        );
+    };
     let order_id = format!("DEMO-{}", invoice_edge_core::keys::hex(&suffix));
     let claims = CheckoutClaims {
         merchant: merchant.id.clone(),

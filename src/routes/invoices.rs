@@ -12,116 +12,13 @@ use invoice_edge_core::{Code, FieldError, Payment, Problem};
 use serde_json::{json, Value};
 use worker::{Env, Request, Response, Result};
 
+use crate::auth::{self, Caller};
 use crate::http;
-use crate::merchants;
 use crate::ratelimit;
 use crate::series::{self, client::IssueAnswer, client::IssueCall};
 use crate::store;
 
-/// How the caller proved who it is.
-enum Caller {
-    ApiKey,
-    Token(CheckoutClaims),
-}
-
-pub fn now_ms() -> u64 {
-    worker::Date::now().as_millis()
-}
-
-/// A browser origin that may read this merchant's answers: one of its listed origins (DESIGN.md,
-/// "CORS"). Only checkout-token calls come from browsers; API keys are server-to-server.
-fn listed_origin(req: &Request, merchant: &MerchantConfig) -> Option<String> {
-    req.headers()
-        .get("Origin")
-        .ok()
-        .flatten()
-        .filter(|origin| merchant.allowed_origins.contains(origin))
-}
-
-/// The merchant and how it authenticated, or the problem to answer with the browser origin that
-/// may read it (so the widget can show why a token was refused).
-async fn authenticate(
-    req: &Request,
-    env: &Env,
-    now_ms: u64,
-) -> std::result::Result<(MerchantConfig, Caller), (Option<String>, Result<Response>)> {
-    let header = |name: &str| req.headers().get(name).ok().flatten();
-    if let Some(token_text) = header("Checkout-Token") {
-        let url = req.url().map_err(|e| (None, Err(e)))?;
-        let Some(merchant_id) = url
-            .query_pairs()
-            .find(|(k, _)| k == "merchant")
-            .map(|(_, v)| v.into_owned())
-        else {
-            return Err((
-                None,
-                http::problem(
-                    Code::MissingField,
-                    "a Checkout-Token is used with ?merchant=<id>",
-                ),
-            ));
-        };
-        let merchant = match merchants::load(env, &merchant_id).await {
-            Ok(Some(merchant)) => merchant,
-            Ok(None) => {
-                return Err((
-                    None,
-                    http::problem(Code::UnknownMerchant, "no such merchant"),
-                ))
-            }
-            Err(_) => {
-                return Err((
-                    None,
-                    http::problem(
-                        Code::StorageUnavailable,
-                        "merchant configuration unavailable; nothing was issued",
-                    ),
-                ))
-            }
-        };
-        let cors = listed_origin(req, &merchant);
-        let mismatch = || {
-            http::problem(
-                Code::TokenMerchantMismatch,
-                "the checkout token was minted for another merchant",
-            )
-        };
-        if token::unverified_merchant(&token_text).is_some_and(|claimed| claimed != merchant_id) {
-            return Err((cors, mismatch()));
-        }
-        let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-        return match token::verify(&token_text, &merchant.live_token_secrets(now_s), now_s) {
-            Ok(claims) if claims.merchant != merchant.id => Err((cors, mismatch())),
-            Ok(claims) => Ok((merchant, Caller::Token(claims))),
-            Err(error) => Err((cors, http::problem(error.code(), error.detail()))),
-        };
-    }
-    let Some(api_key) = header("Authorization")
-        .and_then(|v| v.strip_prefix("Bearer ").map(|k| k.trim().to_string()))
-    else {
-        return Err((
-            None,
-            http::problem(
-                Code::Unauthenticated,
-                "send Authorization: Bearer <api key>, or a Checkout-Token with ?merchant=",
-            ),
-        ));
-    };
-    match merchants::by_api_key(env, &api_key).await {
-        Ok(Some(merchant)) => Ok((merchant, Caller::ApiKey)),
-        Ok(None) => Err((
-            None,
-            http::problem(Code::ApiKeyInvalid, "the API key is not valid"),
-        )),
-        Err(_) => Err((
-            None,
-            http::problem(
-                Code::StorageUnavailable,
-                "merchant configuration unavailable; nothing was issued",
-            ),
-        )),
-    }
-}
+pub use crate::clock::now_ms;
 
 /// With a checkout token the cart comes from the token and the body holds only `buyer`.
 fn request_from_token(
@@ -186,15 +83,15 @@ fn rate_limited(who: &str, retry_after_ms: u64) -> Result<Response> {
 pub async fn issue(mut req: Request, env: Env, edge_node: String) -> Result<Response> {
     let now = now_ms();
     let ip = ratelimit::client_ip(&req);
-    let (merchant, caller) = match authenticate(&req, &env, now).await {
+    let (merchant, caller) = match auth::authenticate(&req, &env, now).await {
         Ok(found) => found,
-        Err((cors, response)) => {
+        Err(refused) => {
             // A failed attempt counts against the client IP: keys and tokens cannot be guessed fast.
             let response = match ratelimit::over_limit(&env, ratelimit::IP_LIMITER, &ip).await {
                 Some(retry_after_ms) => rate_limited("this client", retry_after_ms),
-                None => response,
+                None => http::problem_response(&refused.problem),
             };
-            return match (response, cors) {
+            return match (response, refused.cors_origin) {
                 (Ok(response), Some(origin)) => http::allow_origin(response, &origin),
                 (response, _) => response,
             };
@@ -202,7 +99,7 @@ pub async fn issue(mut req: Request, env: Env, edge_node: String) -> Result<Resp
     };
     // A browser on one of the merchant's listed origins may read the answer (DESIGN.md, CORS).
     let cors_origin = match caller {
-        Caller::Token(_) => listed_origin(&req, &merchant),
+        Caller::Token(_) => auth::listed_origin(&req, &merchant),
         Caller::ApiKey => None,
     };
     let limited = match caller {

@@ -147,8 +147,7 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
             current_exposure,
         ));
     };
-    let mut random = [0u8; 10];
-    if getrandom::getrandom(&mut random).is_err() {
+    let Some(random) = crate::clock::random_bytes::<10>() else {
         // Never a zero id: nothing is issued, and a retry is safe.
         return Ok(refused(
             Code::StorageUnavailable,
@@ -156,7 +155,7 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
             Some(1),
             current_exposure,
         ));
-    }
+    };
 
     // Pinned at the first issuance: a later change of format or hint in the merchant's
     // configuration does not move an existing series (DESIGN.md, "Series").

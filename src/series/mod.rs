@@ -23,26 +23,7 @@ use worker::{durable_object, DurableObject, Env, Method, Request, Response, Resu
 use crate::config::EdgeConfig;
 use state::SeriesState;
 
-/// The object's clock: `Date.now()`, shifted in test builds by `TEST_CLOCK_SHIFT_MS` so that a
-/// test can cross 72 offline hours in seconds (DESIGN.md, "Offline limits"). A deployed worker
-/// is built without the `test-hooks` feature and ignores the variable.
-pub fn now_ms(env: &Env) -> i64 {
-    let now = i64::try_from(worker::Date::now().as_millis()).unwrap_or(i64::MAX);
-    now.saturating_add(clock_shift_ms(env))
-}
-
-#[cfg(feature = "test-hooks")]
-fn clock_shift_ms(env: &Env) -> i64 {
-    env.var("TEST_CLOCK_SHIFT_MS")
-        .ok()
-        .and_then(|v| v.to_string().trim().parse().ok())
-        .unwrap_or(0)
-}
-
-#[cfg(not(feature = "test-hooks"))]
-fn clock_shift_ms(_env: &Env) -> i64 {
-    0
-}
+pub use crate::clock::series_now_ms as now_ms;
 
 /// What `GET /v1/admin/series` shows of one series.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -45,12 +45,6 @@ pub async fn ensure_alarm(state: &State, _now: i64) -> Result<()> {
     Ok(())
 }
 
-fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    let _ = getrandom::getrandom(&mut bytes);
-    u64::from_le_bytes(bytes)
-}
-
 pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
     let storage = state.storage();
     let sql = storage.sql();
@@ -286,7 +280,7 @@ async fn deliver(
             series.failed_runs = series.failed_runs.saturating_add(1);
             series.last_error = Some(reason);
             store::save_state(&sql, &series)?;
-            let delay = BACKOFF.delay_ms(series.failed_runs, &mut random_u64);
+            let delay = BACKOFF.delay_ms(series.failed_runs, &mut crate::clock::jitter_u64);
             return Ok(Some(i64::try_from(delay).unwrap_or(60_000)));
         }
     };
@@ -392,7 +386,8 @@ async fn deliver(
         (true, _, _) | (false, _, false) => None,
         (false, true, true) if error.is_none() => Some(0),
         _ => Some(
-            i64::try_from(BACKOFF.delay_ms(failed_runs.max(1), &mut random_u64)).unwrap_or(60_000),
+            i64::try_from(BACKOFF.delay_ms(failed_runs.max(1), &mut crate::clock::jitter_u64))
+                .unwrap_or(60_000),
         ),
     })
 }

@@ -659,3 +659,54 @@ fn the_year_in_a_number_is_the_merchants_local_year() {
     assert_eq!(at_utc["supply_date"], "2099-12-31");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn issue_refuses_an_invoice_over_the_series_max_invoice_amount() {
+    let dir = scratch("max-invoice");
+    let key = write(&dir, "edge.jwk", &run(&["keygen"], ""));
+    let merchant = write(
+        &dir,
+        "merchant.json",
+        &run(
+            &[
+                "merchant",
+                "create",
+                "--id",
+                "shop",
+                "--name",
+                "Shop",
+                "--country",
+                "CN",
+                "--tax-id",
+                "91110000600037341L",
+                "--tax",
+                "S:13",
+                "--max-invoice-amount",
+                "CNY:113.00",
+            ],
+            "",
+        ),
+    );
+    let request = |price: &str| {
+        format!(
+            r#"{{"currency":"CNY","order_id":"A","lines":[{{"description":"x","quantity":"1","unit_price":"{price}","tax_category":"S","tax_rate":"13"}}]}}"#
+        )
+    };
+    // 100.00 net is 113.00 gross: at the limit, accepted.
+    let at = run(
+        &["issue", "--key", &key, "--merchant", &merchant],
+        &request("100.00"),
+    );
+    assert_eq!(
+        at.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&at.stderr)
+    );
+    let over = run(
+        &["issue", "--key", &key, "--merchant", &merchant],
+        &request("100.01"),
+    );
+    assert_eq!(over.status.code(), Some(1));
+    assert_eq!(json(&over.stderr)["code"], "INVOICE_AMOUNT_LIMIT");
+}

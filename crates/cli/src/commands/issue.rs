@@ -93,6 +93,36 @@ pub fn run(args: &IssueArgs) -> Result<(), Failure> {
     let signed = parse_request(&request)
         .and_then(|request| issue(&request, &merchant, Payment::AsRequested, &context))
         .map_err(reject)?;
+    // The series' max_invoice_amount holds offline too (DESIGN.md, "Offline limits"); the other
+    // limits are about what an origin has not archived, which the CLI cannot know.
+    let limits = merchant
+        .series
+        .iter()
+        .find(|s| s.name == signed.invoice.series)
+        .map(|series| merchant.limits_for(series));
+    if let Some(limits) = limits {
+        let candidate = invoice_edge_core::offline::Candidate {
+            currency: &signed.invoice.currency,
+            gross: signed.invoice.totals.gross.to_decimal(),
+            counts_toward_amount: true,
+        };
+        let unlimited = invoice_edge_core::offline::Limits {
+            max_invoice_amount: limits.max_invoice_amount,
+            ..invoice_edge_core::offline::Limits::none()
+        };
+        if let Err(refusal) = invoice_edge_core::offline::admit(
+            0,
+            &invoice_edge_core::offline::Outstanding::default(),
+            &unlimited,
+            &candidate,
+        ) {
+            return Err(reject(vec![invoice_edge_core::FieldError::new(
+                "/lines",
+                refusal.code,
+                refusal.detail,
+            )]));
+        }
+    }
     io::print_json(&Document::new(signed, None, None))
 }
 
