@@ -8,5 +8,5 @@ cd "$root"
 keys=.state/keys
 echo $$ >.state/origin.pid
 exec target/debug/invoice-origin serve --db .state/origin-v2.sqlite --trust "$keys/trust.jwks" \
-  --key "$keys/origin.jwk" --merchants "$keys/demo-merchant.json" --edge-tokens "$keys/edge-tokens" \
+  --key "$keys/origin.jwk" --edge-tokens "$keys/edge-tokens" \
   --listen 127.0.0.1:8788

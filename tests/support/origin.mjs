@@ -79,7 +79,7 @@ export async function startOrigin({ trustedKeys, merchantFiles = [], onStderr })
     files,
     publicJwk: { kty: 'OKP', crv: 'Ed25519', x: originKey.x, kid: originKey.kid },
     async start() {
-      child = spawn(originPath, ['serve', '--db', files.db, '--trust', files.trust, '--key', files.key, '--merchants', files.merchants, '--edge-tokens', files.edgeTokens, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', onStderr ? 'pipe' : 'inherit'] });
+      child = spawn(originPath, ['serve', '--db', files.db, '--trust', files.trust, '--key', files.key, '--edge-tokens', files.edgeTokens, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', onStderr ? 'pipe' : 'inherit'] });
       child.stderr?.on('data', (chunk) => {
         onStderr(chunk.toString());
         process.stderr.write(chunk);

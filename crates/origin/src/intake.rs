@@ -4,25 +4,20 @@
 //! chain and appends.
 
 use invoice_edge_core::date::parse_rfc3339_millis;
-use invoice_edge_core::document::{is_uuid, verify, Invoice, VerifyCode, FORMAT, LEGACY_FORMAT_V1};
+use invoice_edge_core::document::{is_uuid, verify, Invoice, VerifyCode, FORMAT};
 use invoice_edge_core::keys::{hex_decode, Jwks};
 use invoice_edge_core::merchant::is_valid_series_name;
 use invoice_edge_core::series::is_hash_hex;
 use invoice_edge_core::{Code, FieldError, Problem};
 use serde_json::{Map, Value};
 
-/// Where a checked document goes in its series.
+/// Where a checked document says it goes in its series: numbered and chained by the edge; the
+/// origin only checks the chain, and numbers nothing of its own.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Place {
-    /// `invoice-edge/2`: numbered and chained by the edge; the origin only checks the chain.
-    Chained {
-        seq: u64,
-        prev_hash: String,
-        number: String,
-    },
-    /// `invoice-edge/1`, from the edge worker's version 1 path: the origin still numbers it as
-    /// the series' next document (see [`crate::legacy_v1`]). Removed with that path.
-    LegacyUnnumbered,
+pub struct Place {
+    pub seq: u64,
+    pub prev_hash: String,
+    pub number: String,
 }
 
 /// A document whose edge signature verified under a trusted key, ready to be archived.
@@ -195,9 +190,8 @@ impl ArchivedFields {
     /// origin waits for the origin's deploy instead of losing documents.
     pub fn read(invoice: &Value) -> Result<ArchivedFields, Problem> {
         let format = invoice.get("format").and_then(Value::as_str);
-        let chained = match format {
-            Some(FORMAT) => true,
-            Some(LEGACY_FORMAT_V1) => false,
+        match format {
+            Some(FORMAT) => {}
             // No format at all is not a newer edge's document but a broken one.
             None => {
                 return Err(Problem::from_errors(vec![FieldError::new(
@@ -218,7 +212,7 @@ impl ArchivedFields {
                     ),
                 )]))
             }
-        };
+        }
         let mut errors = Vec::new();
         let mut text = |name: &str, valid: &dyn Fn(&str) -> bool, rule: &str| -> String {
             match invoice.get(name).and_then(Value::as_str) {
@@ -246,35 +240,28 @@ impl ArchivedFields {
             &|v| parse_rfc3339_millis(v).is_some(),
             "an RFC 3339 UTC timestamp with milliseconds",
         );
-        let (kind, place) = if chained {
-            let kind = text(
-                "kind",
-                &|v| matches!(v, "invoice" | "credit_note"),
-                "invoice or credit_note",
-            );
-            let number = text("number", &|v| !v.is_empty(), "a non-empty string");
-            let prev_hash = text("prev_hash", &is_hash_hex, "64 lower-case hex digits");
-            let seq = invoice
-                .get("seq")
-                .and_then(Value::as_u64)
-                .filter(|seq| *seq >= 1);
-            if seq.is_none() {
-                errors.push(FieldError::new(
-                    "/invoice/seq",
-                    Code::MalformedDocument,
-                    "invoice.seq must be an integer from 1",
-                ));
-            }
-            (
-                kind,
-                Place::Chained {
-                    seq: seq.unwrap_or(0),
-                    prev_hash,
-                    number,
-                },
-            )
-        } else {
-            ("invoice".to_string(), Place::LegacyUnnumbered)
+        let kind = text(
+            "kind",
+            &|v| matches!(v, "invoice" | "credit_note"),
+            "invoice or credit_note",
+        );
+        let number = text("number", &|v| !v.is_empty(), "a non-empty string");
+        let prev_hash = text("prev_hash", &is_hash_hex, "64 lower-case hex digits");
+        let seq = invoice
+            .get("seq")
+            .and_then(Value::as_u64)
+            .filter(|seq| *seq >= 1);
+        if seq.is_none() {
+            errors.push(FieldError::new(
+                "/invoice/seq",
+                Code::MalformedDocument,
+                "invoice.seq must be an integer from 1",
+            ));
+        }
+        let place = Place {
+            seq: seq.unwrap_or(0),
+            prev_hash,
+            number,
         };
         if !errors.is_empty() {
             return Err(Problem::from_errors(errors));

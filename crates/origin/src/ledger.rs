@@ -13,13 +13,12 @@ use std::sync::{mpsc, Arc};
 use invoice_edge_core::date::rfc3339_millis;
 use invoice_edge_core::document::{receipt, Archived, Final};
 use invoice_edge_core::keys::{hex, hex_decode, EdKey, Jwks, PublicJwk};
-use invoice_edge_core::series::{judge, ChainLink, Judgement, GENESIS_PREV_HASH};
+use invoice_edge_core::series::{judge, ChainLink, Judgement};
 use invoice_edge_core::{Code, Problem};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use crate::intake::{Checked, Place};
-use crate::legacy_v1::NumberFormats;
 
 /// The genesis of the global audit chain: 32 zero bytes (DESIGN.md, "Origin ledger protocol").
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -354,19 +353,13 @@ impl Writer {
     pub fn start(
         conn: Connection,
         key: EdKey,
-        formats: NumberFormats,
         size: Arc<AtomicU64>,
     ) -> std::io::Result<(Writer, std::thread::JoinHandle<()>)> {
         let (jobs, inbox) = mpsc::channel::<Job>();
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
-                let mut archiver = Archiver {
-                    conn,
-                    key,
-                    formats,
-                    size,
-                };
+                let mut archiver = Archiver { conn, key, size };
                 while let Ok(first) = inbox.recv() {
                     let mut batch = vec![first];
                     let mut documents = batch[0].documents.len();
@@ -407,7 +400,6 @@ impl Writer {
 pub struct Archiver {
     pub conn: Connection,
     pub key: EdKey,
-    pub formats: NumberFormats,
     pub size: Arc<AtomicU64>,
 }
 
@@ -480,15 +472,7 @@ impl Archiver {
             let mut done = Vec::with_capacity(job.documents.len());
             for document in &job.documents {
                 let savepoint = tx.savepoint()?;
-                match archive_one(
-                    &savepoint,
-                    document,
-                    head,
-                    &self.key,
-                    &self.formats,
-                    &received_at,
-                    None,
-                ) {
+                match archive_one(&savepoint, document, head, &self.key, &received_at, None) {
                     Ok((outcome, next_head)) => {
                         savepoint.commit()?;
                         head = next_head;
@@ -520,15 +504,7 @@ impl Archiver {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let head = audit_head(&tx)?;
-        let (outcome, _) = archive_one(
-            &tx,
-            document,
-            head,
-            &self.key,
-            &self.formats,
-            &now_rfc3339(),
-            Some(void),
-        )?;
+        let (outcome, _) = archive_one(&tx, document, head, &self.key, &now_rfc3339(), Some(void))?;
         tx.commit()?;
         Ok(outcome)
     }
@@ -541,7 +517,6 @@ fn archive_one(
     document: &Checked,
     audit: AuditHead,
     key: &EdKey,
-    formats: &NumberFormats,
     received_at: &str,
     void: Option<&Void>,
 ) -> rusqlite::Result<(Outcome, AuditHead)> {
@@ -561,71 +536,57 @@ fn archive_one(
     }
 
     let head = series_head(conn, &document.merchant, &document.series)?;
-    let (seq, series_prev_hash, number) = match &document.place {
-        Place::Chained {
-            seq,
-            prev_hash,
-            number,
-        } => {
-            let link = ChainLink {
-                seq: *seq,
-                prev_hash,
-                hash: &hash_hex,
-            };
-            // A read error must not pass for a conflict (permanent at the edge): it fails the
-            // document's savepoint, and the answer is a retryable 500.
-            let mut stored = None;
-            let mut read_error = None;
-            let judgement = judge(
-                head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
-                &link,
-                |at| {
-                    match entry_at(conn, &document.merchant, &document.series, at) {
-                        Ok(entry) => stored = entry,
-                        Err(error) => read_error = Some(error),
-                    }
-                    stored.as_ref().map(|e| e.invoice_hash.clone())
-                },
-            );
-            if let Some(error) = read_error {
-                return Err(error);
+    let Place {
+        seq,
+        prev_hash,
+        number,
+    } = &document.place;
+    let link = ChainLink {
+        seq: *seq,
+        prev_hash,
+        hash: &hash_hex,
+    };
+    // A read error must not pass for a conflict (permanent at the edge): it fails the
+    // document's savepoint, and the answer is a retryable 500.
+    let mut stored = None;
+    let mut read_error = None;
+    let judgement = judge(
+        head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+        &link,
+        |at| {
+            match entry_at(conn, &document.merchant, &document.series, at) {
+                Ok(entry) => stored = entry,
+                Err(error) => read_error = Some(error),
             }
-            match judgement {
-                Judgement::Accept => (*seq, prev_hash.clone(), number.clone()),
-                Judgement::Replay => {
-                    return match stored {
-                        Some(entry) => Ok((Outcome::Replayed(entry.final_()), audit)),
-                        None => rejected(Problem::single(Code::Internal, "replay lost")),
-                    }
-                }
-                Judgement::Gap { expected_seq } => {
-                    return rejected(Problem::sequence_gap(
-                        expected_seq,
-                        format!(
-                            "{}/{} seq {seq} arrived, but the origin's next seq is {expected_seq}: \
-                             send the series from there",
-                            document.merchant, document.series
-                        ),
-                    ))
-                }
-                Judgement::Conflict { reason } => {
-                    return rejected(Problem::single(
-                        Code::SequenceConflict,
-                        format!("{}/{}: {reason}", document.merchant, document.series),
-                    ))
-                }
+            stored.as_ref().map(|e| e.invoice_hash.clone())
+        },
+    );
+    if let Some(error) = read_error {
+        return Err(error);
+    }
+    let (seq, series_prev_hash, number) = match judgement {
+        Judgement::Accept => (*seq, prev_hash.clone(), number.clone()),
+        Judgement::Replay => {
+            return match stored {
+                Some(entry) => Ok((Outcome::Replayed(entry.final_()), audit)),
+                None => rejected(Problem::single(Code::Internal, "replay lost")),
             }
         }
-        Place::LegacyUnnumbered => {
-            let (head_seq, head_hash) = head.unwrap_or_else(|| (0, GENESIS_PREV_HASH.to_string()));
-            let seq = head_seq + 1;
-            let number = formats.render(
-                &document.merchant,
-                &document.series,
-                seq,
-                document.issued_at_ms,
-            );
-            (seq, head_hash, number)
+        Judgement::Gap { expected_seq } => {
+            return rejected(Problem::sequence_gap(
+                expected_seq,
+                format!(
+                    "{}/{} seq {seq} arrived, but the origin's next seq is {expected_seq}: \
+                     send the series from there",
+                    document.merchant, document.series
+                ),
+            ))
+        }
+        Judgement::Conflict { reason } => {
+            return rejected(Problem::single(
+                Code::SequenceConflict,
+                format!("{}/{}: {reason}", document.merchant, document.series),
+            ))
         }
     };
 
@@ -681,10 +642,7 @@ fn archive_one(
         },
         key,
     );
-    let format = match document.place {
-        Place::Chained { .. } => invoice_edge_core::document::FORMAT,
-        Place::LegacyUnnumbered => invoice_edge_core::document::LEGACY_FORMAT_V1,
-    };
+    let format = invoice_edge_core::document::FORMAT;
     conn.prepare_cached(&format!(
         "INSERT INTO entries ({ENTRY_COLUMNS}) VALUES \
          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"

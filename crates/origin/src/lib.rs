@@ -1,8 +1,7 @@
 //! The reference origin ledger (DESIGN.md, "Origin ledger protocol"): an HTTP server on SQLite
 //! that takes edge-numbered, edge-signed documents idempotently, checks each series' chain in
 //! order, keys everything by `(merchant, series)`, appends every document to one global audit
-//! chain, and countersigns a receipt. It numbers nothing of its own (but for version 1
-//! documents, [`legacy_v1`]). `invoice-origin verify` re-checks a ledger file offline, and
+//! chain, and countersigns a receipt. It numbers nothing of its own. `invoice-origin verify` re-checks a ledger file offline, and
 //! `invoice-origin void` archives a refused document so that its series chains on.
 //!
 //! - [`intake`]: shape, format and signature checks, before anything touches the ledger;
@@ -13,13 +12,11 @@
 //! - [`metrics`]: Prometheus text;
 //! - [`audit`]: the `verify` subcommand;
 //! - [`void`]: the `void` subcommand;
-//! - [`legacy_v1`]: origin numbering for the edge worker's version 1 path, until it goes.
 
 pub mod audit;
 pub mod auth;
 pub mod intake;
 pub mod ledger;
-pub mod legacy_v1;
 pub mod metrics;
 pub mod server;
 pub mod void;

@@ -37,10 +37,6 @@ enum Command {
         /// Address to listen on; port 0 picks a free one (printed on stdout).
         #[arg(long, env = "ORIGIN_LISTEN", default_value = "127.0.0.1:8788")]
         listen: String,
-        /// A JSON array of merchant configurations or `merchant create` outputs. Only version 1
-        /// documents (numbered by the origin) use it, for their series' number_format.
-        #[arg(long, env = "ORIGIN_MERCHANTS")]
-        merchants: Option<PathBuf>,
         /// The SHA-256 (lower-case hex, one a line) of each edge token the ledger routes accept;
         /// two lines during a rotation. Reloaded on SIGHUP.
         #[arg(long, env = "ORIGIN_EDGE_TOKENS")]
@@ -86,7 +82,6 @@ fn main() -> ExitCode {
             trust,
             key,
             listen,
-            merchants,
             edge_tokens,
             metrics_tokens,
         } => match serve(ServeConfig {
@@ -94,7 +89,6 @@ fn main() -> ExitCode {
             trust,
             key,
             listen,
-            merchants,
             edge_tokens,
             metrics_tokens,
         }) {

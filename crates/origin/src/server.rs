@@ -30,7 +30,6 @@ use serde_json::{json, Value};
 use crate::auth::{bearer, TokenHashes};
 use crate::intake::{check, document_id, Checked};
 use crate::ledger::{self, Outcome, Writer};
-use crate::legacy_v1::NumberFormats;
 use crate::metrics::Metrics;
 
 /// `PUT` bodies: one signed document, up to twice the edge's 256 KiB request limit, since a
@@ -50,7 +49,6 @@ pub struct ServeConfig {
     pub trust: PathBuf,
     pub key: PathBuf,
     pub listen: String,
-    pub merchants: Option<PathBuf>,
     /// SHA-256 digests of the edge's `ORIGIN_TOKEN`s (one a line; two during a rotation).
     pub edge_tokens: PathBuf,
     /// SHA-256 digests of the tokens `/metrics` accepts; without it `/metrics` is closed.
@@ -206,14 +204,6 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
         )),
         None => None,
     };
-    let formats = match &config.merchants {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("--merchants {}: {e}", path.display()))?;
-            NumberFormats::from_json(&text)?
-        }
-        None => NumberFormats::default(),
-    };
 
     let db_error = |e: rusqlite::Error| format!("--db {}: {e}", config.db.display());
     let mut conn = ledger::open(&config.db, true).map_err(db_error)?;
@@ -226,7 +216,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     let metrics = Metrics::default();
     metrics.ledger_size.store(size, Ordering::Relaxed);
     let origin_kid = key.kid().to_string();
-    let (writer, writer_thread) = Writer::start(conn, key, formats, metrics.ledger_size.clone())
+    let (writer, writer_thread) = Writer::start(conn, key, metrics.ledger_size.clone())
         .map_err(|e| format!("cannot start the ledger writer: {e}"))?;
     let app = Arc::new(App {
         trust_path: config.trust.clone(),

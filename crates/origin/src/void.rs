@@ -18,9 +18,8 @@ use invoice_edge_core::document::Final;
 use invoice_edge_core::keys::{sha256, EdKey};
 use serde_json::{Map, Value};
 
-use crate::intake::{bare_document, ArchivedFields, Checked, Place};
+use crate::intake::{bare_document, ArchivedFields, Checked};
 use crate::ledger::{self, Archiver, Outcome, Void};
-use crate::legacy_v1::NumberFormats;
 
 pub struct VoidRequest {
     pub db: PathBuf,
@@ -54,9 +53,6 @@ pub fn void(request: &VoidRequest) -> Result<Final, String> {
             fields.merchant, fields.series, request.merchant, request.series
         ));
     }
-    if fields.place == Place::LegacyUnnumbered {
-        return Err("a version 1 document has no place in a series chain to void".into());
-    }
     let invoice_hash = sha256(canonicalize(&invoice).as_bytes());
     let mut bare = Map::with_capacity(2);
     bare.insert("invoice".into(), invoice);
@@ -84,7 +80,6 @@ pub fn void(request: &VoidRequest) -> Result<Final, String> {
     let mut archiver = Archiver {
         conn,
         key,
-        formats: NumberFormats::default(),
         size: Arc::new(AtomicU64::new(0)),
     };
     let void = Void {
