@@ -1,6 +1,9 @@
-// Outage drill (issue 11, docs/RESILIENCE.md): the real worker in Miniflare on persisted state,
-// the real `invoice-origin` on a real SQLite file, the fault proxy between them, a bounded load
-// generator at concurrency 16, a seeded fault schedule, then the checker.
+// Outage drill (issues 11 and 16, docs/RESILIENCE.md), design version 2: the real worker in
+// Miniflare on persisted state (one `SeriesLedger` Durable Object per series, which numbers,
+// chains, signs and stores each invoice, and delivers from its alarm), the real `invoice-origin`
+// on a real SQLite file, the fault proxy between them, a bounded load generator at concurrency
+// 16, a seeded fault schedule, a drain driven as an operator would (POST /v1/admin/sync, then
+// GET /v1/admin/series until nothing is outstanding), then the checker.
 //
 //   node tests/chaos/drill.mjs [--profile short|long] [--n N] [--seed S]
 //
@@ -19,26 +22,42 @@ import { startFaultProxy, prng, FAULT_KINDS } from './fault-proxy.mjs';
 import { check, listKeys } from './checker.mjs';
 
 /** `invoice-edge token` (the cart on stdin), asynchronously: the load must not wait on it. */
-function mintToken(merchantPath, order, cartValue) {
+function mintToken(merchantPath, order, series, cartValue) {
   return new Promise((resolve, reject) => {
-    const child = execFile(cliPath, ['token', '--merchant', merchantPath, '--order', order, '--ttl', '24h'], { encoding: 'utf8' }, (error, stdout) =>
-      error ? reject(error) : resolve(stdout.trim()),
-    );
+    const args = ['token', '--merchant', merchantPath, '--order', order, '--series', series, '--ttl', '24h'];
+    const child = execFile(cliPath, args, { encoding: 'utf8' }, (error, stdout) => (error ? reject(error) : resolve(stdout.trim())));
     child.stdin.end(JSON.stringify(cartValue));
   });
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * The profiles. `cronMs` is how often the drill runs the cron handler; `graceMs` is
- * RECONCILE_GRACE_MS (production: a 60 s cron and a 60 s grace). The short drill compresses
- * time by 20 so that it fits `make test`; the long one runs the production cadence, so its drain
- * figure is the one the 3-minute promise is about. `retryDelay` is the queue's (production: 10 s).
+ * The profiles. `cronMs` is how often the drill runs the cron handler (production: every 60 s;
+ * in version 2 it only pokes series objects, a safety net). `batchTimeoutMs` is
+ * ORIGIN_BATCH_TIMEOUT_MS and `cooldownMs` BREAKER_COOLDOWN_MS, small so that recovery is quick
+ * (the alarm's back-off is capped at 60 s whatever they are). `ratePerS` paces the orders' starts
+ * (the load would otherwise be over before its schedule: issuance no longer waits for the
+ * origin), null for as fast as 16 clients go. `deliveryFaultsMs` is a spell of faults with the
+ * origin up after the load, when only the alarms' batches run. At recovery the short drill calls
+ * POST /v1/admin/sync as an operator would (`syncAtRecovery`); the long one leaves the objects to
+ * their own alarms and back-off (at most 60 s) and the 60 s cron, so its drain figure is what
+ * production gets with nobody watching. Either calls sync again after `resyncAfterMs` without
+ * progress (counted in the report). `drainLimitMs` bounds the wait for every series to report
+ * nothing outstanding after recovery.
  */
 export const PROFILES = {
-  short: { n: 500, cycles: 1, faultP: 0.35, cronMs: 3_000, graceMs: 3_000, retryDelay: 1, bigOutage: false, deadlineMs: 270_000 },
-  long: { n: 20_000, cycles: 3, faultP: 0.25, cronMs: 60_000, graceMs: 60_000, retryDelay: 10, bigOutage: true, deadlineMs: 3_600_000 },
+  short: { n: 500, ratePerS: 14, cycles: 1, faultP: 0.35, cronMs: 3_000, batchTimeoutMs: 3_000, cooldownMs: 2_000, bigOutage: false, deliveryFaultsMs: 10_000, syncAtRecovery: true, resyncAfterMs: 15_000, drainLimitMs: 60_000, deadlineMs: 120_000, clientMs: 100_000 },
+  long: { n: 20_000, ratePerS: 50, cycles: 3, faultP: 0.25, cronMs: 60_000, batchTimeoutMs: 3_000, cooldownMs: 2_000, bigOutage: true, deliveryFaultsMs: 0, syncAtRecovery: false, resyncAfterMs: 90_000, drainLimitMs: 600_000, deadlineMs: 3_600_000, clientMs: 240_000 },
 };
+
+/**
+ * Two merchants, two series each. Both have a series named WEB: a series is (merchant, series),
+ * and two merchants' series never share a counter or a chain.
+ */
+const MERCHANTS = [
+  { id: 'demo', series: ['DEMO', 'WEB'] },
+  { id: 'shop2', series: ['SHOP2', 'WEB'] },
+];
 
 const cart = (i) => ({
   currency: 'CNY',
@@ -57,8 +76,9 @@ const percentile = (values, p) => {
 
 /**
  * The seeded schedule: actions at fractions of the orders completed. Per cycle: per-request
- * faults on, an origin SIGKILL and restart, a refused-connections window, a worker restart, and
- * faults off; the long profile ends with an outage long enough to leave about 10,000 pending.
+ * faults on, an origin SIGKILL and restart, a refused-connections window, a worker restart, a
+ * second SIGKILL and restart, and faults off; the long profile ends with an outage long enough to
+ * leave about 10,000 documents outstanding.
  */
 function buildSchedule(profile, random) {
   const events = [];
@@ -72,11 +92,10 @@ function buildSchedule(profile, random) {
     events.push({ at: at(0.38), action: 'start_origin' });
     events.push({ at: at(0.48), action: 'refuse', ms: 2_000 + Math.floor(random() * 2_000) });
     events.push({ at: at(0.6), action: 'restart_worker' });
-    // The short drill kills the origin twice; the long one once more per cycle.
     events.push({ at: at(0.7), action: 'kill_origin' });
     events.push({ at: at(0.82), action: 'start_origin' });
-    // The short drill keeps its faults on to the end of the load: the pending tail is then
-    // delivered by batches through the faults (see "Delivery under faults" below).
+    // The short drill keeps its faults on to the end of the load, heavier at the end: the
+    // outstanding tail is then delivered through faults (see "Delivery under faults" below).
     if (profile.bigOutage || c < profile.cycles - 1) events.push({ at: at(0.92), action: 'faults_off' });
     else events.push({ at: at(0.86), action: 'faults_heavy' });
   }
@@ -89,38 +108,42 @@ let activeCleanup = null;
 export async function runDrill(options = {}) {
   const profile = { ...PROFILES[options.profile ?? 'short'], ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
   const seed = profile.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const log = profile.log ?? ((line) => console.log(`[drill ${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}`));
   const t0 = Date.now();
+  const log = profile.log ?? ((line) => console.log(`[drill ${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}`));
   const random = prng(seed);
   log(`profile=${options.profile ?? 'short'} n=${profile.n} seed=${seed}`);
   const dir = mkdtempSync(path.join(tmpdir(), 'invoice-drill-'));
 
-  // Keys, two merchants (two series), the origin on its SQLite file, the proxy, the worker.
+  // Keys, two merchants (four series), the origin on its SQLite file, the proxy, the worker.
   const edgeKey = keygen();
-  const merchants = [demoMerchant('demo'), demoMerchant('shop2')];
+  const merchants = MERCHANTS.map((m) => demoMerchant(m.id, m.series.flatMap((s) => ['--series', s])));
   const merchantPaths = merchants.map((m, i) => {
     const file = path.join(dir, `merchant-${i}.json`);
     writeFileSync(file, JSON.stringify(m));
     return file;
   });
   const origin = await startOrigin({ trustedKeys: [edgeKey], merchantFiles: merchants });
-  const proxy = await startFaultProxy({ target: origin.url, seed: seed ^ 0x5eed, deadlines: { put: 1500, batch: 10_000 } });
+  // "latency" holds a batch past the edge's deadline, then forwards it (the origin commits a
+  // batch the edge gave up on).
+  const proxy = await startFaultProxy({ target: origin.url, seed: seed ^ 0x5eed, deadlines: { put: 1500, batch: profile.batchTimeoutMs } });
   const persistTo = path.join(dir, 'edge-state');
   const edgePort = await freePort();
   const bindings = {
     EDGE_SIGNING_KEY: JSON.stringify(edgeKey),
     ORIGIN_URL: proxy.url,
     ORIGIN_PUBLIC_JWK: JSON.stringify(origin.publicJwk),
-    ORIGIN_TIMEOUT_MS: '1500',
-    BREAKER_COOLDOWN_MS: '2000',
-    RECONCILE_GRACE_MS: String(profile.graceMs),
+    ORIGIN_BATCH_TIMEOUT_MS: String(profile.batchTimeoutMs),
+    BREAKER_FAILURES: '3',
+    BREAKER_COOLDOWN_MS: String(profile.cooldownMs),
   };
-  let edge = await startEdge({ persistTo, port: edgePort, bindings, retryDelay: profile.retryDelay });
+  let edge = await startEdge({ persistTo, port: edgePort, bindings });
   // Whatever happens (a failed check, an exception, SIGTERM), stop what this drill started.
   let stopped = false;
+  const timers = [];
   const stopAll = async () => {
     if (stopped) return;
     stopped = true;
+    for (const timer of timers) clearInterval(timer);
     await edge.stop().catch(() => {});
     await proxy.stop().catch(() => {});
     await origin.kill('SIGKILL').catch(() => {});
@@ -138,7 +161,7 @@ export async function runDrill(options = {}) {
     const phaseNow = () => (!originUp || proxy.refusing ? 'outage' : phase);
 
     // The orders: a third through checkout tokens (minted by the CLI beforehand, as a shop's
-    // server would), the rest through API keys.
+    // server would), the rest through API keys; each in one of its merchant's two series.
     const orders = new Map();
     const plan = [];
     const tokenJobs = [];
@@ -146,7 +169,8 @@ export async function runDrill(options = {}) {
       const m = i % 2;
       const order = `DRILL-${seed}-${i}`;
       const viaToken = random() < 0.33;
-      const entry = { merchant: merchants[m].config.id, order_id: order, via: viaToken ? 'token' : 'key', attempts: [], cart: cart(i), m };
+      const series = MERCHANTS[m].series[random() < 0.5 ? 0 : 1];
+      const entry = { merchant: merchants[m].config.id, series, order_id: order, via: viaToken ? 'token' : 'key', attempts: [], cart: cart(i), m };
       orders.set(`${entry.merchant}:${order}`, entry);
       plan.push(entry);
       if (viaToken) tokenJobs.push(entry);
@@ -156,11 +180,83 @@ export async function runDrill(options = {}) {
       Array.from({ length: 4 }, async () => {
         while (nextToken < tokenJobs.length) {
           const entry = tokenJobs[nextToken++];
-          entry.token = await mintToken(merchantPaths[entry.m], entry.order_id, entry.cart);
+          entry.token = await mintToken(merchantPaths[entry.m], entry.order_id, entry.series, entry.cart);
         }
       }),
     );
     log(`${tokenJobs.length} checkout tokens minted, ${profile.n - tokenJobs.length} orders by API key`);
+
+    // The operator's view: GET /v1/admin/series and POST /v1/admin/sync, per merchant.
+    const admin = async (m, method, route) => {
+      const response = await fetch(`${edge.url}${route}`, { method, headers: { authorization: `Bearer ${apiKeys[m]}` }, signal: AbortSignal.timeout(15_000) });
+      const body = await response.json();
+      if (response.status !== 200) throw new Error(`${method} ${route}: ${response.status} ${body.code ?? ''}`);
+      return body;
+    };
+    /** Every series of both merchants, keyed `merchant/series`; throws if one is unreachable. */
+    const seriesReports = async () => {
+      const all = {};
+      for (let m = 0; m < merchants.length; m += 1) {
+        const { series } = await admin(m, 'GET', '/v1/admin/series');
+        for (const s of series) {
+          if (s.unavailable) throw new Error(`series ${merchants[m].config.id}/${s.name} unavailable: ${s.unavailable}`);
+          all[`${merchants[m].config.id}/${s.name}`] = s;
+        }
+      }
+      return all;
+    };
+    let syncs = 0;
+    const syncAll = async () => {
+      syncs += 1;
+      for (let m = 0; m < merchants.length; m += 1) await admin(m, 'POST', '/v1/admin/sync');
+    };
+
+    // A monitor of the series' reports during the whole drill: what an operator's dashboard
+    // would show, and a check that a head or a final seq never goes back (not across a worker
+    // restart either) and that nothing is final beyond the head.
+    const monitor = { samples: 0, failures: 0, maxOutstanding: 0, errors: new Map(), levels: new Set(), breakers: new Set(), anomalies: [] };
+    const lastSeen = new Map();
+    const observe = (reports) => {
+      let outstanding = 0;
+      for (const [name, r] of Object.entries(reports)) {
+        outstanding += r.outstanding_count;
+        const before = lastSeen.get(name);
+        if (before && (r.head_seq < before.head_seq || r.final_seq < before.final_seq)) {
+          monitor.anomalies.push(`${name}: went back from head ${before.head_seq}/final ${before.final_seq} to head ${r.head_seq}/final ${r.final_seq}`);
+        }
+        if (r.final_seq > r.head_seq) monitor.anomalies.push(`${name}: final_seq ${r.final_seq} beyond head_seq ${r.head_seq}`);
+        if (r.outstanding_count !== r.head_seq - r.final_seq && !r.stopped && !r.origin_regressed) {
+          monitor.anomalies.push(`${name}: outstanding_count ${r.outstanding_count} but head ${r.head_seq} - final ${r.final_seq}`);
+        }
+        if (r.stopped) monitor.anomalies.push(`${name}: stopped ${JSON.stringify(r.stopped)}`);
+        if (r.origin_regressed) monitor.anomalies.push(`${name}: origin_regressed ${JSON.stringify(r.origin_regressed)}`);
+        lastSeen.set(name, { head_seq: r.head_seq, final_seq: r.final_seq });
+        if (r.last_delivery_error) {
+          const kind = r.last_delivery_error.replace(/https?:\/\/[^ :]+:\d+/g, 'ORIGIN').replace(/\d+/g, 'N');
+          monitor.errors.set(kind, (monitor.errors.get(kind) ?? 0) + 1);
+        }
+        monitor.levels.add(r.level);
+        monitor.breakers.add(typeof r.breaker === 'string' ? r.breaker : JSON.stringify(r.breaker));
+      }
+      monitor.samples += 1;
+      monitor.maxOutstanding = Math.max(monitor.maxOutstanding, outstanding);
+      return outstanding;
+    };
+    let monitorBusy = false;
+    let monitorPaused = false;
+    timers.push(
+      setInterval(async () => {
+        if (!edgeUp || monitorBusy || monitorPaused || stopped) return;
+        monitorBusy = true;
+        try {
+          observe(await seriesReports());
+        } catch {
+          monitor.failures += 1;
+        } finally {
+          monitorBusy = false;
+        }
+      }, 2_000),
+    );
 
     // One HTTP attempt, as a widget or a shop server makes it.
     async function attempt(entry, dup) {
@@ -178,7 +274,7 @@ export async function runDrill(options = {}) {
           body = { buyer: { name: 'Drill Buyer' } };
         } else {
           headers.authorization = `Bearer ${apiKeys[entry.m]}`;
-          body = { ...entry.cart, order_id: entry.order_id };
+          body = { ...entry.cart, order_id: entry.order_id, series: entry.series };
         }
         const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
         const text = await response.text();
@@ -191,10 +287,15 @@ export async function runDrill(options = {}) {
         Object.assign(record, {
           status: response.status,
           code: json.code,
-          id: json.invoice?.id,
           doc: json.status,
+          replayed: response.headers.get('idempotent-replayed') === 'true',
           retryAfter: Number(response.headers.get('retry-after')) || undefined,
+          exposure: response.headers.get('offline-exposure') ?? undefined,
         });
+        if (response.status === 201) {
+          const inv = json.invoice ?? {};
+          Object.assign(record, { id: inv.id, merchant: inv.merchant, series: inv.series, order_id: inv.order_id, seq: inv.seq, number: inv.number, prev_hash: inv.prev_hash, issued_at: inv.issued_at });
+        }
       } catch (error) {
         record.error = error.name === 'TimeoutError' ? 'timeout' : 'network';
       }
@@ -204,14 +305,16 @@ export async function runDrill(options = {}) {
       return record;
     }
 
-    // A client: retries the same order on a timeout, a network error, a 5xx, a 429 or a 409
-    // IDEMPOTENCY_IN_PROGRESS, after Retry-After (or a short jittered pause); bounded.
+    // A client: retries the same order until it gets 201, on a timeout, a network error, a 5xx
+    // (a 503 is "not issued, or cannot tell": retrying is always safe) or a 429, after
+    // Retry-After (or a short jittered pause); bounded. Any other answer ends it: a 422
+    // ORDER_ALREADY_INVOICED for the same body is a violation the checker reports.
     async function client(entry, dup) {
-      const end = Date.now() + 240_000;
+      const end = Date.now() + profile.clientMs;
       for (let n = 0; n < 80 && Date.now() < end; n += 1) {
         const r = await attempt(entry, dup);
         if (r.status === 201) return;
-        const retry = r.error || r.status >= 500 || r.status === 429 || (r.status === 409 && r.code === 'IDEMPOTENCY_IN_PROGRESS');
+        const retry = r.error || r.status >= 500 || r.status === 429;
         if (!retry) return;
         await sleep(r.retryAfter ? Math.min(r.retryAfter * 1000, 30_000) : 300 + Math.floor(random() * 700));
       }
@@ -254,32 +357,45 @@ export async function runDrill(options = {}) {
       },
       async refuse(event) {
         proxy.refusing = true;
-        const window = proxy.refuseFor(event.ms).finally(() => {
+        await proxy.refuseFor(event.ms).finally(() => {
           proxy.refusing = false;
         });
-        await window;
       },
       async restart_worker() {
+        // Disposed mid-load, with issuances, alarms and batches in flight; started again on the
+        // same persisted state and port.
         injected.worker_restart += 1;
         edgeUp = false;
         await edge.stop();
         await sleep(500);
-        edge = await startEdge({ persistTo, port: edgePort, bindings, retryDelay: profile.retryDelay });
+        edge = await startEdge({ persistTo, port: edgePort, bindings });
         edgeUp = true;
       },
     };
     const fire = (event) => {
-      log(`${event.action}${event.ms ? ` ${event.ms} ms` : ''} at ${done}/${profile.n}`);
-      busy = busy.then(() => actions[event.action](event)).catch((e) => log(`action ${event.action} failed: ${e.message}`));
+      event.firedAt = Date.now() - t0;
+      log(`${event.action}${event.ms ? ` ${event.ms} ms` : ''} due at ${done}/${profile.n}`);
+      busy = busy
+        .then(() => actions[event.action](event))
+        .then(() => {
+          event.doneAt = Date.now() - t0;
+          log(`${event.action} done at ${done}/${profile.n}`);
+        })
+        .catch((e) => log(`action ${event.action} failed: ${e.message}`));
     };
 
-    // The cron, as production runs it (compressed in the short profile).
+    // The cron, as production runs it (compressed in the short profile): it only pokes series.
     let cronRuns = 0;
-    const cronTimer = setInterval(() => {
-      if (!edgeUp) return;
-      cronRuns += 1;
-      edge.cron().catch(() => {});
-    }, profile.cronMs);
+    let cronFailures = 0;
+    timers.push(
+      setInterval(() => {
+        if (!edgeUp || stopped) return;
+        cronRuns += 1;
+        edge.cron().catch(() => {
+          cronFailures += 1;
+        });
+      }, profile.cronMs),
+    );
 
     // The load: 16 clients; 10% of orders get a second client while the first is in flight.
     const loadStart = Date.now();
@@ -288,10 +404,13 @@ export async function runDrill(options = {}) {
     const scheduler = setInterval(() => {
       while (scheduleIndex < schedule.length && done / profile.n >= schedule[scheduleIndex].at) fire(schedule[scheduleIndex++]);
     }, 50);
+    timers.push(scheduler);
     await Promise.all(
       Array.from({ length: 16 }, async () => {
         while (next < plan.length && Date.now() - t0 < profile.deadlineMs) {
-          const entry = plan[next++];
+          const index = next++;
+          const entry = plan[index];
+          if (profile.ratePerS) await sleep(Math.max(0, loadStart + (index * 1000) / profile.ratePerS - Date.now()));
           const runs = [client(entry, false)];
           if (random() < 0.1) runs.push(sleep(Math.floor(random() * 200)).then(() => client(entry, true)));
           await Promise.all(runs);
@@ -302,54 +421,133 @@ export async function runDrill(options = {}) {
     clearInterval(scheduler);
     while (scheduleIndex < schedule.length) fire(schedule[scheduleIndex++]);
     await busy;
-    const loadSeconds = (Date.now() - loadStart) / 1000;
+    const loadEnd = Date.now();
+    const loadSeconds = (loadEnd - loadStart) / 1000;
+    let emptyAt = null; // when every series first reported nothing outstanding after the load
     log(`load done: ${profile.n} orders in ${loadSeconds.toFixed(1)} s`);
 
-    const kv = () => edge.kv('INVOICES');
-    const unsettled = async () => {
-      const store = await kv();
-      const [inv, fin, rej] = await Promise.all([listKeys(store, 'inv:'), listKeys(store, 'final:'), listKeys(store, 'rejected:')]);
-      return inv.length - fin.length - rej.length;
-    };
-
-    // Delivery under faults (the batch route's turn): a while of faults with the origin up.
-    if (!profile.bigOutage) {
+    // Delivery under faults: a while of faults with the origin up, when only the alarms' batches
+    // reach the origin (garbage, 5xx, latency past the deadline, truncated and lost answers).
+    // The operator's sync at its start resets the back-off the outages built up, so batches go
+    // through the faults, each failure backing off again from 1 s.
+    let deliveredUnderFaults = null;
+    // From here the drill samples the reports itself, one at a time.
+    monitorPaused = true;
+    while (monitorBusy) await sleep(50);
+    if (profile.deliveryFaultsMs > 0) {
+      if (!originUp) {
+        await origin.start();
+        originUp = true;
+      }
       phase = 'faults';
       proxy.setFaults(0.6);
-      await sleep(15_000);
-      proxy.setFaults(0);
-      phase = 'healthy';
+      const spellStart = Date.now();
+      let before = null;
+      let after = null;
+      let zeroAt = null;
+      try {
+        before = observe(await seriesReports());
+        await syncAll();
+      } catch (error) {
+        log(`delivery under faults: ${error.message}`);
+      }
+      while (Date.now() - spellStart < profile.deliveryFaultsMs) {
+        await sleep(500);
+        try {
+          after = observe(await seriesReports());
+          if (after === 0 && zeroAt === null) zeroAt = Date.now();
+          if (after === 0 && emptyAt === null) emptyAt = zeroAt;
+        } catch (error) {
+          log(`delivery under faults: ${error.message}`);
+        }
+      }
+      deliveredUnderFaults = { seconds: profile.deliveryFaultsMs / 1000, outstanding_before: before, outstanding_after: after, drained_after_s: zeroAt ? Number(((zeroAt - spellStart) / 1000).toFixed(1)) : null };
+      log(`delivery under faults (p = 0.6): ${before} -> ${after} outstanding in ${profile.deliveryFaultsMs / 1000} s${zeroAt ? `, none left after ${deliveredUnderFaults.drained_after_s} s` : ''}`);
     }
 
-    // Recovery: the origin back, no more faults. Time until every invoice is final or rejected.
-    const pendingAtRecovery = await unsettled();
+    // Recovery: the origin back, no more faults. The operator (short profile) asks every series
+    // to deliver now, resetting back-off and breaker; then /v1/admin/series is watched until
+    // nothing is outstanding. Without progress for `resyncAfterMs`, sync is called (again).
+    proxy.setFaults(0);
+    phase = 'healthy';
     if (!originUp) {
       await origin.start();
       originUp = true;
     }
-    proxy.setFaults(0);
     const recoveredAt = Date.now();
-    log(`recovery: origin healthy, ${pendingAtRecovery} invoices not final${bigOutageAt ? ` (the big outage lasted ${((recoveredAt - bigOutageAt) / 1000).toFixed(0)} s)` : ''}`);
-    let left = pendingAtRecovery;
-    const drainLimit = profile.bigOutage ? 600_000 : 150_000;
-    while (Date.now() - recoveredAt < drainLimit) {
-      left = await unsettled();
-      if (left <= 0) break;
-      await sleep(1000);
+    let atRecovery = null;
+    for (let i = 0; i < 10 && !atRecovery; i += 1) {
+      try {
+        atRecovery = await seriesReports();
+      } catch (error) {
+        log(`admin/series at recovery: ${error.message}`);
+        await sleep(500);
+      }
+    }
+    const outstandingAtRecovery = atRecovery ? observe(atRecovery) : null;
+    log(`recovery: origin healthy, ${outstandingAtRecovery} documents outstanding${bigOutageAt ? ` (the big outage lasted ${((recoveredAt - bigOutageAt) / 1000).toFixed(0)} s)` : ''}`);
+    if (profile.syncAtRecovery) await syncAll().catch((error) => log(`sync failed: ${error.message}`));
+    let reports = atRecovery ?? {};
+    let drained = false;
+    let lastProgressAt = Date.now();
+    let lastFinal = -1;
+    while (Date.now() - recoveredAt < profile.drainLimitMs) {
+      try {
+        reports = await seriesReports();
+        observe(reports);
+        const list = Object.values(reports);
+        const finalSum = list.reduce((sum, r) => sum + r.final_seq, 0);
+        if (finalSum > lastFinal) {
+          lastFinal = finalSum;
+          lastProgressAt = Date.now();
+        }
+        drained = list.length > 0 && list.every((r) => r.outstanding_count === 0 && r.final_seq === r.head_seq && !r.stopped && !r.origin_regressed);
+        if (drained) {
+          emptyAt ??= Date.now();
+          break;
+        }
+        if (Date.now() - lastProgressAt > profile.resyncAfterMs) {
+          log(`no delivery progress for ${profile.resyncAfterMs / 1000} s: ${JSON.stringify(Object.fromEntries(list.map((r) => [`${r.merchant}/${r.series}`, { head: r.head_seq, final: r.final_seq, error: r.last_delivery_error, breaker: r.breaker }])))}; sync again`);
+          await syncAll();
+          lastProgressAt = Date.now();
+        }
+      } catch (error) {
+        log(`drain poll: ${error.message}`);
+      }
+      await sleep(500);
     }
     const drainSeconds = (Date.now() - recoveredAt) / 1000;
-    log(left <= 0 ? `drained: all final ${drainSeconds.toFixed(1)} s after recovery` : `NOT drained: ${left} not final after ${drainSeconds.toFixed(0)} s`);
-    // The markers of final invoices go with the next reconciliations (bounded wait).
-    const markersEnd = Date.now() + Math.max(3 * profile.cronMs, 20_000);
-    while (Date.now() < markersEnd) {
-      if ((await listKeys(await kv(), 'pending:')).length === 0) break;
-      await sleep(1000);
+    log(drained ? `drained: nothing outstanding ${drainSeconds.toFixed(1)} s after recovery (${syncs} sync calls)` : `NOT drained after ${drainSeconds.toFixed(0)} s: ${JSON.stringify(reports)}`);
+
+    // The alarm writes final: beside each receipt (a failed KV write is retried a second later):
+    // wait, bounded, until every inv: has its final: before the checker reads the documents.
+    const kvEnd = Date.now() + 30_000;
+    let kvSettled = false;
+    while (Date.now() < kvEnd) {
+      const store = await edge.kv('INVOICES');
+      const [inv, fin] = await Promise.all([listKeys(store, 'inv:'), listKeys(store, 'final:')]);
+      if (inv.length > 0 && fin.length >= inv.length) {
+        kvSettled = true;
+        break;
+      }
+      await sleep(500);
     }
-    clearInterval(cronTimer);
-    await sleep(1000);
+    const kvSeconds = (Date.now() - recoveredAt) / 1000;
+    for (const timer of timers) clearInterval(timer);
 
     // The checker, with the origin healthy and delivery finished.
-    const result = await check({ orders, ledgerDb: origin.files.db, trustFile: origin.files.trust, edge, originUrl: origin.url, workDir: dir, log });
+    let finalReports = reports;
+    try {
+      finalReports = await seriesReports();
+    } catch (error) {
+      log(`final admin/series: ${error.message}`);
+    }
+    const result = await check({ orders, ledgerDb: origin.files.db, trustFile: origin.files.trust, edge, originUrl: origin.url, seriesReports: finalReports, monitorAnomalies: monitor.anomalies, workDir: dir, log });
+
+    // DRILL_HISTORY=FILE keeps every client attempt (and the fault schedule), for analysis.
+    if (process.env.DRILL_HISTORY) {
+      writeFileSync(process.env.DRILL_HISTORY, JSON.stringify({ seed, schedule, attempts: [...orders.values()].flatMap((o) => o.attempts.map((a) => ({ order: `${o.merchant}:${o.order_id}`, series: o.series, via: o.via, ...a }))) }));
+    }
 
     // Figures.
     const all = [...orders.values()].flatMap((o) => o.attempts);
@@ -360,7 +558,7 @@ export async function runDrill(options = {}) {
     }
     const answers = {};
     for (const a of all) {
-      const key = a.error ?? `${a.status}${a.code ? ` ${a.code}` : a.doc ? ` ${a.doc}` : ''}`;
+      const key = a.error ?? `${a.status}${a.code ? ` ${a.code}` : a.doc ? ` ${a.doc}${a.replayed ? ' replayed' : ''}` : ''}`;
       answers[key] = (answers[key] ?? 0) + 1;
     }
     const faults = { ...injected };
@@ -371,21 +569,36 @@ export async function runDrill(options = {}) {
       profile: options.profile ?? 'short',
       n: profile.n,
       load_seconds: Number(loadSeconds.toFixed(1)),
-      pending_at_recovery: pendingAtRecovery,
+      outstanding_at_recovery: outstandingAtRecovery,
+      max_outstanding_seen: monitor.maxOutstanding,
+      delivered_under_faults: deliveredUnderFaults,
+      drained_seconds_after_load: emptyAt ? Number(((emptyAt - loadEnd) / 1000).toFixed(1)) : null,
       drain_seconds_after_recovery: Number(drainSeconds.toFixed(1)),
-      drained: left <= 0,
+      kv_final_seconds_after_recovery: Number(kvSeconds.toFixed(1)),
+      drained,
+      kv_settled: kvSettled,
+      sync_calls: syncs,
       cron_runs: cronRuns,
+      cron_failures: cronFailures,
       issuance_latency: latencies,
       answers,
       faults,
       proxy_traffic: { ...proxy.traffic },
+      monitor: {
+        samples: monitor.samples,
+        unreachable: monitor.failures,
+        levels: [...monitor.levels],
+        breakers: [...monitor.breakers],
+        delivery_errors: Object.fromEntries(monitor.errors),
+        anomalies: monitor.anomalies.length,
+      },
       duplicate_clients: [...orders.values()].filter((o) => o.attempts.some((a) => a.dup)).length,
       check: result.summary,
-      ok: result.ok && left <= 0,
+      ok: result.ok && drained && kvSettled,
       total_seconds: Number(((Date.now() - t0) / 1000).toFixed(1)),
     };
     log(`report ${JSON.stringify(report, null, 2)}`);
-    log(report.ok ? 'DRILL PASSED: 0 lost, 0 duplicated' : `DRILL FAILED: ${result.violations.length} violations, lost ${result.summary.lost}, duplicated ${result.summary.duplicated}`);
+    log(report.ok ? 'DRILL PASSED: 0 lost, 0 duplicated, every series gapless, chained and final' : `DRILL FAILED: ${result.violations.length} violations, lost ${result.summary.lost}, duplicated ${result.summary.duplicated}, drained ${drained}`);
 
     return { report, violations: result.violations };
   } finally {
