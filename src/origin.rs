@@ -63,8 +63,7 @@ pub async fn post_ledger_batch(
 ) -> Result<BatchResponse, String> {
     let url = format!("{origin_url}/v1/ledger/batch");
     match send(&url, Method::Post, body, token, timeout_ms).await {
-        Ok((200, text)) => serde_json::from_str::<BatchResponse>(&text)
-            .map_err(|_| format!("{origin_url}: the batch answer is not {{results}}")),
+        Ok((200, text)) => BatchResponse::parse(&text).map_err(|e| format!("{origin_url}: {e}")),
         Ok((status, _)) => Err(format!("{origin_url} answered {status} to the batch")),
         Err(reason) => Err(format!("{origin_url}: {reason}")),
     }

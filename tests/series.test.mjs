@@ -195,6 +195,22 @@ test('two series of one merchant number independently, and such a merchant must 
   assert.equal(tokenBody.invoice.series, 'B');
 });
 
+test('a retired series still replays its invoices and refuses new ones with SERIES_RETIRED', async () => {
+  const ctx = await setup({ bindings: { MERCHANT_CACHE_MS: '0' } });
+  const first = await ctx.issue('RET-1');
+  assert.equal(first.status, 201);
+  const retired = structuredClone(ctx.merchant);
+  retired.config.series[0].retired = true;
+  await loadMerchant(await ctx.edge.kv('MERCHANTS'), retired);
+  const replay = await ctx.issue('RET-1');
+  assert.equal(replay.status, 201, JSON.stringify(replay.body));
+  assert.equal(replay.body.invoice.id, first.body.invoice.id);
+  const fresh = await ctx.issue('RET-2');
+  assert.equal(fresh.status, 422);
+  assert.equal(fresh.body.code, 'SERIES_RETIRED');
+  assert.equal((await ctx.series())[0].head_seq, 1, 'still listed, nothing new issued');
+});
+
 test('a KV write that fails after the object committed: retries see the invoice, and the alarm writes inv:', async () => {
   const ctx = await setup();
   const first = await ctx.issue('KV-1', {}, { 'x-test-skip-inv': '1' });

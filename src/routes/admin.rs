@@ -43,8 +43,14 @@ struct SeriesEntry {
 async fn entries(env: &Env, merchant: &MerchantConfig, action: Option<&str>) -> Vec<SeriesEntry> {
     let calls = merchant.series.iter().map(|series| async move {
         let report = match action {
-            Some(action) => client::control(env, &merchant.id, &series.name, action).await,
-            None => client::report(env, &merchant.id, &series.name).await,
+            Some(action) => {
+                let hint = series.location_hint.as_deref();
+                client::control(env, &merchant.id, &series.name, hint, action).await
+            }
+            None => {
+                let hint = series.location_hint.as_deref();
+                client::report(env, &merchant.id, &series.name, hint).await
+            }
         };
         let (report, unavailable) = match report {
             Ok(report) => (Some(report), None),
@@ -80,13 +86,14 @@ pub async fn resume(req: Request, env: &Env, name: &str) -> Result<Response> {
         Ok(merchant) => merchant,
         Err(response) => return response,
     };
-    if !merchant.series.iter().any(|s| s.name == name) {
+    let Some(series) = merchant.series.iter().find(|s| s.name == name) else {
         return http::problem(
             Code::UnknownSeries,
             &format!("merchant {} has no series {name:?}", merchant.id),
         );
-    }
-    match client::control(env, &merchant.id, name, "resume").await {
+    };
+    let hint = series.location_hint.as_deref();
+    match client::control(env, &merchant.id, name, hint, "resume").await {
         Ok(report) => http::json(200, &report),
         Err(_) => http::problem(
             Code::StorageUnavailable,

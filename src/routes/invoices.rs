@@ -220,7 +220,10 @@ async fn issue_for(
         IssueAnswer::Replayed { document, exposure } => {
             with_exposure(document_response(201, &document, true)?, &exposure)
         }
-        IssueAnswer::OrderTaken { invoice_id } => {
+        IssueAnswer::OrderTaken {
+            invoice_id,
+            exposure,
+        } => {
             let response = http::problem(
                 Code::OrderAlreadyInvoiced,
                 &format!(
@@ -232,7 +235,7 @@ async fn issue_for(
                 "Link",
                 &format!("</v1/invoices/{invoice_id}>; rel=\"existing\""),
             )?;
-            Ok(response)
+            with_exposure(response, &exposure)
         }
         IssueAnswer::Refused {
             problem,

@@ -42,8 +42,16 @@ pub async fn issue(stub: &Stub, call: &IssueCall) -> Result<IssueAnswer> {
     response.json().await
 }
 
-pub async fn report(env: &Env, merchant: &str, series: &str) -> Result<SeriesReport> {
-    let mut response = post(&stub(env, merchant, series, None)?, "/state", None).await?;
+/// The series' state. `location_hint` is the series' own: a report may be what first creates
+/// the object, and a hint applies only then.
+pub async fn report(
+    env: &Env,
+    merchant: &str,
+    series: &str,
+    location_hint: Option<&str>,
+) -> Result<SeriesReport> {
+    let stub = stub(env, merchant, series, location_hint)?;
+    let mut response = post(&stub, "/state", None).await?;
     response.json().await
 }
 
@@ -52,14 +60,11 @@ pub async fn control(
     env: &Env,
     merchant: &str,
     series: &str,
+    location_hint: Option<&str>,
     action: &str,
 ) -> Result<SeriesReport> {
-    let mut response = post(
-        &stub(env, merchant, series, None)?,
-        &format!("/{action}"),
-        None,
-    )
-    .await?;
+    let stub = stub(env, merchant, series, location_hint)?;
+    let mut response = post(&stub, &format!("/{action}"), None).await?;
     response.json().await
 }
 

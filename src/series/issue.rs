@@ -47,7 +47,10 @@ pub enum IssueAnswer {
         exposure: String,
     },
     /// Another request already has this order: 422 `ORDER_ALREADY_INVOICED`.
-    OrderTaken { invoice_id: String },
+    OrderTaken {
+        invoice_id: String,
+        exposure: String,
+    },
     /// Nothing issued.
     Refused {
         problem: Problem,
@@ -112,7 +115,19 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
                 exposure: current_exposure,
             });
         }
-        return Ok(IssueAnswer::OrderTaken { invoice_id: row.id });
+        return Ok(IssueAnswer::OrderTaken {
+            invoice_id: row.id,
+            exposure: current_exposure,
+        });
+    }
+    if call.issuer.series.retired {
+        return Ok(IssueAnswer::Refused {
+            problem: Problem::from_errors(vec![invoice_edge_core::merchant::retired(
+                &call.issuer.series,
+            )]),
+            retry_after_s: None,
+            exposure: current_exposure,
+        });
     }
     if let Some(stop) = &state.stopped {
         return Ok(refused(

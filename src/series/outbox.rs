@@ -9,7 +9,7 @@
 use futures_util::future::join_all;
 use invoice_edge_core::backoff::Backoff;
 use invoice_edge_core::breaker::Admission;
-use invoice_edge_core::document::{verify, Final, Rejection, VerifyCode};
+use invoice_edge_core::document::{check_receipt, Final, Rejection};
 use invoice_edge_core::ledger::{Delivered, DELIVERY_BATCH_BYTES, DELIVERY_BATCH_DOCUMENTS};
 use invoice_edge_core::offline::{exposure, next_level_change_at, Level, Limits};
 use serde_json::json;
@@ -57,12 +57,19 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
     let name = format!("{}/{}", pinned.merchant, pinned.series);
 
     if !series.indexed {
-        // The cron's safety net finds the series by this index (written once).
-        kv.put(&format!("series:{name}"), "")?.execute().await?;
-        write_level(&kv, &name, Level::Ok).await?;
-        series = store::load_state(&sql, config.breaker)?;
-        series.indexed = true;
-        store::save_state(&sql, &series)?;
+        // The cron's safety net finds the series by this index (written once). A KV failure
+        // here must not hold up delivery: the next run tries again.
+        let indexed = match kv.put(&format!("series:{name}"), "") {
+            Ok(put) => put.execute().await.is_ok(),
+            Err(_) => false,
+        } && write_level(&kv, &name, Level::Ok).await.is_ok();
+        if indexed {
+            series = store::load_state(&sql, config.breaker)?;
+            series.indexed = true;
+            store::save_state(&sql, &series)?;
+        } else {
+            worker::console_error!("series {name}: the KV index is not written yet; retrying");
+        }
     }
 
     write_kv_records(&sql, &kv, &pinned.merchant, now).await?;
@@ -93,10 +100,14 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
             level.as_str(),
             exposure(now, &outstanding, &limits)
         );
-        write_level(&kv, &name, level).await?;
-        series = store::load_state(&sql, config.breaker)?;
-        series.level = level;
-        store::save_state(&sql, &series)?;
+        // Only a written level is remembered, so a failed write is tried again next run.
+        if write_level(&kv, &name, level).await.is_ok() {
+            series = store::load_state(&sql, config.breaker)?;
+            series.level = level;
+            store::save_state(&sql, &series)?;
+        } else {
+            delays.push(KV_RETRY_MS);
+        }
     }
     if let Some(at) = next_level_change_at(now, &outstanding, &limits) {
         delays.push(at.saturating_sub(now));
@@ -133,7 +144,9 @@ async fn write_kv_records(
     let rows = store::kv_todo(sql, now.saturating_sub(1_000), 100)?;
     let writes = rows.iter().map(|row| async move {
         let mut inv = row.kv_inv != 0;
-        if !inv {
+        // KV takes one write a second to a key: the worker wrote inv: at issuance, so the alarm
+        // writes it only from a second after, even for a row picked for its receipt.
+        if !inv && row.issued_at_ms <= now.saturating_sub(1_000) {
             let key = format!("inv:{}", row.id);
             let present = kv.get(&key).text().await.ok().flatten().is_some();
             inv = present
@@ -172,8 +185,11 @@ async fn write_kv_records(
     Ok(())
 }
 
-/// The edge checks each receipt before it becomes `final:`: the countersignature, and the
-/// number, series and seq of the invoice (core `verify` over the assembled document).
+/// The edge checks each receipt before it becomes `final:` (core `check_receipt`): the
+/// countersignature under `ORIGIN_PUBLIC_JWK`, the audit-chain link over the invoice's hash,
+/// and the invoice's number, series and seq. Not the edge signature: the object signed and
+/// holds the document itself, and a document the origin voided for its signature must still
+/// take its void receipt.
 fn receipt_is_valid(
     row: &DocumentRow,
     final_: &Final,
@@ -181,22 +197,15 @@ fn receipt_is_valid(
 ) -> std::result::Result<(), String> {
     let signed: serde_json::Value =
         serde_json::from_str(&row.signed).map_err(|e| format!("stored document: {e}"))?;
-    let document = json!({
-        "invoice": signed["invoice"],
-        "edge_signature": signed["edge_signature"],
-        "status": "final",
-        "final": final_,
-        "rejection": null,
-    });
-    let verdict = verify(&document, &config::jwks(env));
-    if verdict.code == VerifyCode::Valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "the origin's receipt for seq {} does not check: {}",
-            row.seq, verdict.detail
-        ))
-    }
+    let hash: [u8; 32] = invoice_edge_core::keys::hex_decode(&row.hash)
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or("stored invoice hash unreadable")?;
+    check_receipt(&signed["invoice"], &hash, final_, &config::jwks(env)).map_err(|(_, detail)| {
+        format!(
+            "the origin's receipt for seq {} does not check: {detail}",
+            row.seq
+        )
+    })
 }
 
 /// One batch to the origin. Returns the delay before the next run, if delivery should go on.
@@ -270,8 +279,11 @@ async fn deliver(
         }
     }
 
-    // Read again: issuances ran while the batch was in flight.
+    // Read again: issuances ran while the batch was in flight, and time passed (two origins
+    // that both time out take twice the deadline: the breaker must count from now).
     let mut series = store::load_state(&sql, config.breaker)?;
+    let now = super::now_ms(env);
+    let now_u = u64::try_from(now).unwrap_or(0);
     let response = match answer {
         Ok(response) => response,
         Err(reason) => {
@@ -309,7 +321,7 @@ async fn deliver(
                     series.acked_seq = row.seq;
                     series.outstanding_count = series.outstanding_count.saturating_sub(1);
                     if row.kind == "invoice" {
-                        if let Ok(gross) = invoice_edge_core::decimal_text::parse(&row.gross) {
+                        if let Ok(gross) = rust_decimal::Decimal::from_str_exact(&row.gross) {
                             series.add_gross(&row.currency, -gross);
                         }
                     }

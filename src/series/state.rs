@@ -98,8 +98,9 @@ impl SeriesState {
             gross: self
                 .outstanding_gross
                 .iter()
+                // A sum may have more digits than a request's amounts are allowed: read it exactly.
                 .filter_map(|(currency, text)| {
-                    invoice_edge_core::decimal_text::parse(text)
+                    Decimal::from_str_exact(text)
                         .ok()
                         .map(|d| (currency.clone(), d))
                 })
@@ -112,7 +113,7 @@ impl SeriesState {
         let current = self
             .outstanding_gross
             .get(currency)
-            .and_then(|t| invoice_edge_core::decimal_text::parse(t).ok())
+            .and_then(|t| Decimal::from_str_exact(t).ok())
             .unwrap_or_default();
         let total = current.checked_add(gross).unwrap_or(current);
         if total.is_zero() {

@@ -84,6 +84,8 @@ pub struct DocumentRow {
     pub seq: u64,
     pub id: String,
     pub fingerprint: String,
+    pub hash: String,
+    pub issued_at_ms: i64,
     pub currency: String,
     pub gross: String,
     pub kind: String,
@@ -206,9 +208,12 @@ pub fn set_receipt(sql: &SqlStorage, seq: u64, receipt: &str) -> Result<()> {
     Ok(())
 }
 
+/// The first refusal stays: `rejected:{id}` is written once, and the object must not come to
+/// tell another story than KV after a resume and a second refusal.
 pub fn set_rejection(sql: &SqlStorage, seq: u64, rejection: &str) -> Result<()> {
     sql.exec(
-        "UPDATE documents SET rejection = ? WHERE seq = ? AND receipt IS NULL",
+        "UPDATE documents SET rejection = ? \
+         WHERE seq = ? AND receipt IS NULL AND rejection IS NULL",
         vec![rejection.into(), to_i64(seq)],
     )?;
     Ok(())

@@ -50,6 +50,44 @@ pub struct BatchResponse {
     pub results: Vec<BatchResult>,
 }
 
+impl BatchResponse {
+    /// Reads a batch answer, tolerating problem codes this version does not know: an origin
+    /// deployed before its edges (DESIGN.md) may answer a newer code, which is then retried as
+    /// `INTERNAL` with the code kept in `detail`, instead of failing the whole batch's receipts.
+    pub fn parse(text: &str) -> Result<BatchResponse, String> {
+        let mut value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("the batch answer is not JSON: {e}"))?;
+        if let Some(results) = value.get_mut("results").and_then(|r| r.as_array_mut()) {
+            for problem in results.iter_mut().filter_map(|r| r.get_mut("problem")) {
+                normalize_codes(problem);
+            }
+        }
+        serde_json::from_value(value)
+            .map_err(|e| format!("the batch answer is not {{results}}: {e}"))
+    }
+}
+
+/// Replaces unknown `code` members of a problem (and of its `errors`) by `INTERNAL`.
+fn normalize_codes(problem: &mut serde_json::Value) {
+    let unknown = |value: &serde_json::Value| {
+        value
+            .get("code")
+            .and_then(|c| c.as_str())
+            .is_some_and(|c| Code::from_wire(c).is_none())
+    };
+    if unknown(problem) {
+        let original = problem["code"].as_str().unwrap_or_default().to_string();
+        let detail = problem["detail"].as_str().unwrap_or_default().to_string();
+        problem["code"] = serde_json::json!(Code::Internal.as_str());
+        problem["detail"] = serde_json::json!(format!("{original}: {detail}"));
+    }
+    if let Some(errors) = problem.get_mut("errors").and_then(|e| e.as_array_mut()) {
+        for error in errors.iter_mut().filter(|e| unknown(e)) {
+            error["code"] = serde_json::json!(Code::Internal.as_str());
+        }
+    }
+}
+
 /// Only these refusals are permanent; everything else, including `UNKNOWN_KID`,
 /// `SEQUENCE_GAP` and `UNSUPPORTED_FORMAT`, is retried (DESIGN.md, "Delivery to the origin").
 /// `CREDIT_EXCEEDS_INVOICE` joins them with credit notes.
@@ -131,6 +169,23 @@ mod tests {
             permanent,
             ["SIGNATURE_INVALID", "SEQUENCE_CONFLICT", "ORDER_CONFLICT"]
         );
+    }
+
+    #[test]
+    fn an_unknown_code_is_retried_and_does_not_spoil_the_batch() {
+        let text = r#"{"results": [
+            {"id": "a", "status": 409, "problem": {"type": "t", "title": "x", "status": 409, "code": "SOME_FUTURE_CODE", "detail": "d", "errors": [{"pointer": "", "code": "SOME_FUTURE_CODE", "detail": "d"}]}},
+            {"id": "b", "status": 422, "problem": {"type": "t", "title": "x", "status": 422, "code": "SIGNATURE_INVALID", "errors": []}}
+        ]}"#;
+        let parsed = BatchResponse::parse(text).unwrap();
+        assert!(
+            matches!(parsed.results[0].delivered(), Delivered::Retry(ref p) if p.detail.as_deref() == Some("SOME_FUTURE_CODE: d"))
+        );
+        assert!(matches!(
+            parsed.results[1].delivered(),
+            Delivered::Refused(_)
+        ));
+        assert!(BatchResponse::parse("nope").is_err());
     }
 
     #[test]

@@ -215,6 +215,17 @@ impl MerchantConfig {
     /// The series a request or token names, or the merchant's only series when it names none.
     /// `Err` is `SERIES_REQUIRED`, `UNKNOWN_SERIES` or `SERIES_RETIRED` at `/series`.
     pub fn resolve_series(&self, requested: Option<&str>) -> Result<&SeriesConfig, FieldError> {
+        let found = self.find_series(requested)?;
+        if found.retired {
+            return Err(retired(found));
+        }
+        Ok(found)
+    }
+
+    /// As [`MerchantConfig::resolve_series`], but a retired series is found too: the edge asks
+    /// its object, which still answers a replay of an invoice issued before the series retired
+    /// and refuses anything new with [`retired`].
+    pub fn find_series(&self, requested: Option<&str>) -> Result<&SeriesConfig, FieldError> {
         let found = match (requested, self.series.as_slice()) {
             (Some(name), all) => all.iter().find(|s| s.name == name).ok_or_else(|| {
                 FieldError::new(
@@ -242,13 +253,6 @@ impl MerchantConfig {
                 ))
             }
         };
-        if found.retired {
-            return Err(FieldError::new(
-                "/series",
-                Code::SeriesRetired,
-                format!("series {} is retired and issues nothing new", found.name),
-            ));
-        }
         Ok(found)
     }
 
@@ -294,6 +298,15 @@ impl MerchantConfig {
             seller_country: Some(&self.seller.country),
         }
     }
+}
+
+/// `SERIES_RETIRED` for a series: it issues nothing new, but is still delivered and listed.
+pub fn retired(series: &SeriesConfig) -> FieldError {
+    FieldError::new(
+        "/series",
+        Code::SeriesRetired,
+        format!("series {} is retired and issues nothing new", series.name),
+    )
 }
 
 /// The hash under which an API key is stored (`apikey:{sha256}` in KV): lower-case hex SHA-256.

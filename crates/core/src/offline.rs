@@ -399,6 +399,18 @@ pub fn admit(
     }
     if candidate.counts_toward_amount {
         if let Some(max) = limits.max_offline_amount.get(candidate.currency) {
+            // Alone over the amount limit, it could never be issued, even with nothing pending:
+            // that is the invoice's own limit, not a wait (never 503 for ever).
+            if candidate.gross > max.0 {
+                return Err(Refusal {
+                    code: Code::InvoiceAmountLimit,
+                    detail: format!(
+                        "the gross {} {} is over this series' max_offline_amount of {} by itself",
+                        candidate.gross, candidate.currency, max.0
+                    ),
+                    retry_after_seconds: None,
+                });
+            }
             let pending = outstanding
                 .gross
                 .get(candidate.currency)
@@ -532,6 +544,16 @@ mod tests {
             &cny(1)
         )
         .is_ok());
+        // Alone over max_offline_amount (1000): never issuable, so 422 and not a wait.
+        let no_cap = Limits {
+            max_invoice_amount: BTreeMap::new(),
+            ..l.clone()
+        };
+        let alone = admit(0, &Outstanding::default(), &no_cap, &cny(1001)).unwrap_err();
+        assert_eq!(
+            (alone.code, alone.retry_after_seconds),
+            (Code::InvoiceAmountLimit, None)
+        );
     }
 
     #[test]

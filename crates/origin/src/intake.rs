@@ -33,6 +33,11 @@ pub struct Checked {
     pub invoice_hash: [u8; 32],
     /// `{invoice, edge_signature}` as JSON text, exactly what is stored and re-verified.
     pub document: String,
+    /// Why the edge signature does not verify (`SIGNATURE_INVALID`, `UNKNOWN_KID`), if it does
+    /// not. The writer answers the stored receipt of a document it already archived (an
+    /// operator's void, for one) before it looks at this, so a voided document is a replay and
+    /// its series chains on.
+    pub signature_problem: Option<Problem>,
 }
 
 /// The `invoice.id` of a document, when it has one (batch results name it even on failure).
@@ -98,13 +103,19 @@ pub fn check(document: Value, path_id: Option<&str>, trust: &Jwks) -> Result<Che
         // A bare document can only be malformed otherwise (status and final are stripped).
         _ => Some(Code::MalformedDocument),
     };
-    if let Some(code) = code {
-        return Err(Problem::from_errors(vec![FieldError::new(
+    let problem = code.map(|code| {
+        Problem::from_errors(vec![FieldError::new(
             "/edge_signature",
             code,
-            verification.detail,
-        )]));
-    }
+            verification.detail.clone(),
+        )])
+    });
+    // A document with a hash can still be one the ledger holds (void): the writer decides.
+    let signature_problem = match (problem, verification.code) {
+        (None, _) => None,
+        (Some(problem), VerifyCode::UnknownKid | VerifyCode::SignatureInvalid) => Some(problem),
+        (Some(problem), _) => return Err(problem),
+    };
     let invoice_hash: [u8; 32] = verification
         .invoice_hash
         .as_deref()
@@ -123,6 +134,7 @@ pub fn check(document: Value, path_id: Option<&str>, trust: &Jwks) -> Result<Che
         place: fields.place,
         invoice_hash,
         document,
+        signature_problem,
     })
 }
 

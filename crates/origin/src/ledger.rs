@@ -535,6 +535,11 @@ fn archive_one(
         ));
     }
 
+    // Only now, after the replay check: a voided document comes back with its bad signature.
+    if let Some(problem) = &document.signature_problem {
+        return rejected(problem.clone());
+    }
+
     let head = series_head(conn, &document.merchant, &document.series)?;
     let Place {
         seq,

@@ -67,6 +67,8 @@ pub fn void(request: &VoidRequest) -> Result<Final, String> {
         place: fields.place,
         invoice_hash,
         document: Value::Object(bare).to_string(),
+        // An operator voids what was refused, signature and all.
+        signature_problem: None,
     };
 
     let db_error = |e: rusqlite::Error| format!("--db {}: {e}", request.db.display());

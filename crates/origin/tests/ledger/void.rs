@@ -108,6 +108,11 @@ fn a_voided_refusal_lets_the_rest_of_its_series_chain_on() {
     let (code, out, err) = setup.void("demo", "SIG", &bad[1], "signed by a broken HSM");
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("\"void\": true"), "{out}");
+    // The edge sends the refused document again when it resumes: the void receipt answers it,
+    // although its signature still does not verify, so the series is not stopped again.
+    let again = origin.put(&bad[1]);
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.json["void"], true);
     // seq 3 is for the voided document's order: a void document keeps no order.
     let reply = origin.put(&third);
     assert_eq!(reply.status, 201, "{}", reply.text);
