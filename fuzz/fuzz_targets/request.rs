@@ -31,10 +31,10 @@ fuzz_target!(|data: &[u8]| {
         edge_node: "fuzz".into(),
         key: &key,
         channel: Channel::ApiKey,
-        position: Some(ChainPosition {
+        position: ChainPosition {
             seq: 1,
             prev_hash: GENESIS_PREV_HASH.into(),
-        }),
+        },
     };
     for payment in [Payment::AsRequested, Payment::FullyPaid] {
         match document::issue_from_bytes(data, merchant(), payment, &context) {

@@ -342,7 +342,7 @@ pub async fn get_ubl(env: &Env, id: &str) -> Result<Response> {
             response
                 .headers()
                 .set("Content-Type", "application/xml; charset=utf-8")?;
-            let number = document.invoice.number.as_deref().unwrap_or(id);
+            let number = &document.invoice.number;
             response.headers().set(
                 "Content-Disposition",
                 &format!("attachment; filename=\"{number}.xml\""),

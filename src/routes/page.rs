@@ -112,23 +112,12 @@ fn shell(title: &str, main: &str, with_script: bool) -> String {
     )
 }
 
-/// The invoice's number: the edge's (version 2, from issuance), else the origin's (version 1).
-fn number_of(document: &Document) -> Option<&str> {
-    document
-        .invoice
-        .number
-        .as_deref()
-        .or(document.final_.as_ref().map(|f| f.number.as_str()))
-}
-
 fn status_badge(document: &Document) -> String {
-    let number = match number_of(document) {
-        Some(number) => format!(
-            "<span class=\"number\" id=\"number\">{}</span>",
-            escape(number)
-        ),
-        None => "<span class=\"number\" id=\"number\">Number pending · 号码待分配</span>".into(),
-    };
+    // The edge's number, from issuance: the same before and after the origin archives it.
+    let number = format!(
+        "<span class=\"number\" id=\"number\">{}</span>",
+        escape(&document.invoice.number)
+    );
     match (&document.status, &document.rejection) {
         (Status::Final, _) => format!(
             "<span class=\"badge final\">Final <span lang=\"zh-CN\">已开具</span></span>{number}"
@@ -353,9 +342,7 @@ fn render(document: &Document, base: &str, env: &Env) -> String {
         "<a href=\"/v1/invoices/{id}\" download=\"invoice-{id}.json\">Download JSON · 下载 JSON</a>"
     );
     // Pending and final invoices both have their number, so both export (docs/UBL.md).
-    if document.status != Status::Rejected && document.invoice.number.is_some()
-        || document.status == Status::Final
-    {
+    if document.status != Status::Rejected {
         let _ = write!(
             html,
             "<a href=\"/v1/invoices/{id}.xml\" id=\"ubl\">Download UBL XML · 下载 UBL XML</a>"
@@ -363,7 +350,7 @@ fn render(document: &Document, base: &str, env: &Env) -> String {
     }
     html.push_str("<button type=\"button\" id=\"print\">Print / PDF · 打印</button></nav></main>");
 
-    let number = number_of(document).unwrap_or("pending");
+    let number = &document.invoice.number;
     shell(&format!("Invoice {number} · 发票"), &html, true)
 }
 

@@ -191,10 +191,10 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
         edge_node: call.edge_node,
         key: &key,
         channel: Channel::ApiKey,
-        position: Some(ChainPosition {
+        position: ChainPosition {
             seq: position.seq,
             prev_hash: position.prev_hash,
-        }),
+        },
     };
     let currency = call.computed.currency.clone();
     let signed = finish(call.computed, &issuer, &context);

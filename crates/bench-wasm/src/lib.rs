@@ -17,10 +17,10 @@ fn issue_once(request: &[u8], merchant: &MerchantConfig, key: &EdKey) -> Result<
         edge_node: "bench".into(),
         key,
         channel: Channel::ApiKey,
-        position: Some(ChainPosition {
+        position: ChainPosition {
             seq: 1,
             prev_hash: GENESIS_PREV_HASH.into(),
-        }),
+        },
     };
     issue_from_bytes(request, merchant, Payment::FullyPaid, &context)
         .map_err(|p| JsError::new(&p.to_json()))

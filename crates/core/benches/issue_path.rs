@@ -27,10 +27,10 @@ fn issue_path(c: &mut Criterion) {
         edge_node: "bench".into(),
         key: &key,
         channel: Channel::ApiKey,
-        position: Some(ChainPosition {
+        position: ChainPosition {
             seq: 1,
             prev_hash: GENESIS_PREV_HASH.into(),
-        }),
+        },
     };
     let issued = issue_from_bytes(REQUEST.as_bytes(), &merchant, Payment::FullyPaid, &context)
         .expect("fixture issues");

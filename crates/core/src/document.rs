@@ -13,12 +13,9 @@ use crate::problem::FieldError;
 use crate::request::{Buyer, Delivery, InvoiceRequest};
 use crate::tax::{InvoiceLine, TaxBreakdown, Totals};
 
-/// The `format` of every invoice this version signs: numbered and chained at the edge.
+/// The `format` of every invoice this version signs: numbered and chained at the edge. Version
+/// 1 (numbers from the origin) is not understood: no version 1 document exists in production.
 pub const FORMAT: &str = "invoice-edge/2";
-/// Version 1 (numbers from the origin): still signed by the edge worker's version 1 path until
-/// edge numbering part 2 replaces it, and still archived by the origin until then. Its invoices
-/// carry no `kind`, `seq`, `number` or `prev_hash`. No version 1 document exists in production.
-pub const LEGACY_FORMAT_V1: &str = "invoice-edge/1";
 
 /// What a document is (DESIGN.md, "The issued document").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,24 +41,20 @@ pub struct Invoice {
     pub id: String,
     /// RFC 3339 UTC with milliseconds.
     pub issued_at: String,
-    /// `invoice` or `credit_note` (absent only in version 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<Kind>,
+    /// `invoice` or `credit_note`.
+    pub kind: Kind,
     pub lines: Vec<InvoiceLine>,
     pub merchant: String,
-    /// The series' `number_format` rendered with `seq` (absent only in version 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub number: Option<String>,
+    /// The series' `number_format` rendered with `seq`.
+    pub number: String,
     pub order_id: String,
     pub payment_terms: Option<String>,
     /// The invoice hash of the series' document `seq - 1`, or 64 zeros for `seq` 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prev_hash: Option<String>,
+    pub prev_hash: String,
     pub prices_include_tax: bool,
     pub seller: Seller,
-    /// 1, 2, 3, … without gaps within the series (absent only in version 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seq: Option<u64>,
+    /// 1, 2, 3, … without gaps within the series.
+    pub seq: u64,
     /// The numbering series, one of the merchant's.
     pub series: String,
     pub supply_date: Date,
@@ -243,9 +236,8 @@ pub struct IssueContext<'a> {
     pub edge_node: String,
     pub key: &'a EdKey,
     pub channel: Channel,
-    /// `Some`: an `invoice-edge/2` document at this place in its series. `None`: the edge
-    /// worker's version 1 path, numbered later by the origin (removed by edge numbering part 2).
-    pub position: Option<ChainPosition>,
+    /// The document's place in its series.
+    pub position: ChainPosition,
 }
 
 /// What a series' object needs of the merchant to finish a document: the seller, the series
@@ -319,22 +311,14 @@ pub fn finish(
     context: &IssueContext<'_>,
 ) -> SignedInvoice {
     let series = &issuer.series;
-    let (format, kind, number, seq, prev_hash) = match &context.position {
-        Some(position) => (
-            FORMAT,
-            Some(Kind::Invoice),
-            Some(crate::numbering::render_number(
-                &series.number_format,
-                &series.name,
-                position.seq,
-                context.issued_at_ms,
-                issuer.utc_offset,
-            )),
-            Some(position.seq),
-            Some(position.prev_hash.clone()),
-        ),
-        None => (LEGACY_FORMAT_V1, None, None, None, None),
-    };
+    let position = &context.position;
+    let number = crate::numbering::render_number(
+        &series.number_format,
+        &series.name,
+        position.seq,
+        context.issued_at_ms,
+        issuer.utc_offset,
+    );
     let buyer = computed.buyer.map(|mut buyer| {
         // DESIGN.md: buyer.country defaults to the seller's country.
         buyer
@@ -347,19 +331,19 @@ pub fn finish(
         currency: computed.currency,
         delivery: computed.delivery,
         edge_node: context.edge_node.clone(),
-        format: format.to_string(),
+        format: FORMAT.to_string(),
         id: context.id.clone(),
         issued_at: rfc3339_millis(context.issued_at_ms),
-        kind,
+        kind: Kind::Invoice,
         lines: computed.lines,
         merchant: issuer.merchant.clone(),
         number,
         order_id: computed.order_id,
         payment_terms: issuer.payment_terms.clone(),
-        prev_hash,
+        prev_hash: position.prev_hash.clone(),
         prices_include_tax: computed.prices_include_tax,
         seller: issuer.seller.clone(),
-        seq,
+        seq: position.seq,
         series: series.name.clone(),
         // DESIGN.md, "Series": the default supply date is the merchant's local date.
         supply_date: computed
@@ -647,11 +631,9 @@ pub fn check_receipt(
     let prev: Option<[u8; 32]> = hex_decode(&final_.prev_hash).and_then(|b| b.try_into().ok());
     let linked = prev
         .is_some_and(|prev| hex(&chain_hash(&prev, invoice_hash, &final_.number)) == final_.hash);
-    // Version 2: the receipt repeats the invoice's own number, series and seq.
-    let version_2 = invoice.get("format").and_then(Value::as_str) == Some(FORMAT);
-    let same_place = !version_2
-        || (invoice.get("number").and_then(Value::as_str) == Some(final_.number.as_str())
-            && invoice.get("seq").and_then(Value::as_u64) == Some(final_.seq));
+    // The receipt repeats the invoice's own number, series and seq.
+    let same_place = invoice.get("number").and_then(Value::as_str) == Some(final_.number.as_str())
+        && invoice.get("seq").and_then(Value::as_u64) == Some(final_.seq);
     if !linked
         || !same_place
         || invoice.get("series").and_then(Value::as_str) != Some(final_.series.as_str())
@@ -682,19 +664,16 @@ pub fn verify(document: &Value, jwks: &Jwks) -> Verification {
     ) else {
         return malformed("the document has no edge_signature {alg, kid, sig}");
     };
-    let format = invoice.get("format").and_then(Value::as_str);
-    if format != Some(FORMAT) && format != Some(LEGACY_FORMAT_V1) {
+    if invoice.get("format").and_then(Value::as_str) != Some(FORMAT) {
         return verdict(
             VerifyCode::UnsupportedFormat,
-            format!("only {FORMAT} (and {LEGACY_FORMAT_V1}) invoices are understood"),
+            format!("only {FORMAT} invoices are understood"),
             None,
             None,
         );
     }
-    if format == Some(FORMAT) {
-        if let Err(detail) = check_chain_fields(invoice) {
-            return malformed(&detail);
-        }
+    if let Err(detail) = check_chain_fields(invoice) {
+        return malformed(&detail);
     }
     if signature.alg != "EdDSA" {
         return verdict(

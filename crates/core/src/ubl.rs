@@ -1,9 +1,8 @@
 //! UBL 2.1 export of a final invoice, per EN 16931 (CustomizationID `urn:cen.eu:en16931:2017`).
 //!
-//! BT-1 (the invoice number) is the series number the edge gave an `invoice-edge/2` document
-//! at issuance, so `pending_sync` and `final` documents are both exported, with the same number.
-//! A rejected document, and a version 1 document before the origin numbered it, are not: two XML
-//! files with different numbers must never exist for one invoice (`NOT_FINAL`). EN 16931 allows at most two decimals for amounts
+//! BT-1 (the invoice number) is the series number the edge gave the document at issuance, so
+//! `pending_sync` and `final` documents are both exported, with the same number. A rejected
+//! document is not (`NOT_FINAL`). EN 16931 allows at most two decimals for amounts
 //! (UBL-DT-01, BR-DEC-*) and its own ISO 4217 code list (BR-CL-04), so other currencies are
 //! refused (`CURRENCY_NOT_SUPPORTED_BY_EN16931`).
 //!
@@ -50,7 +49,7 @@ pub const MAX_AMOUNT_DECIMALS: u32 = 2;
 /// Why a document cannot be exported.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UblError {
-    /// The document is rejected, or a version 1 document still pending: no number to export.
+    /// The document is rejected: the origin refused it for good.
     NotFinal { status: Status },
     /// The currency has more than two minor digits, or EN 16931 does not list it.
     CurrencyNotSupported { currency: String, detail: String },
@@ -77,13 +76,11 @@ impl UblError {
         match self {
             UblError::NotFinal { status } => {
                 let status = match status {
-                    Status::PendingSync => {
-                        "pending_sync, and of version 1: the origin has not numbered it yet"
-                    }
+                    Status::PendingSync => "pending_sync",
                     Status::Rejected => "rejected: the origin refused to number it",
                     Status::Final => "final, but without the origin's final data",
                 };
-                format!("only numbered, not rejected invoices are exported as UBL; this one is {status}")
+                format!("a rejected invoice is not exported as UBL; this one is {status}")
             }
             UblError::CurrencyNotSupported { detail, .. } => detail.clone(),
         }
@@ -133,18 +130,13 @@ pub fn check_currency(code: &str) -> Result<Currency, UblError> {
 /// Maps a numbered document to UBL 2.1 Invoice XML per EN 16931.
 pub fn to_ubl(document: &Document) -> Result<String, UblError> {
     let final_ = document.final_.as_ref();
-    let number = match (&document.status, &document.invoice.number, final_) {
-        (Status::Rejected, _, _) => {
-            return Err(UblError::NotFinal {
-                status: Status::Rejected,
-            })
-        }
-        // Version 2: the edge's number, the same before and after the origin archives it.
-        (_, Some(number), _) => number,
-        // Version 1: the origin's number.
-        (Status::Final, None, Some(final_)) => &final_.number,
-        (status, _, _) => return Err(UblError::NotFinal { status: *status }),
-    };
+    // The edge's number, the same before and after the origin archives the invoice.
+    if document.status == Status::Rejected {
+        return Err(UblError::NotFinal {
+            status: Status::Rejected,
+        });
+    }
+    let number = &document.invoice.number;
     let invoice = &document.invoice;
     let currency = check_currency(&invoice.currency)?;
     let code = currency.code();
@@ -674,10 +666,10 @@ mod tests {
             edge_node: "test".into(),
             key: &key,
             channel: Channel::ApiKey,
-            position: Some(ChainPosition {
+            position: ChainPosition {
                 seq: 42,
                 prev_hash: GENESIS_PREV_HASH.into(),
-            }),
+            },
         };
         issue(&request, merchant, Payment::AsRequested, &context).unwrap()
     }
@@ -685,7 +677,7 @@ mod tests {
     fn final_document(request: Value, merchant: &MerchantConfig) -> Document {
         let signed = signed(request, merchant);
         let origin = EdKey::from_seed(&[9; 32]);
-        let number = signed.invoice.number.clone().unwrap();
+        let number = signed.invoice.number.clone();
         let final_ = receipt(
             &Archived {
                 invoice_hash: &invoice_hash(&signed.invoice),
@@ -890,7 +882,7 @@ mod tests {
     }
 
     #[test]
-    fn exports_numbered_pending_invoices_and_refuses_rejected_and_unnumbered_ones() {
+    fn exports_pending_and_final_invoices_and_refuses_rejected_ones() {
         let merchant = german_merchant();
         let pending = Document::new(signed(known_request(), &merchant), None, None);
         let xml = to_ubl(&pending).unwrap();
@@ -901,31 +893,21 @@ mod tests {
         assert!(final_xml.contains("<cbc:ID>SHOP-2026-00000042</cbc:ID>"));
         assert!(final_xml.contains("origin ledger final"));
 
-        // A version 1 document has no number until the origin gives it one.
-        let mut unnumbered = pending.clone();
-        unnumbered.invoice.number = None;
-        let error = to_ubl(&unnumbered).unwrap_err();
-        assert_eq!(error.code(), Code::NotFinal);
-        assert_eq!(error.code().as_str(), "NOT_FINAL");
-        assert_eq!(error.problem().status, 409);
-        assert_eq!(error.problem().errors[0].pointer, "/status");
-
         let rejection = Rejection {
             code: "ORDER_CONFLICT".into(),
             detail: "x".into(),
         };
         let rejected = Document::new(signed(known_request(), &merchant), None, Some(rejection));
+        let error = to_ubl(&rejected).unwrap_err();
         assert_eq!(
-            to_ubl(&rejected).unwrap_err(),
+            error,
             UblError::NotFinal {
                 status: Status::Rejected
             }
         );
-
-        // A status that claims final without the final data is not final either.
-        let mut claimed = unnumbered.clone();
-        claimed.status = Status::Final;
-        assert_eq!(to_ubl(&claimed).unwrap_err().code(), Code::NotFinal);
+        assert_eq!(error.code().as_str(), "NOT_FINAL");
+        assert_eq!(error.problem().status, 409);
+        assert_eq!(error.problem().errors[0].pointer, "/status");
     }
 
     #[test]

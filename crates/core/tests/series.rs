@@ -73,10 +73,10 @@ fn issue_in(
         edge_node: "test".into(),
         key,
         channel: Channel::ApiKey,
-        position: Some(ChainPosition {
+        position: ChainPosition {
             seq: position.seq,
             prev_hash: position.prev_hash,
-        }),
+        },
     };
     issue(&parsed, merchant, Payment::AsRequested, &context)
         .map_err(|e| e.iter().map(|e| e.code).collect())
@@ -88,7 +88,7 @@ fn series_are_resolved_by_name_and_required_when_there_are_several() {
     let one = merchant(json!([{"name": "SHOP"}]));
     let signed = issue_in(&one, &request("a", None), &key, None, 1_798_732_800_000).unwrap();
     // 2027-01-01T00:00:00Z is 08:00 in +08:00: the local year and date.
-    assert_eq!(signed.invoice.number.as_deref(), Some("SHOP-2027-00000001"));
+    assert_eq!(signed.invoice.number.as_str(), "SHOP-2027-00000001");
     assert_eq!(signed.invoice.supply_date.to_string(), "2027-01-01");
 
     let two = merchant(
@@ -112,8 +112,8 @@ fn series_are_resolved_by_name_and_required_when_there_are_several() {
     );
     let b = issue_in(&two, &request("a", Some("B")), &key, None, 0).unwrap();
     assert_eq!(
-        (b.invoice.series.as_str(), b.invoice.number.as_deref()),
-        ("B", Some("B001-B"))
+        (b.invoice.series.as_str(), b.invoice.number.as_str()),
+        ("B", "B001-B")
     );
 }
 
@@ -171,7 +171,7 @@ fn series_of(n: usize, key: &EdKey) -> Vec<SignedInvoice> {
         )
         .unwrap();
         head = Some(SeriesHead {
-            seq: signed.invoice.seq.unwrap(),
+            seq: signed.invoice.seq,
             hash: hex(&invoice_hash(&signed.invoice)),
             issued_at_ms: 1_795_600_800_000 + i as i64,
         });
@@ -230,7 +230,7 @@ proptest! {
             // Re-signed with the right key, but linked to nothing: a forged predecessor.
             Damage::Relink(i) => {
                 let mut invoice = damaged[i].invoice.clone();
-                invoice.prev_hash = Some(hex(&[0xab; 32]));
+                invoice.prev_hash = hex(&[0xab; 32]);
                 damaged[i] = sign(invoice, &key);
             }
         }
@@ -245,10 +245,7 @@ fn a_chain_must_start_at_genesis_and_stay_in_one_series() {
         keys: vec![key.public_jwk()],
     };
     let documents = series_of(3, &key);
-    assert_eq!(
-        documents[0].invoice.prev_hash.as_deref(),
-        Some(GENESIS_PREV_HASH)
-    );
+    assert_eq!(documents[0].invoice.prev_hash.as_str(), GENESIS_PREV_HASH);
     // A file without seq 1 is refused: its first document may be the missing one.
     let excerpt = verify_chain(&values(&documents[1..]), &jwks).unwrap_err();
     assert!(

@@ -136,17 +136,17 @@ fn sign(request: &Value, merchant: &MerchantConfig, n: u64) -> Result<SignedInvo
         key: &key,
         channel: Channel::ApiKey,
         // Each case stands alone: the export does not depend on the chain's links.
-        position: Some(ChainPosition {
+        position: ChainPosition {
             seq: n,
             prev_hash: GENESIS_PREV_HASH.into(),
-        }),
+        },
     };
     issue(&parsed, merchant, Payment::AsRequested, &context).map_err(|e| format!("{e:?}"))
 }
 
 fn finalize_signed(signed: SignedInvoice, n: u64) -> Document {
     let origin = EdKey::from_seed(&[9; 32]);
-    let number = signed.invoice.number.clone().unwrap_or_default();
+    let number = signed.invoice.number.clone();
     let final_ = receipt(
         &Archived {
             invoice_hash: &invoice_hash(&signed.invoice),

@@ -160,10 +160,10 @@ fn document(
         edge_node: "bench".into(),
         key,
         channel: Channel::ApiKey,
-        position: Some(ChainPosition {
+        position: ChainPosition {
             seq: position.seq,
             prev_hash: position.prev_hash.clone(),
-        }),
+        },
     };
     let signed = issue(&request, merchant, Payment::FullyPaid, &context).expect("issued");
     let hash = hex(&invoice_hash(&signed.invoice));

@@ -85,10 +85,10 @@ pub fn run(args: &IssueArgs) -> Result<(), Failure> {
         edge_node: "cli".into(),
         key: &key,
         channel: Channel::Offline,
-        position: Some(ChainPosition {
+        position: ChainPosition {
             seq: position.seq,
             prev_hash: position.prev_hash,
-        }),
+        },
     };
     let signed = parse_request(&request)
         .and_then(|request| issue(&request, &merchant, Payment::AsRequested, &context))

@@ -529,15 +529,14 @@ pub fn request(order_id: &str, price: &str) -> Value {
     })
 }
 
-/// Signs `request` for `merchant` as the core does at the edge. `position: None` makes a
-/// version 1 document (numbered by the origin).
+/// Signs `request` for `merchant` at `position`, as the core does at the edge.
 pub fn issue_document(
     key: &EdKey,
     merchant: &MerchantConfig,
     request: &Value,
     id: &str,
     issued_at_ms: i64,
-    position: Option<ChainPosition>,
+    position: ChainPosition,
 ) -> Value {
     let request = parse_request(request).unwrap();
     let context = IssueContext {
@@ -552,11 +551,21 @@ pub fn issue_document(
     serde_json::to_value(&signed).unwrap()
 }
 
-/// A version 1 document (`invoice-edge/1`: no seq, number or prev_hash) in `series`.
+/// A version 1 document (`invoice-edge/1`): a version 2 one relabelled, which no origin of
+/// version 2 archives whatever its signature.
 pub fn legacy_v1(key: &EdKey, merchant: &MerchantConfig, series: &str, order_id: &str) -> Value {
     let mut request = request(order_id, "49.90");
     request["series"] = json!(series);
-    issue_document(key, merchant, &request, &new_id(), ISSUED_AT_MS, None)
+    let position = ChainPosition {
+        seq: 1,
+        prev_hash: invoice_edge_core::series::GENESIS_PREV_HASH.into(),
+    };
+    let mut document = issue_document(key, merchant, &request, &new_id(), ISSUED_AT_MS, position);
+    for field in ["kind", "seq", "number", "prev_hash"] {
+        document["invoice"].as_object_mut().unwrap().remove(field);
+    }
+    document["invoice"]["format"] = json!("invoice-edge/1");
+    document
 }
 
 /// One series as its Durable Object writes it: each document numbered `head.seq + 1` and
@@ -595,10 +604,10 @@ impl SeriesWriter {
             &request,
             &new_id(),
             position.issued_at_ms,
-            Some(ChainPosition {
+            ChainPosition {
                 seq: position.seq,
                 prev_hash: position.prev_hash,
-            }),
+            },
         );
         let signed: invoice_edge_core::document::SignedInvoice =
             serde_json::from_value(document.clone()).unwrap();
@@ -636,10 +645,10 @@ impl SeriesWriter {
             &request,
             &new_id(),
             ISSUED_AT_MS + seq as i64,
-            Some(ChainPosition {
+            ChainPosition {
                 seq,
                 prev_hash: prev_hash.to_string(),
-            }),
+            },
         )
     }
 }
