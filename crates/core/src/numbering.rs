@@ -88,6 +88,24 @@ impl NumberFormat {
                 "number format {text:?} has no {{series}}: two series of a merchant would share numbers"
             ));
         }
+        // Between {series} and {seq} there must be a character that is not a digit: series
+        // names may end in digits, so with "{series}{seq}" series A at 11 and series A1 at 1
+        // would both be "A11" (and "{series}{year}{seq}" collides the same way).
+        let series_at = parts.iter().position(|p| *p == Part::Series);
+        let seq_at = parts.iter().position(|p| matches!(p, Part::Seq { .. }));
+        if let (Some(a), Some(b)) = (series_at, seq_at) {
+            let between = &parts[a.min(b) + 1..a.max(b)];
+            let separated = between.iter().any(|part| match part {
+                Part::Literal(text) => text.chars().any(|c| !c.is_ascii_digit()),
+                _ => false,
+            });
+            if !separated {
+                return Err(format!(
+                    "number format {text:?}: put a separator that is not a digit between {{series}} and \
+                     {{seq}}, such as \"-\" or \"/\", or two series could give the same number"
+                ));
+            }
+        }
         Ok(NumberFormat {
             text: text.to_string(),
             parts,
@@ -242,14 +260,14 @@ mod tests {
     fn custom_formats_render_every_placeholder() {
         let format = NumberFormat::parse("INV/{year}/{series}/{seq:05}").unwrap();
         assert_eq!(format.render("A", 2027, 7), "INV/2027/A/00007");
-        let plain = NumberFormat::parse("{series}{seq}").unwrap();
-        assert_eq!(plain.render("A", 2027, 1234567), "A1234567");
+        let plain = NumberFormat::parse("{series}.{seq}").unwrap();
+        assert_eq!(plain.render("A", 2027, 1234567), "A.1234567");
         // Padding never truncates a sequence that outgrew its width.
         assert_eq!(
-            NumberFormat::parse("{series}{seq:02}")
+            NumberFormat::parse("{series}-{seq:02}")
                 .unwrap()
                 .render("A", 2027, 123),
-            "A123"
+            "A-123"
         );
     }
 
@@ -264,6 +282,11 @@ mod tests {
             "x}{series}{seq}",
             "{series}{seq:0}",
             "{series}{seq:021}",
+            // Ambiguous: A at 11 and A1 at 1 would share a number.
+            "{series}{seq}",
+            "{seq}{series}",
+            "{series}{year}{seq}",
+            "{series}0{seq:04}",
         ] {
             assert!(NumberFormat::parse(bad).is_err(), "{bad}");
         }
