@@ -31,19 +31,22 @@ pub struct IssueCall {
     pub edge_node: String,
 }
 
-/// The object's answer.
+/// The object's answer. Documents travel as JSON text, passed through by the worker without
+/// being parsed again (CPU on the issuance path: docs/PERFORMANCE.md).
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum IssueAnswer {
-    /// A new document. `signed` is the exact text of `inv:{id}`.
+    /// A new document, `pending_sync`. `signed` is the exact text of `inv:{id}`.
     Issued {
-        document: Document,
+        id: String,
         signed: String,
         exposure: String,
     },
-    /// The same request again: the current document, with 201 whatever the series' state.
+    /// The same request again: the current document's JSON, with 201 whatever the series'
+    /// state.
     Replayed {
-        document: Document,
+        id: String,
+        document: String,
         exposure: String,
     },
     /// Another request already has this order: 422 `ORDER_ALREADY_INVOICED`.
@@ -111,7 +114,8 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
     if let Some(row) = store::by_order(&sql, &call.order_id)? {
         if row.fingerprint == call.fingerprint {
             return Ok(IssueAnswer::Replayed {
-                document: document_of(&row)?,
+                id: row.id.clone(),
+                document: serde_json::to_string(&document_of(&row)?)?,
                 exposure: current_exposure,
             });
         }
@@ -235,7 +239,7 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
         Ok(())
     })?;
     Ok(IssueAnswer::Issued {
-        document: Document::new(signed, None, None),
+        id: signed.invoice.id,
         signed: signed_json,
         exposure: after,
     })
