@@ -1,48 +1,156 @@
-// Drain benchmark: issue N invoices while the origin is down, start the origin, and time how
-// long until none is pending, with the cron triggered every 60 s as in production.
-// Usage: node benches/drain.mjs EDGE_URL API_KEY N START_ORIGIN_COMMAND...
-// Bounded: N requests at concurrency 16 to 127.0.0.1, and at most 5 minutes of waiting.
-import { spawn } from 'node:child_process';
+// Drain benchmark for design version 2 (docs/PERFORMANCE.md), run by scripts/bench-edge.sh.
+//
+// Each phase issues N invoices while the origin is down (nothing listens on its port), then
+// starts the origin and times how long until every series of the merchant is final
+// (GET /v1/admin/series: outstanding_count 0 and final_seq == head_seq for each series):
+//   one-sync   N in one series, timed from POST /v1/admin/sync;
+//   ten-sync   N spread over 10 series (the request names "series"), timed from the sync;
+//   one-nosync N in one series, no sync: timed from the origin's return (its /v1/health
+//              answering); the series' object finds it by its own back-off (at most 60 s).
+// Each phase uses its own merchant, so a phase's series hold only that phase's invoices, and
+// the origin is stopped again before the next phase issues.
+//
+// Usage: node benches/drain.mjs CONFIG.json
+//   {edge, body, count, concurrency, max_wait_s, origin_health, origin_command: [...],
+//    phases: [{name, api_key, series: [names] | null, sync: bool}]}
+// Bounded: count requests per phase at `concurrency` to 127.0.0.1, every wait at most
+// max_wait_s. Prints one DRAIN_RESULT line per phase; exits 1 if any phase is void or not final.
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-const [edge, apiKey, countText, ...originCommand] = process.argv.slice(2);
-const total = Number(countText);
-const body = readFileSync('crates/core/benches/fixtures/ten_lines.json', 'utf8');
+const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const template = readFileSync(config.body, 'utf8');
+const maxWaitMs = (config.max_wait_s ?? 300) * 1000;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const seconds = (ms) => (ms / 1000).toFixed(1);
 
-let next = 0;
-const issued = [];
-async function worker() {
-  while (next < total) {
-    const n = next++;
-    const response = await fetch(`${edge}/v1/invoices`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-      body: body.replace('"BENCH-10023"', `"DRAIN-${Date.now()}-${n}"`),
-    });
-    const document = await response.json();
-    if (response.status !== 201) throw new Error(`issue ${n}: ${response.status} ${JSON.stringify(document)}`);
-    issued.push(document.invoice.id);
+// Other work on the machine (a test run or a Rust build) skews the timings: sampled every 5 s
+// during each phase and reported with it.
+const othersRunning = () =>
+  spawnSync('pgrep', ['-f', 'node --test']).status === 0 || spawnSync('pgrep', ['-x', 'rustc']).status === 0;
+let othersSeen = false;
+setInterval(() => { if (othersRunning()) othersSeen = true; }, 5_000).unref();
+
+let origin = null;
+async function startOrigin() {
+  origin = spawn(config.origin_command[0], config.origin_command.slice(1), { stdio: 'ignore' });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(config.origin_health, { signal: AbortSignal.timeout(2_000) })).ok) return Date.now();
+    } catch {}
+    await sleep(50);
   }
+  throw new Error('the origin did not answer /v1/health within 30 s');
 }
-const issueStart = Date.now();
-await Promise.all(Array.from({ length: 16 }, worker));
-console.log(`issued ${issued.length} with the origin down in ${((Date.now() - issueStart) / 1000).toFixed(1)} s`);
+async function stopOrigin() {
+  if (!origin) return;
+  const exited = new Promise((resolve) => origin.once('exit', resolve));
+  origin.kill('SIGTERM');
+  const killer = setTimeout(() => origin.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(killer);
+  origin = null;
+}
+process.on('exit', () => origin?.kill('SIGKILL'));
 
-const pending = async () => (await (await fetch(`${edge}/v1/health`)).json()).pending;
-console.log(`pending before recovery: ${await pending()}`);
-const origin = spawn(originCommand[0], originCommand.slice(1), { stdio: 'ignore' });
-const recovered = Date.now();
-const cron = () => fetch(`${edge}/__scheduled?cron=*+*+*+*+*`).catch(() => {});
-await cron();
-const ticker = setInterval(cron, 60_000);
-let left = Infinity;
-while (Date.now() - recovered < 300_000) {
-  left = await pending();
-  if (left === 0) break;
-  await new Promise((r) => setTimeout(r, 1000));
+async function listSeries(apiKey) {
+  const response = await fetch(`${config.edge}/v1/admin/series`, {
+    headers: { authorization: `Bearer ${apiKey}` },
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (response.status !== 200) throw new Error(`GET /v1/admin/series: ${response.status} ${await response.text()}`);
+  return (await response.json()).series;
 }
-clearInterval(ticker);
-const seconds = (Date.now() - recovered) / 1000;
-console.log(left === 0 ? `drained: all final ${seconds.toFixed(1)} s after the origin came back` : `NOT drained: ${left} still pending after ${seconds.toFixed(0)} s`);
-origin.kill('SIGTERM');
-process.exit(left === 0 ? 0 : 1);
+const totals = (series) => ({
+  head: series.reduce((sum, s) => sum + (s.head_seq ?? 0), 0),
+  final: series.reduce((sum, s) => sum + (s.final_seq ?? 0), 0),
+  outstanding: series.reduce((sum, s) => sum + (s.outstanding_count ?? 0), 0),
+  unavailable: series.filter((s) => s.unavailable).length,
+});
+const allFinal = (series) =>
+  series.every((s) => !s.unavailable && s.outstanding_count === 0 && s.final_seq === s.head_seq);
+
+async function issue(phase) {
+  let next = 0;
+  let issued = 0;
+  const errors = [];
+  const stamp = Date.now().toString(36);
+  async function worker() {
+    while (next < config.count && errors.length < 20) {
+      const n = next++;
+      let body = template.replace('BENCH_ORDER_ID', `DRAIN-${phase.name}-${stamp}-${n}`);
+      if (phase.series) body = body.replace(/^\{/, `{"series":${JSON.stringify(phase.series[n % phase.series.length])},`);
+      try {
+        const response = await fetch(`${config.edge}/v1/invoices`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${phase.api_key}` },
+          body,
+          signal: AbortSignal.timeout(30_000),
+        });
+        const text = await response.text();
+        if (response.status === 201) issued++;
+        else errors.push(`${response.status} ${text.slice(0, 300)}`);
+      } catch (error) {
+        errors.push(`socket: ${error.cause?.code ?? error.message}`);
+      }
+    }
+  }
+  const started = Date.now();
+  await Promise.all(Array.from({ length: config.concurrency ?? 16 }, worker));
+  return { issued, errors, ms: Date.now() - started };
+}
+
+async function waitFinal(apiKey, from) {
+  let last = null;
+  while (Date.now() - from < maxWaitMs) {
+    try {
+      const series = await listSeries(apiKey);
+      last = series;
+      if (allFinal(series)) return { ms: Date.now() - from, series };
+    } catch (error) {
+      console.log(`  poll: ${error.message}`);
+    }
+    await sleep(250);
+  }
+  return { ms: null, series: last };
+}
+
+let failed = false;
+for (const phase of config.phases) {
+  await stopOrigin();
+  othersSeen = othersRunning();
+  console.log(`== drain ${phase.name}: ${config.count} invoices in ${phase.series ? phase.series.length : 1} series, origin down`);
+  const issuing = await issue(phase);
+  const before = totals(await listSeries(phase.api_key));
+  console.log(`  issued ${issuing.issued} in ${seconds(issuing.ms)} s (${(issuing.issued / (issuing.ms / 1000)).toFixed(0)}/s at ${config.concurrency ?? 16} connections); ` +
+    `errors ${issuing.errors.length}; series: head ${before.head}, final ${before.final}, outstanding ${before.outstanding}`);
+  for (const error of issuing.errors.slice(0, 5)) console.log(`  ERROR ${error}`);
+  const back = await startOrigin();
+  let from = back;
+  let syncMs = null;
+  if (phase.sync) {
+    from = Date.now();
+    const response = await fetch(`${config.edge}/v1/admin/sync`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${phase.api_key}` },
+      signal: AbortSignal.timeout(60_000),
+    });
+    await response.text();
+    syncMs = Date.now() - from;
+    if (response.status !== 200) console.log(`  ERROR POST /v1/admin/sync: ${response.status}`);
+  }
+  const done = await waitFinal(phase.api_key, from);
+  const after = done.series ? totals(done.series) : null;
+  const void_ = issuing.errors.length > 0 || issuing.issued !== config.count;
+  if (void_ || done.ms === null) failed = true;
+  const timed = phase.sync ? 'from sync' : "from the origin's return";
+  console.log(done.ms === null
+    ? `  NOT final ${seconds(maxWaitMs)} s ${timed}: ${JSON.stringify(after)}; last error: ${done.series?.map((s) => s.last_delivery_error).filter(Boolean)[0] ?? 'none'}`
+    : `  all final ${seconds(done.ms)} s ${timed}${syncMs === null ? '' : ` (the sync call answered in ${syncMs} ms)`}: head ${after.head}, final ${after.final}`);
+  console.log(`DRAIN_RESULT phase=${phase.name} series=${phase.series ? phase.series.length : 1} issued=${issuing.issued} errors=${issuing.errors.length} ` +
+    `issue_s=${seconds(issuing.ms)} final_s=${done.ms === null ? 'none' : seconds(done.ms)} timed=${phase.sync ? 'sync' : 'return'} void=${void_ ? 1 : 0} ` +
+    `other_work=${othersSeen || othersRunning() ? 'yes' : 'no'}`);
+}
+await stopOrigin();
+process.exit(failed ? 1 : 0);
