@@ -152,5 +152,45 @@ for (const phase of config.phases) {
     `issue_s=${seconds(issuing.ms)} final_s=${done.ms === null ? 'none' : seconds(done.ms)} timed=${phase.sync ? 'sync' : 'return'} void=${void_ ? 1 : 0} ` +
     `other_work=${othersSeen || othersRunning() ? 'yes' : 'no'}`);
 }
+// The size probe: one connection, origin up, a large series against a small one, alternating.
+if (config.size_probe) {
+  await stopOrigin();
+  await startOrigin();
+  console.log('== size probe: issuance at 1 connection with the origin up, by the size of the series');
+  const stamp = Date.now().toString(36);
+  let n = 0;
+  const p50 = {};
+  for (let round = 0; round < config.size_probe.rounds; round++) {
+    for (const target of config.size_probe.series) {
+      const times = [];
+      let errors = 0;
+      const until = Date.now() + config.size_probe.seconds * 1000;
+      while (Date.now() < until) {
+        let body = template.replace('BENCH_ORDER_ID', `PROBE-${stamp}-${n++}`);
+        if (target.series) body = body.replace(/^\{/, `{"series":${JSON.stringify(target.series)},`);
+        const started = performance.now();
+        try {
+          const response = await fetch(`${config.edge}/v1/invoices`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${target.api_key}` },
+            body,
+            signal: AbortSignal.timeout(30_000),
+          });
+          await response.arrayBuffer();
+          if (response.status === 201) times.push(performance.now() - started);
+          else errors++;
+        } catch {
+          errors++;
+        }
+      }
+      times.sort((a, b) => a - b);
+      const median = times.length ? times[times.length >> 1] : NaN;
+      (p50[target.label] ??= []).push(median);
+      console.log(`SIZE_PROBE series="${target.label}" round=${round + 1} requests=${times.length} p50_ms=${median.toFixed(1)} errors=${errors}` +
+        `${othersRunning() ? ' other_work=yes' : ''}`);
+    }
+  }
+  console.log(`  p50 by series size: ${Object.entries(p50).map(([label, xs]) => `${label} ${xs.map((x) => x.toFixed(1)).join(', ')} ms`).join('; ')}`);
+}
 await stopOrigin();
 process.exit(failed ? 1 : 0);

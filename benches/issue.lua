@@ -2,13 +2,15 @@
 -- unique order id per request (the text BENCH_ORDER_ID in the body is replaced), the same for
 -- every target (the JS peer ignores the order id, our worker keys idempotency on it).
 -- Environment: BENCH_BODY (file), BENCH_PATH (default /v1/invoices), BENCH_API_KEY (optional:
--- sent as Authorization: Bearer), BENCH_METHOD (POST, or GET: no body, for the context runs).
+-- sent as Authorization: Bearer), BENCH_METHOD (POST, or GET: no body, for the context runs),
+-- BENCH_ACCEPT_ENCODING (optional: sent as Accept-Encoding, e.g. gzip; wrk sends none by default).
 -- done() prints one machine-readable line, in the format of the peer's bench-edge.lua:
 --   BENCH_RESULT requests= duration_us= rps= p50_us= p99_us= non2xx= sockerr=
 -- and, when a response was not 2xx, one BENCH_FIRST_ERROR line with its status and body start.
 local path = os.getenv("BENCH_PATH") or "/v1/invoices"
 local api_key = os.getenv("BENCH_API_KEY") or ""
 local method = os.getenv("BENCH_METHOD") or "POST"
+local accept_encoding = os.getenv("BENCH_ACCEPT_ENCODING") or ""
 local threads = {}
 local counter = 0
 
@@ -26,6 +28,7 @@ first_error = nil
 function init(args)
   headers = {}
   if api_key ~= "" then headers["Authorization"] = "Bearer " .. api_key end
+  if accept_encoding ~= "" then headers["Accept-Encoding"] = accept_encoding end
   if method == "GET" then return end
   headers["Content-Type"] = "application/json"
   local file = assert(io.open(os.getenv("BENCH_BODY"), "rb"))

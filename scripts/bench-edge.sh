@@ -3,21 +3,27 @@
 # (never by `make test`). Everything on 127.0.0.1, bounded in count and time, self-stopping.
 #
 # One run:
-#   1. builds our bench worker (`bench` feature: POST /v1/bench/floor) and the deployable
-#      worker, and prints the deployable worker's gzip size (budget 450 KB);
+#   1. builds our bench worker (`bench` feature: POST /v1/bench/floor), the deployable worker
+#      (prints its gzip size; budget 450 KB) and the release origin;
 #   2. starts, each under `wrangler dev` on its own port: the JS peer (../shared/peers/js-edge,
 #      copied to a temp dir, `npm ci`), our worker with the origin down (ORIGIN_URL at a closed
 #      port) and our worker with the real origin up;
-#   3. waits (at most BENCH_IDLE_WAIT_S) until no `node --test` runs on the machine;
+#   3. waits (at most BENCH_IDLE_WAIT_S, default 1200) until no `node --test` and no rustc runs
+#      on the machine, and again (at most 300 s) before each later round and the drain; each run
+#      beside such work is flagged;
 #   4. BENCH_ROUNDS rounds (default 3), alternating peer and ours, wrk -t2 -c16 then -t1 -c1 for
 #      BENCH_DURATION each (default 10s): peer /v1/invoices, ours origin down, peer
-#      /v1/invoices-do, our floor, peer /v1/invoices, ours origin up; after each -c16 run with the
-#      origin up, what is not yet final (GET /v1/admin/series);
+#      /v1/invoices-do, our floor, peer /v1/invoices, ours origin up, and for context a trivial
+#      GET of each; after each -c16 run with the origin up, what is not yet final
+#      (GET /v1/admin/series);
 #   5. medians over the rounds and the target ratios;
 #   6. the drain (benches/drain.mjs): BENCH_DRAIN invoices (default 10000) per phase on a fourth
 #      instance whose origin is down, then the origin starts: one series (timed from
 #      POST /v1/admin/sync), ten series (from the sync), one series without a sync (from the
-#      origin's return).
+#      origin's return); then a size probe (one connection, origin up: a 10,000-document series
+#      against a 1,000-document one).
+# BENCH_ACCEPT_ENCODING=gzip sends that Accept-Encoding on every wrk request, both sides (wrk sends
+# none by default; browsers and fetch() do).
 # Fair terms: both sides get the peer's 10-line invoice (bench-invoice-10.json) with a unique
 # order_id per request (ours with each line's `unit` as a UN/ECE `unit_code`); both await their
 # KV put before the 201; our rate limits stay on but far above the load. A non-2xx answer or a
@@ -53,7 +59,9 @@ stop_all() { for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$p
 cleanup() { stop_all; [ -z "$peer" ] || rm -rf "$peer"; }
 trap cleanup EXIT
 
-echo "== build"
+echo "== build (BENCH_ROUNDS=$ROUNDS BENCH_DURATION=$DURATION BENCH_DRAIN=$DRAIN BENCH_ACCEPT_ENCODING=${BENCH_ACCEPT_ENCODING:-none})"
+# What is measured: the working tree's worker, at this commit (plus any uncommitted change listed).
+echo "worker source: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git status --porcelain -- src crates/core Cargo.toml Cargo.lock 2>/dev/null | sed 's/^/; uncommitted: /' | tr -d '\n')"
 cargo build -q -p invoice-edge-cli
 # The origin as operators run it (and as `make bench-origin` measures it): the release build.
 cargo build -q --release -p invoice-edge-origin --bin invoice-origin
@@ -325,6 +333,13 @@ fs.writeFileSync(`${work}/drain.json`, JSON.stringify({
     { name: 'ten-sync', api_key: key('drain10'), series: ['S0', 'S1', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7', 'S8', 'S9'], sync: true },
     { name: 'one-nosync', api_key: key('drainb'), series: null, sync: false },
   ],
+  // After the phases, with the origin up: issuance one at a time in drain1's series (count
+  // documents) against drain10's S0 (count / 10), alternating, to see whether the object's cost
+  // grows with the size of its series.
+  size_probe: { seconds: 8, rounds: 2, series: [
+    { label: `${Number(count)} documents`, api_key: key('drain1'), series: null },
+    { label: `${Math.round(Number(count) / 10)} documents`, api_key: key('drain10'), series: 'S0' },
+  ] },
 }, null, 1));
 JS
 drain_rc=0
