@@ -53,6 +53,19 @@ pub async fn write_rejected(
         .map_err(error)
 }
 
+/// A JSON record read as text and parsed by `serde_json`. The binding's own `.json()` parses in
+/// JavaScript and converts field by field through `serde_wasm_bindgen`: slower, and a second
+/// deserializer for every type compiled into the worker (docs/PERFORMANCE.md, "size").
+async fn read_json<T: serde::de::DeserializeOwned>(
+    kv: &KvStore,
+    key: &str,
+) -> worker::Result<Option<T>> {
+    match kv.get(key).text().await.map_err(error)? {
+        Some(text) => serde_json::from_str(&text).map(Some).map_err(error),
+        None => Ok(None),
+    }
+}
+
 /// The current document of an invoice, or `None` if no such invoice was issued here.
 pub async fn read_document(kv: &KvStore, id: &str) -> worker::Result<Option<Document>> {
     let inv_key = format!("inv:{id}");
@@ -60,16 +73,12 @@ pub async fn read_document(kv: &KvStore, id: &str) -> worker::Result<Option<Docu
     let rejected_key = format!("rejected:{id}");
     // Three independent reads, in parallel.
     let (signed, final_, rejection) = futures_util::join!(
-        kv.get(&inv_key).json::<SignedInvoice>(),
-        kv.get(&final_key).json::<Final>(),
-        kv.get(&rejected_key).json::<Rejection>()
+        read_json::<SignedInvoice>(kv, &inv_key),
+        read_json::<Final>(kv, &final_key),
+        read_json::<Rejection>(kv, &rejected_key)
     );
-    let Some(signed) = signed.map_err(error)? else {
+    let Some(signed) = signed? else {
         return Ok(None);
     };
-    Ok(Some(Document::new(
-        signed,
-        final_.map_err(error)?,
-        rejection.map_err(error)?,
-    )))
+    Ok(Some(Document::new(signed, final_?, rejection?)))
 }

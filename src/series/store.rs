@@ -10,7 +10,6 @@ use invoice_edge_core::breaker::BreakerConfig;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use serde::Deserialize;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{Result, SqlStorage, SqlStorageValue, Storage};
@@ -51,18 +50,12 @@ fn to_i64(value: u64) -> SqlStorageValue {
 }
 
 pub fn load_state(sql: &SqlStorage, breaker: BreakerConfig) -> Result<SeriesState> {
-    #[derive(Deserialize)]
-    struct Row {
-        value: String,
-    }
-    let rows: Vec<Row> = sql
-        .exec(
-            "SELECT value FROM meta WHERE key = ?",
-            vec![STATE_KEY.into()],
-        )?
-        .to_array()?;
+    let rows = rows(sql.exec(
+        "SELECT value FROM meta WHERE key = ?",
+        vec![STATE_KEY.into()],
+    )?)?;
     match rows.first() {
-        Some(row) => serde_json::from_str(&row.value)
+        Some(row) => serde_json::from_str(&row.text(0)?)
             .map_err(|e| worker::Error::RustError(format!("series state unreadable: {e}"))),
         None => Ok(SeriesState::new(breaker)),
     }
@@ -78,8 +71,51 @@ pub fn save_state(sql: &SqlStorage, state: &SeriesState) -> Result<()> {
     Ok(())
 }
 
+/// One row as its column values, in the order of the query's `SELECT`. Rows are read with the
+/// cursor's `raw()` rather than `to_array()`, whose `serde_wasm_bindgen` conversion costs a
+/// JavaScript property lookup per field and a second deserializer per row type in the worker
+/// (docs/PERFORMANCE.md, "size").
+struct Row(Vec<SqlStorageValue>);
+
+fn rows(cursor: worker::SqlCursor) -> Result<Vec<Row>> {
+    cursor.raw().map(|row| row.map(Row)).collect()
+}
+
+impl Row {
+    fn column(&self, index: usize) -> Result<&SqlStorageValue> {
+        self.0
+            .get(index)
+            .ok_or_else(|| worker::Error::RustError(format!("row has no column {index}")))
+    }
+
+    fn text(&self, index: usize) -> Result<String> {
+        match self.column(index)? {
+            SqlStorageValue::String(text) => Ok(text.clone()),
+            other => Err(worker::Error::RustError(format!(
+                "column {index} is not text: {other:?}"
+            ))),
+        }
+    }
+
+    fn optional_text(&self, index: usize) -> Result<Option<String>> {
+        match self.column(index)? {
+            SqlStorageValue::Null => Ok(None),
+            _ => self.text(index).map(Some),
+        }
+    }
+
+    fn integer(&self, index: usize) -> Result<i64> {
+        match self.column(index)? {
+            SqlStorageValue::Integer(value) => Ok(*value),
+            other => Err(worker::Error::RustError(format!(
+                "column {index} is not an integer: {other:?}"
+            ))),
+        }
+    }
+}
+
 /// A document's row, as the issuance path and the outbox read it.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct DocumentRow {
     pub seq: u64,
     pub id: String,
@@ -96,31 +132,53 @@ pub struct DocumentRow {
     pub kv_outcome: i64,
 }
 
-const COLUMNS: &str = "seq, id, order_id, fingerprint, hash, issued_at_ms, currency, gross, kind, \
-     signed, receipt, rejection, kv_inv, kv_outcome";
+/// The columns of [`DocumentRow`], in the order [`DocumentRow::read`] takes them.
+const COLUMNS: &str = "seq, id, fingerprint, hash, issued_at_ms, currency, gross, kind, signed, \
+     receipt, rejection, kv_inv, kv_outcome";
+
+impl DocumentRow {
+    fn read(row: &Row) -> Result<DocumentRow> {
+        Ok(DocumentRow {
+            seq: u64::try_from(row.integer(0)?).unwrap_or(0),
+            id: row.text(1)?,
+            fingerprint: row.text(2)?,
+            hash: row.text(3)?,
+            issued_at_ms: row.integer(4)?,
+            currency: row.text(5)?,
+            gross: row.text(6)?,
+            kind: row.text(7)?,
+            signed: row.text(8)?,
+            receipt: row.optional_text(9)?,
+            rejection: row.optional_text(10)?,
+            kv_inv: row.integer(11)?,
+            kv_outcome: row.integer(12)?,
+        })
+    }
+
+    fn read_all(cursor: worker::SqlCursor) -> Result<Vec<DocumentRow>> {
+        rows(cursor)?.iter().map(DocumentRow::read).collect()
+    }
+}
 
 pub fn by_order(sql: &SqlStorage, order_id: &str) -> Result<Option<DocumentRow>> {
-    let rows: Vec<DocumentRow> = sql
-        .exec(
-            &format!("SELECT {COLUMNS} FROM documents WHERE order_id = ?"),
-            vec![order_id.into()],
-        )?
-        .to_array()?;
+    let rows = DocumentRow::read_all(sql.exec(
+        &format!("SELECT {COLUMNS} FROM documents WHERE order_id = ?"),
+        vec![order_id.into()],
+    )?)?;
     Ok(rows.into_iter().next())
 }
 
 /// The documents after `after_seq`, oldest first, at most `limit`.
 pub fn after(sql: &SqlStorage, after_seq: u64, limit: usize) -> Result<Vec<DocumentRow>> {
-    sql.exec(
+    DocumentRow::read_all(sql.exec(
         &format!("SELECT {COLUMNS} FROM documents WHERE seq > ? ORDER BY seq LIMIT ?"),
         vec![to_i64(after_seq), to_i64(limit as u64)],
-    )?
-    .to_array()
+    )?)
 }
 
 /// Documents whose KV records the object has not seen written, oldest first.
 pub fn kv_todo(sql: &SqlStorage, issued_before_ms: i64, limit: usize) -> Result<Vec<DocumentRow>> {
-    sql.exec(
+    DocumentRow::read_all(sql.exec(
         &format!(
             "SELECT {COLUMNS} FROM documents \
              WHERE (kv_inv = 0 AND issued_at_ms <= ?) \
@@ -131,39 +189,29 @@ pub fn kv_todo(sql: &SqlStorage, issued_before_ms: i64, limit: usize) -> Result<
             SqlStorageValue::Integer(issued_before_ms),
             to_i64(limit as u64),
         ],
-    )?
-    .to_array()
+    )?)
 }
 
 /// True when any KV record is still to be written (for the alarm's next run).
 pub fn any_kv_todo(sql: &SqlStorage) -> Result<bool> {
-    #[derive(Deserialize)]
-    struct Count {
-        n: i64,
+    let rows = rows(sql.exec(
+        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM documents WHERE kv_inv = 0 \
+         OR (kv_outcome = 0 AND (receipt IS NOT NULL OR rejection IS NOT NULL)) LIMIT 1)",
+        None,
+    )?)?;
+    match rows.first() {
+        Some(row) => Ok(row.integer(0)? > 0),
+        None => Ok(false),
     }
-    let rows: Vec<Count> = sql
-        .exec(
-            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM documents WHERE kv_inv = 0 \
-             OR (kv_outcome = 0 AND (receipt IS NOT NULL OR rejection IS NOT NULL)) LIMIT 1)",
-            None,
-        )?
-        .to_array()?;
-    Ok(rows.first().is_some_and(|c| c.n > 0))
 }
 
 /// `issued_at` of the oldest document not yet final (the first after `acked_seq`).
 pub fn oldest_outstanding(sql: &SqlStorage, acked_seq: u64) -> Result<Option<i64>> {
-    #[derive(Deserialize)]
-    struct Row {
-        issued_at_ms: i64,
-    }
-    let rows: Vec<Row> = sql
-        .exec(
-            "SELECT issued_at_ms FROM documents WHERE seq > ? ORDER BY seq LIMIT 1",
-            vec![to_i64(acked_seq)],
-        )?
-        .to_array()?;
-    Ok(rows.first().map(|r| r.issued_at_ms))
+    let rows = rows(sql.exec(
+        "SELECT issued_at_ms FROM documents WHERE seq > ? ORDER BY seq LIMIT 1",
+        vec![to_i64(acked_seq)],
+    )?)?;
+    rows.first().map(|row| row.integer(0)).transpose()
 }
 
 /// A new document's row.

@@ -3,7 +3,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+
+use crate::ed25519::ExpandedKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -85,12 +87,16 @@ pub struct PublicJwk {
 
 impl PublicJwk {
     pub fn from_key(key: &VerifyingKey) -> PublicJwk {
-        let bytes = key.to_bytes();
+        PublicJwk::from_bytes(&key.to_bytes())
+    }
+
+    /// The JWK of a compressed Ed25519 public key.
+    pub fn from_bytes(bytes: &[u8; 32]) -> PublicJwk {
         PublicJwk {
             kty: "OKP".into(),
             crv: "Ed25519".into(),
-            x: b64url(&bytes),
-            kid: thumbprint(&bytes),
+            x: b64url(bytes),
+            kid: thumbprint(bytes),
             alg: Some("EdDSA".into()),
             use_: Some("sig".into()),
         }
@@ -119,10 +125,11 @@ pub struct PrivateJwk {
     pub kid: Option<String>,
 }
 
-/// A signing key with its id.
+/// A signing key with its id. It signs through [`crate::ed25519`] (a basepoint table built at
+/// first use rather than shipped in the worker: docs/PERFORMANCE.md, "size").
 #[derive(Clone)]
 pub struct EdKey {
-    signing: SigningKey,
+    signing: ExpandedKey,
     kid: String,
 }
 
@@ -138,8 +145,8 @@ impl std::fmt::Debug for EdKey {
 impl EdKey {
     /// A key from 32 secret bytes the caller drew from a CSPRNG (the core draws none itself).
     pub fn from_seed(seed: &[u8; 32]) -> EdKey {
-        let signing = SigningKey::from_bytes(seed);
-        let kid = thumbprint(&signing.verifying_key().to_bytes());
+        let signing = ExpandedKey::from_seed(seed);
+        let kid = thumbprint(signing.public());
         EdKey { signing, kid }
     }
 
@@ -151,7 +158,7 @@ impl EdKey {
             .and_then(|b| b.try_into().ok())
             .ok_or(KeyError::Malformed)?;
         let key = EdKey::from_seed(&seed);
-        if b64url(&key.signing.verifying_key().to_bytes()) != jwk.x {
+        if b64url(key.signing.public()) != jwk.x {
             return Err(KeyError::Mismatch);
         }
         Ok(key)
@@ -171,19 +178,19 @@ impl EdKey {
         PrivateJwk {
             kty: "OKP".into(),
             crv: "Ed25519".into(),
-            x: b64url(&self.signing.verifying_key().to_bytes()),
-            d: b64url(&self.signing.to_bytes()),
+            x: b64url(self.signing.public()),
+            d: b64url(self.signing.seed()),
             kid: Some(self.kid.clone()),
         }
     }
 
     pub fn public_jwk(&self) -> PublicJwk {
-        PublicJwk::from_key(&self.signing.verifying_key())
+        PublicJwk::from_bytes(self.signing.public())
     }
 
     /// Ed25519 over `message`, base64url without padding.
     pub fn sign(&self, message: &[u8]) -> String {
-        b64url(&self.signing.sign(message).to_bytes())
+        b64url(&self.signing.sign(message))
     }
 }
 
