@@ -235,6 +235,29 @@ test('a KV write that fails after the object committed: retries see the invoice,
   assert.equal(miss.headers.get('retry-after'), '2');
 });
 
+test('each inv: the worker wrote is acknowledged with its next call, so the alarm reads KV only for the rest', async () => {
+  const ctx = await setup({ origin: false });
+  // Back to back, well inside the alarm's first second: every one but the last is acknowledged
+  // by the call after it. Without acknowledgements all five would wait for the alarm's KV read.
+  const ids = [];
+  for (let n = 1; n <= 5; n++) {
+    const issued = await ctx.issue(`ACK-${n}`);
+    assert.equal(issued.status, 201);
+    ids.push(issued.body.invoice.id);
+  }
+  const [report] = await ctx.series();
+  assert.equal(report.head_seq, 5);
+  assert.ok(report.kv_records_unconfirmed <= 1, `unconfirmed: ${report.kv_records_unconfirmed}`);
+  // One whose KV write failed is not acknowledged; the alarm writes it and confirms the rest.
+  const skipped = await ctx.issue('ACK-6', {}, { 'x-test-skip-inv': '1' });
+  await ctx.issue('ACK-7');
+  const [after] = await ctx.series();
+  assert.ok(after.kv_records_unconfirmed >= 1, 'the skipped record is not confirmed by the worker');
+  await eventually('every KV record confirmed', async () => (await ctx.series())[0].kv_records_unconfirmed === 0);
+  const kv = await ctx.edge.kv('INVOICES');
+  for (const id of [...ids, skipped.body.invoice.id]) assert.notEqual(await kv.get(`inv:${id}`), null, id);
+});
+
 test('offline limits: warn, critical and blocked by count; an amount; 422 INVOICE_AMOUNT_LIMIT; resumes once archived', async () => {
   const ctx = await setup({ proxy: true, flags: ['--max-offline-count', '5', '--max-offline-amount', 'CNY:1000', '--max-invoice-amount', 'CNY:500'] });
   ctx.proxy.set({ kind: 'status500' });

@@ -181,12 +181,14 @@ async fn issue_for(
             )
         }
     };
+    let object = series::client::object_name(&issuer.merchant, &issuer.series.name);
     let call = IssueCall {
         order_id: prepared.computed.order_id.clone(),
         fingerprint: prepared.fingerprint,
         computed: prepared.computed,
         issuer,
         edge_node,
+        inv_written: series::client::take_inv_written(&object),
     };
     let answer = match series::client::issue(&stub, &call).await {
         Ok(answer) => answer,
@@ -205,6 +207,7 @@ async fn issue_for(
     match answer {
         IssueAnswer::Issued {
             id,
+            seq,
             signed,
             exposure,
         } => {
@@ -216,8 +219,14 @@ async fn issue_for(
             // KV record it has not seen written.
             if skip_kv_for_test(req) {
                 worker::console_log!("invoice {id}: inv: not written (test hook)");
-            } else if let Err(error) = write_inv(env, &id, signed).await {
-                worker::console_error!("invoice {id}: inv: not written, the alarm will: {error}");
+            } else {
+                match write_inv(env, &id, signed).await {
+                    // Told to the object with the next call, so its alarm need not check.
+                    Ok(()) => series::client::note_inv_written(&object, seq),
+                    Err(error) => worker::console_error!(
+                        "invoice {id}: inv: not written, the alarm will: {error}"
+                    ),
+                }
             }
             with_exposure(document_response(201, &id, document, false)?, &exposure)
         }

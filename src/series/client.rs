@@ -8,11 +8,46 @@ use super::SeriesReport;
 /// The binding of the `SeriesLedger` class (wrangler.toml).
 pub const BINDING: &str = "SERIES";
 
+/// The largest number of acknowledgements an isolate keeps for one series: past it the oldest
+/// are dropped, and the object's alarm reads those records from KV instead.
+const MAX_PENDING_ACKS: usize = 1_000;
+
+thread_local! {
+    /// Per object name, the `seq`s whose `inv:` this isolate wrote and has not yet told the
+    /// object about. Memory only, and that is fine: a lost acknowledgement costs one KV read by
+    /// the alarm, never a lost record.
+    static INV_WRITTEN: std::cell::RefCell<std::collections::HashMap<String, Vec<u64>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The name of the object of `(merchant, series)`.
+pub fn object_name(merchant: &str, series: &str) -> String {
+    format!("{merchant}/{series}")
+}
+
+/// Remembers that `inv:` of `seq` is written, to tell the object with the next call.
+pub fn note_inv_written(object: &str, seq: u64) {
+    INV_WRITTEN.with(|acks| {
+        let mut acks = acks.borrow_mut();
+        let list = acks.entry(object.to_string()).or_default();
+        if list.len() >= MAX_PENDING_ACKS {
+            list.remove(0);
+        }
+        list.push(seq);
+    });
+}
+
+/// The acknowledgements to send with the next call to `object` (taken: a failed call loses
+/// them, and the alarm then reads KV).
+pub fn take_inv_written(object: &str) -> Vec<u64> {
+    INV_WRITTEN.with(|acks| acks.borrow_mut().remove(object).unwrap_or_default())
+}
+
 /// The object of `(merchant, series)`, named `{merchant}/{series}` (merchant ids and series
 /// names never contain `/`). A location hint applies only when the object is first created.
 pub fn stub(env: &Env, merchant: &str, series: &str, location_hint: Option<&str>) -> Result<Stub> {
     let namespace = env.durable_object(BINDING)?;
-    let name = format!("{merchant}/{series}");
+    let name = object_name(merchant, series);
     match location_hint {
         Some(hint) => namespace.get_by_name_with_location_hint(&name, hint),
         None => namespace.get_by_name(&name),

@@ -29,6 +29,12 @@ pub struct IssueCall {
     pub computed: ComputedInvoice,
     pub issuer: Issuer,
     pub edge_node: String,
+    /// The `seq`s of this series whose `inv:` the calling isolate has written since its last
+    /// call here (see [`super::client::note_inv_written`]): the object marks them seen, so its
+    /// alarm need not read KV to find out (DESIGN.md budget: one KV write per issuance, no
+    /// KV read). A lost acknowledgement only means the alarm reads that record itself.
+    #[serde(default)]
+    pub inv_written: Vec<u64>,
 }
 
 /// The object's answer. Documents travel as JSON text, passed through by the worker without
@@ -39,6 +45,7 @@ pub enum IssueAnswer {
     /// A new document, `pending_sync`. `signed` is the exact text of `inv:{id}`.
     Issued {
         id: String,
+        seq: u64,
         signed: String,
         exposure: String,
     },
@@ -78,13 +85,19 @@ pub fn document_of(row: &DocumentRow) -> Result<Document> {
     Ok(Document::new(signed, receipt, rejection))
 }
 
-pub async fn issue(state: &State, env: &Env, call: IssueCall) -> Result<Response> {
+pub async fn issue(
+    state: &State,
+    env: &Env,
+    alarm_set: &std::cell::Cell<bool>,
+    call: IssueCall,
+) -> Result<Response> {
     let now = super::now_ms(env);
     let storage = state.storage();
+    store::mark_inv_written(&storage.sql(), &call.inv_written)?;
     let answer = decide(&storage, env, call, now)?;
     if matches!(answer, IssueAnswer::Issued { .. }) {
         // Storage only: the alarm delivers it and writes any KV record the worker could not.
-        super::outbox::ensure_alarm(state, now).await?;
+        super::outbox::ensure_alarm(state, alarm_set).await?;
     }
     Response::from_json(&answer)
 }
@@ -240,6 +253,7 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
     })?;
     Ok(IssueAnswer::Issued {
         id: signed.invoice.id,
+        seq: position.seq,
         signed: signed_json,
         exposure: after,
     })

@@ -46,12 +46,16 @@ pub struct SeriesReport {
     pub stopped: Option<state::Stop>,
     pub origin_regressed: Option<state::Regressed>,
     pub number_format: Option<String>,
+    /// Documents whose KV records the object has not yet seen written (its alarm writes them).
+    pub kv_records_unconfirmed: u64,
 }
 
 #[durable_object]
 pub struct SeriesLedger {
     state: State,
     env: Env,
+    /// An alarm is known to be scheduled (see [`outbox::ensure_alarm`]).
+    alarm_set: std::cell::Cell<bool>,
 }
 
 impl DurableObject for SeriesLedger {
@@ -60,7 +64,11 @@ impl DurableObject for SeriesLedger {
         if let Err(error) = store::create_tables(&state.storage().sql()) {
             worker::console_error!("series: cannot create its tables: {error}");
         }
-        SeriesLedger { state, env }
+        SeriesLedger {
+            state,
+            env,
+            alarm_set: std::cell::Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -73,7 +81,7 @@ impl DurableObject for SeriesLedger {
                 // a field-by-field conversion through serde_wasm_bindgen): faster, and one
                 // deserializer less in the worker (docs/PERFORMANCE.md, "size").
                 let call: issue::IssueCall = serde_json::from_str(&req.text().await?)?;
-                issue::issue(&self.state, &self.env, call).await
+                issue::issue(&self.state, &self.env, &self.alarm_set, call).await
             }
             "/state" => Response::from_json(&self.report()?),
             "/resume" => {
@@ -97,7 +105,7 @@ impl DurableObject for SeriesLedger {
                 Response::ok("")
             }
             "/poke" => {
-                outbox::ensure_alarm(&self.state, now_ms(&self.env)).await?;
+                outbox::ensure_alarm(&self.state, &self.alarm_set).await?;
                 Response::ok("")
             }
             _ => Response::error("not found", 404),
@@ -105,6 +113,8 @@ impl DurableObject for SeriesLedger {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        // This alarm is spent; whatever this run schedules, the next issuance checks storage.
+        self.alarm_set.set(false);
         // Every error is caught here and the alarm re-armed: the platform's few automatic
         // retries of a failed alarm are not relied on (DESIGN.md, "Delivery to the origin").
         let now = now_ms(&self.env);
@@ -161,6 +171,7 @@ impl SeriesLedger {
             stopped: state.stopped.clone(),
             origin_regressed: state.regressed.clone(),
             number_format: pinned.map(|p| p.number_format),
+            kv_records_unconfirmed: store::kv_unconfirmed(&sql)?,
         })
     }
 

@@ -43,12 +43,18 @@ pub fn after_ms(delay_ms: i64) -> worker::ScheduledTime {
 /// long again as with it down.
 pub const DELIVERY_COALESCE_MS: i64 = 1_000;
 
-/// Makes sure an alarm is set, so what was just issued gets delivered.
-pub async fn ensure_alarm(state: &State, _now: i64) -> Result<()> {
+/// Makes sure an alarm is set, so what was just issued gets delivered. `alarm_set` is the
+/// object's memory that an alarm is already scheduled (cleared when the alarm runs, and lost
+/// with the object, which then asks storage again): it saves a storage call per issuance.
+pub async fn ensure_alarm(state: &State, alarm_set: &std::cell::Cell<bool>) -> Result<()> {
+    if alarm_set.get() {
+        return Ok(());
+    }
     let storage = state.storage();
     if storage.get_alarm().await?.is_none() {
         storage.set_alarm(after_ms(DELIVERY_COALESCE_MS)).await?;
     }
+    alarm_set.set(true);
     Ok(())
 }
 

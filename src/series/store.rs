@@ -39,6 +39,10 @@ pub fn create_tables(sql: &SqlStorage) -> Result<()> {
         None,
     )?;
     sql.exec(
+        &format!("CREATE INDEX IF NOT EXISTS kv_todo ON documents (seq) WHERE {KV_TODO}"),
+        None,
+    )?;
+    sql.exec(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         None,
     )?;
@@ -176,13 +180,21 @@ pub fn after(sql: &SqlStorage, after_seq: u64, limit: usize) -> Result<Vec<Docum
     )?)
 }
 
-/// Documents whose KV records the object has not seen written, oldest first.
+/// The rows whose KV records the object has not seen written: `inv:` unconfirmed, or an
+/// outcome (receipt or rejection) whose record is unconfirmed. The partial index `kv_todo` holds
+/// exactly these rows, so the alarm's queries do not scan a long series (each row carries its
+/// ~2 KB document, so a scan reads every row's overflow pages). SQLite uses a partial index
+/// only when the query repeats its condition as a term of its own WHERE, so this text is shared.
+const KV_TODO: &str =
+    "(kv_inv = 0 OR (kv_outcome = 0 AND (receipt IS NOT NULL OR rejection IS NOT NULL)))";
+
+/// Documents whose KV records the object has not seen written, oldest first: those with an
+/// outcome to record, and those whose `inv:` is unconfirmed and older than `issued_before_ms`.
 pub fn kv_todo(sql: &SqlStorage, issued_before_ms: i64, limit: usize) -> Result<Vec<DocumentRow>> {
     DocumentRow::read_all(sql.exec(
         &format!(
-            "SELECT {COLUMNS} FROM documents \
-             WHERE (kv_inv = 0 AND issued_at_ms <= ?) \
-                OR (kv_outcome = 0 AND (receipt IS NOT NULL OR rejection IS NOT NULL)) \
+            "SELECT {COLUMNS} FROM documents WHERE {KV_TODO} \
+             AND (kv_inv != 0 OR issued_at_ms <= ? OR receipt IS NOT NULL OR rejection IS NOT NULL) \
              ORDER BY seq LIMIT ?"
         ),
         vec![
@@ -195,13 +207,21 @@ pub fn kv_todo(sql: &SqlStorage, issued_before_ms: i64, limit: usize) -> Result<
 /// True when any KV record is still to be written (for the alarm's next run).
 pub fn any_kv_todo(sql: &SqlStorage) -> Result<bool> {
     let rows = rows(sql.exec(
-        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM documents WHERE kv_inv = 0 \
-         OR (kv_outcome = 0 AND (receipt IS NOT NULL OR rejection IS NOT NULL)) LIMIT 1)",
+        &format!("SELECT seq FROM documents WHERE {KV_TODO} LIMIT 1"),
+        None,
+    )?)?;
+    Ok(!rows.is_empty())
+}
+
+/// How many documents have a KV record the object has not seen written (`/v1/admin/series`).
+pub fn kv_unconfirmed(sql: &SqlStorage) -> Result<u64> {
+    let rows = rows(sql.exec(
+        &format!("SELECT COUNT(*) FROM documents WHERE {KV_TODO}"),
         None,
     )?)?;
     match rows.first() {
-        Some(row) => Ok(row.integer(0)? > 0),
-        None => Ok(false),
+        Some(row) => Ok(u64::try_from(row.integer(0)?).unwrap_or(0)),
+        None => Ok(0),
     }
 }
 
@@ -263,6 +283,20 @@ pub fn set_rejection(sql: &SqlStorage, seq: u64, rejection: &str) -> Result<()> 
         "UPDATE documents SET rejection = ? \
          WHERE seq = ? AND receipt IS NULL AND rejection IS NULL",
         vec![rejection.into(), to_i64(seq)],
+    )?;
+    Ok(())
+}
+
+/// Marks `inv:` seen written for the acknowledged `seq`s (one statement for any count: the
+/// platform binds at most 100 parameters, so the list goes as one JSON array).
+pub fn mark_inv_written(sql: &SqlStorage, seqs: &[u64]) -> Result<()> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    let list = serde_json::to_string(seqs)?;
+    sql.exec(
+        "UPDATE documents SET kv_inv = 1 WHERE seq IN (SELECT value FROM json_each(?))",
+        vec![list.into()],
     )?;
     Ok(())
 }
