@@ -62,11 +62,54 @@ async fn cached_text(env: &Env, key: &str) -> worker::Result<Option<String>> {
     Ok(value)
 }
 
+thread_local! {
+    /// The last configuration parsed and validated per merchant, with the text it came from:
+    /// the same text is not parsed and checked again on every request.
+    static PARSED: RefCell<HashMap<String, (String, MerchantConfig)>> = RefCell::new(HashMap::new());
+}
+
+/// A merchant's configuration, parsed and **validated** as it is loaded (not only when
+/// `merchant create` wrote it): a hand-edited configuration that breaks a rule is refused with
+/// its problems in the log, and the caller answers that the configuration is unavailable.
 pub async fn load(env: &Env, id: &str) -> worker::Result<Option<MerchantConfig>> {
-    match cached_text(env, &format!("merchant:{id}")).await? {
-        Some(text) => serde_json::from_str(&text).map(Some).map_err(error),
-        None => Ok(None),
+    let Some(text) = cached_text(env, &format!("merchant:{id}")).await? else {
+        return Ok(None);
+    };
+    let known = PARSED.with(|parsed| {
+        parsed
+            .borrow()
+            .get(id)
+            .filter(|(source, _)| *source == text)
+            .map(|(_, config)| config.clone())
+    });
+    if let Some(config) = known {
+        return Ok(Some(config));
     }
+    let config: MerchantConfig = serde_json::from_str(&text).map_err(error)?;
+    if let Err(problems) = config.validate() {
+        worker::console_error!(
+            "merchant {id}: configuration refused: {}",
+            problems.join("; ")
+        );
+        return Err(error(format!(
+            "merchant {id}: the configuration breaks {} rule(s)",
+            problems.len()
+        )));
+    }
+    if config.id != id {
+        return Err(error(format!(
+            "merchant:{id} holds the configuration of {:?}",
+            config.id
+        )));
+    }
+    PARSED.with(|parsed| {
+        let mut parsed = parsed.borrow_mut();
+        if parsed.len() >= CACHE_ENTRIES {
+            parsed.clear();
+        }
+        parsed.insert(id.to_string(), (text, config.clone()));
+    });
+    Ok(Some(config))
 }
 
 /// The merchant an API key belongs to; `None` for an unknown or revoked key.

@@ -167,6 +167,18 @@ test('API keys rotate: both valid during the rotation, the old one refused after
   await loadMerchant(kv, merchantFile);
 });
 
+test('a merchant configuration is validated when loaded: a hand-edited one that breaks a rule is refused', async () => {
+  const kv = await edge.kv('MERCHANTS');
+  const broken = structuredClone(merchantFile);
+  broken.config.seller.country = 'XX';
+  await loadMerchant(kv, broken);
+  const refused = await issue(request('CFG-1'));
+  assert.equal(refused.status, 503, JSON.stringify(refused.body));
+  assert.match(logs.join('\n'), /merchant demo: configuration refused: country "XX"/);
+  await loadMerchant(kv, merchantFile);
+  assert.equal((await issue(request('CFG-2'))).status, 201);
+});
+
 test('token secrets rotate: the old one verifies until --old-until, then stops', async () => {
   const rotated = JSON.parse(cli(['merchant', 'rotate-token-secret', '--merchant', merchantPath, '--old-until', '1h']));
   secrets.add(rotated.token_secret);
@@ -247,6 +259,34 @@ test('/v1/verify: a tampered line, an added field, an unknown kid and a stolen k
   assert.equal((await verify(forged)).body.code, 'SIGNATURE_INVALID');
   assertProblem(await verify({ invoice: 'x' }), 400, 'MALFORMED_DOCUMENT');
   assertProblem(await call(`${edge.url}/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '['.repeat(40) + ']'.repeat(40) }), 422, 'JSON_TOO_DEEP');
+  // A second "unit_price" after the signed one: a last-value-wins reader would see 0.01 behind
+  // a valid signature. Refused, with the place of the object.
+  const text = JSON.stringify(issued).replace('"unit_price":', '"unit_price":"0.01","unit_price":');
+  const twice = await call(`${edge.url}/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
+  assertProblem(twice, 400, 'DUPLICATE_KEY');
+  assert.equal(twice.body.errors[0].pointer, '/invoice/lines/0');
+});
+
+test('strict text: duplicate keys, control characters, bidi controls and invisible names each have their code', async () => {
+  const base = request('T-1');
+  const text = JSON.stringify(base).replace('"currency":"CNY"', '"currency":"CNY","currency":"EUR"');
+  const twice = await issue(text);
+  assertProblem(twice, 400, 'DUPLICATE_KEY');
+  assert.equal(twice.body.errors[0].pointer, '');
+  const withBuyer = (order, buyer) => issue(request(order, { buyer }));
+  const first = (response) => response.body.errors?.[0] ?? {};
+  let answer = await withBuyer('T-2', { name: 'ACME\u0007 Ltd' });
+  assertProblem(answer, 422, 'CONTROL_CHARACTER');
+  assert.equal(first(answer).pointer, '/buyer/name');
+  answer = await withBuyer('T-3', { name: 'ACME\nLtd' });
+  assertProblem(answer, 422, 'CONTROL_CHARACTER');
+  answer = await withBuyer('T-4', { name: 'ACME \u202Edtl' });
+  assertProblem(answer, 422, 'BIDI_CONTROL');
+  answer = await withBuyer('T-5', { name: '\u200B\u200B' });
+  assertProblem(answer, 422, 'INVISIBLE_TEXT');
+  // A newline is fine in an address line.
+  const multiline = await issue(request('T-6', { buyer: { kind: 'individual', name: 'Li Lei', country: 'CN', address: { line: 'Room 1\nBuilding 2', city: 'Beijing' } } }));
+  assert.equal(multiline.status, 201, JSON.stringify(multiline.body));
 });
 
 test('body limits: chunked over 256 KiB, deep nesting and non-UTF-8 each get their code', async () => {

@@ -33,11 +33,25 @@ pub fn reject(problem: &Problem) -> Failure {
     Failure::Invalid
 }
 
+/// Parses JSON with the core's reader, as the edge and the origin do: invalid UTF-8, nesting
+/// past the limit and an object naming a key twice (`DUPLICATE_KEY`) are refused, with the
+/// code and the place in the message.
+pub fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, String> {
+    invoice_edge_core::json_reader::parse_json(bytes).map_err(|error| {
+        let place = if error.pointer.is_empty() {
+            String::new()
+        } else {
+            format!(" at {}", error.pointer)
+        };
+        format!("{}{place}: {}", error.code.as_str(), error.detail)
+    })
+}
+
 /// Reads a merchant file: the `merchant create` output `{config, api_key, token_secret}`, or a
 /// bare configuration.
 pub fn read_merchant(path: &Path) -> Result<MerchantConfig, Failure> {
     let bytes = read_file(path)?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
+    let value = parse_json(&bytes)
         .map_err(|e| Failure::Io(format!("{} is not JSON: {e}", path.display())))?;
     let config = value.get("config").cloned().unwrap_or(value);
     serde_json::from_value(config)

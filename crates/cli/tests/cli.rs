@@ -160,6 +160,18 @@ fn keygen_merchant_issue_verify_end_to_end() {
     assert_eq!(tampered.status.code(), Some(1));
     assert_eq!(json(&tampered.stdout)["code"], "SIGNATURE_INVALID");
 
+    // The signed amount followed by another: refused as a duplicate key, never read either way.
+    let twice = run(
+        &["verify", "--jwks", &jwks],
+        &document.replacen("\"gross\":", "\"gross\":\"1.77\",\"gross\":", 1),
+    );
+    assert_eq!(twice.status.code(), Some(1));
+    assert_eq!(json(&twice.stdout)["code"], "MALFORMED");
+    assert!(json(&twice.stdout)["detail"]
+        .as_str()
+        .unwrap()
+        .contains("DUPLICATE_KEY"));
+
     // Verified against another key: the kid is unknown.
     let other_jwks = write(&dir, "other.json", &run(&["jwks", "--key", &stranger], ""));
     let wrong_key = run(&["verify", "--jwks", &other_jwks], &document);
@@ -238,7 +250,7 @@ fn merchant_create_refuses_a_profile_that_breaks_the_category_rules() {
             "--country",
             "CN",
             "--tax-id",
-            "1",
+            "91110000600037341L",
             "--tax",
             "S:0",
         ],
@@ -709,4 +721,88 @@ fn issue_refuses_an_invoice_over_the_series_max_invoice_amount() {
     );
     assert_eq!(over.status.code(), Some(1));
     assert_eq!(json(&over.stderr)["code"], "INVOICE_AMOUNT_LIMIT");
+}
+
+/// DESIGN.md: tax IDs are accepted with or without their country prefix. For every country
+/// whose IDs are checked, `merchant create` takes the prefixed form (as the README writes it),
+/// stores it without the prefix, and refuses a wrong check digit as invalid input (exit 1).
+#[test]
+fn merchant_create_accepts_a_tax_id_with_its_country_prefix() {
+    let valid = [
+        ("BE", "0417497106"),
+        ("CN", "91110000600037341L"),
+        ("DE", "136695976"),
+        ("ES", "A58818501"),
+        ("FR", "40303265045"),
+        ("IT", "00743110157"),
+        ("NL", "004495445B01"),
+        ("PL", "5260250274"),
+        ("PT", "501964843"),
+        ("SA", "310122393500003"),
+    ];
+    let countries: Vec<&str> = valid.iter().map(|(country, _)| *country).collect();
+    assert_eq!(
+        countries,
+        invoice_edge_core::tax_id::SUPPORTED_COUNTRIES,
+        "one case per checked country"
+    );
+    for (country, id) in valid {
+        for given in [
+            id.to_string(),
+            format!("{country}{id}"),
+            format!("{} {id}", country.to_lowercase()),
+        ] {
+            let out = run(
+                &[
+                    "merchant",
+                    "create",
+                    "--id",
+                    "x",
+                    "--name",
+                    "X",
+                    "--country",
+                    country,
+                    "--tax-id",
+                    &given,
+                    "--tax",
+                    "S:13",
+                ],
+                "",
+            );
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{country} {given:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                json(&out.stdout)["config"]["seller"]["tax_id"],
+                id,
+                "{country} {given:?}"
+            );
+        }
+    }
+    let out = run(
+        &[
+            "merchant",
+            "create",
+            "--id",
+            "x",
+            "--name",
+            "X",
+            "--country",
+            "DE",
+            "--tax-id",
+            "DE136695977",
+            "--tax",
+            "S:19",
+        ],
+        "",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a wrong check digit is invalid input"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DE136695977"));
 }

@@ -67,7 +67,17 @@ pub fn parse_json(body: &[u8]) -> Result<Value, FieldError> {
             format!("JSON nests at most {MAX_JSON_DEPTH} arrays and objects"),
         ));
     }
-    serde_json::from_str(text).map_err(|error| {
+    parse_strict(text).map_err(|error| {
+        let error = match error {
+            StrictError::DuplicateKey { pointer, key } => {
+                return FieldError::new(
+                    pointer,
+                    Code::DuplicateKey,
+                    format!("the key {key:?} appears twice in one object"),
+                )
+            }
+            StrictError::Syntax(error) => error,
+        };
         FieldError::new(
             "",
             Code::MalformedJson,
@@ -83,6 +93,211 @@ pub fn parse_json(body: &[u8]) -> Result<Value, FieldError> {
             ),
         )
     })
+}
+
+/// Fields whose text may hold tab and newline: an address `line`, `remarks`, a credit note's
+/// `reason`. Every other string is one line.
+pub const MULTILINE_FIELDS: &[&str] = &["line", "remarks", "reason"];
+
+/// Characters that print as nothing: format characters (zero-width space, joiners, marks,
+/// word joiner, invisible operators, the byte-order mark, the soft hyphen, the Mongolian vowel
+/// separator) and fillers (Hangul fillers, the braille blank).
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}'
+            | '\u{206A}'..='\u{206F}' | '\u{2800}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}' | '\u{FFA0}')
+}
+
+/// The rules every text field obeys (issue 20, "Strict JSON and text"): no C0/C1 control
+/// characters (tab and newline only where `multiline`), no bidirectional overrides or isolates,
+/// and not only invisible characters.
+pub fn check_text(text: &str, multiline: bool) -> Result<(), (Code, String)> {
+    for c in text.chars() {
+        let control = matches!(c, '\u{0}'..='\u{1F}' | '\u{7F}'..='\u{9F}');
+        if control && !(multiline && matches!(c, '\t' | '\n')) {
+            return Err((
+                Code::ControlCharacter,
+                format!(
+                    "must not hold the control character U+{:04X}{}",
+                    u32::from(c),
+                    if multiline {
+                        ""
+                    } else {
+                        " (this field is one line)"
+                    }
+                ),
+            ));
+        }
+        if matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') {
+            return Err((
+                Code::BidiControl,
+                format!(
+                    "must not hold the bidirectional control U+{:04X}",
+                    u32::from(c)
+                ),
+            ));
+        }
+    }
+    if text.chars().all(is_invisible) {
+        return Err((
+            Code::InvisibleText,
+            "is made only of invisible characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Why strict parsing failed.
+#[derive(Debug)]
+pub enum StrictError {
+    /// An object names `key` twice; `pointer` is that object's place (RFC 6901).
+    DuplicateKey {
+        pointer: String,
+        key: String,
+    },
+    Syntax(serde_json::Error),
+}
+
+impl std::fmt::Display for StrictError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StrictError::DuplicateKey { pointer, key } => {
+                write!(
+                    f,
+                    "the key {key:?} appears twice in the object at {pointer:?}"
+                )
+            }
+            StrictError::Syntax(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// Parses JSON text into a `Value` like `serde_json::from_str`, except that an object naming
+/// the same key twice is refused (serde_json keeps the last value silently). Every reader of
+/// requests, documents and receipts goes through this, so no two readers can disagree.
+pub fn parse_strict(text: &str) -> Result<Value, StrictError> {
+    let trail = std::cell::RefCell::new(Trail::default());
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let parsed = serde::de::DeserializeSeed::deserialize(StrictSeed(&trail), &mut deserializer)
+        .and_then(|value| deserializer.end().map(|()| value));
+    match parsed {
+        Ok(value) => Ok(value),
+        Err(error) => {
+            let trail = trail.into_inner();
+            match trail.duplicate {
+                Some(key) => {
+                    // The trail was gathered on the way out, innermost first.
+                    let pointer = trail
+                        .path
+                        .iter()
+                        .rev()
+                        .fold(String::new(), |pointer, part| child_pointer(&pointer, part));
+                    Err(StrictError::DuplicateKey { pointer, key })
+                }
+                None => Err(StrictError::Syntax(error)),
+            }
+        }
+    }
+}
+
+/// Where a duplicate key was met: the key, and the keys and indexes around it, recorded only
+/// while the error unwinds (nothing is allocated for a valid document).
+#[derive(Default)]
+struct Trail {
+    duplicate: Option<String>,
+    path: Vec<String>,
+}
+
+#[derive(Clone, Copy)]
+struct StrictSeed<'t>(&'t std::cell::RefCell<Trail>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for StrictSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, deserializer)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            match seq.next_element_seed(self) {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => return Ok(Value::Array(items)),
+                Err(error) => {
+                    self.note(|| items.len().to_string());
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut fields = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if fields.contains_key(&key) {
+                self.0.borrow_mut().duplicate = Some(key);
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            match map.next_value_seed(self) {
+                Ok(value) => {
+                    fields.insert(key, value);
+                }
+                Err(error) => {
+                    self.note(|| key.clone());
+                    return Err(error);
+                }
+            }
+        }
+        Ok(Value::Object(fields))
+    }
+}
+
+impl StrictSeed<'_> {
+    /// Records one step of the path while a duplicate-key error unwinds through it.
+    fn note(&self, part: impl FnOnce() -> String) {
+        let mut trail = self.0.borrow_mut();
+        if trail.duplicate.is_some() {
+            trail.path.push(part());
+        }
+    }
 }
 
 /// Appends an escaped object key to a JSON pointer ("~" → "~0", "/" → "~1", RFC 6901).
@@ -196,6 +411,10 @@ impl<'a> ObjectReader<'a> {
         }
         if text.trim().is_empty() {
             problems.push(self.pointer_to(key), Code::EmptyString, "must not be empty");
+            return None;
+        }
+        if let Err((code, detail)) = check_text(text, MULTILINE_FIELDS.contains(&key)) {
+            problems.push(self.pointer_to(key), code, detail);
             return None;
         }
         Some(text.as_str())
@@ -325,6 +544,55 @@ impl<'a> ObjectReader<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn text_refuses_controls_bidi_and_invisible_names() {
+        assert!(check_text("Zhang San 张三", false).is_ok());
+        assert!(check_text("Room 1\nBuilding 2", true).is_ok());
+        let code = |text: &str, multiline| check_text(text, multiline).unwrap_err().0;
+        assert_eq!(code("Room 1\nBuilding 2", false), Code::ControlCharacter);
+        assert_eq!(code("a\u{0}b", true), Code::ControlCharacter);
+        assert_eq!(code("a\u{85}b", true), Code::ControlCharacter);
+        assert_eq!(code("a\rb", true), Code::ControlCharacter);
+        assert_eq!(code("price \u{202E}001", false), Code::BidiControl);
+        assert_eq!(code("\u{2067}x", false), Code::BidiControl);
+        assert_eq!(code("\u{200B}\u{200B}", false), Code::InvisibleText);
+        assert_eq!(code("\u{3164}", false), Code::InvisibleText);
+        // Joiners inside visible text are fine (emoji sequences, Indic scripts).
+        assert!(check_text("क्\u{200D}ष", false).is_ok());
+    }
+
+    #[test]
+    fn a_key_twice_in_one_object_is_refused_with_its_place() {
+        let error = parse_json(br#"{"a": 1, "b": {"c": [0, {"d": 1, "d": 2}]}}"#).unwrap_err();
+        assert_eq!(error.code, Code::DuplicateKey);
+        assert_eq!(error.pointer, "/b/c/1");
+        assert!(error.detail.contains("\"d\""), "{}", error.detail);
+        let top = parse_json(br#"{"total": "1.00", "total": "100.00"}"#).unwrap_err();
+        assert_eq!((top.code, top.pointer.as_str()), (Code::DuplicateKey, ""));
+        // The same key in two objects, or escaped differently but equal, is told apart right.
+        assert!(parse_json(br#"{"a": {"k": 1}, "b": {"k": 1}}"#).is_ok());
+        assert_eq!(
+            parse_json(br#"{"k": 1, "\u006b": 2}"#).unwrap_err().code,
+            Code::DuplicateKey
+        );
+    }
+
+    proptest::proptest! {
+        /// Without duplicates, the strict parser reads exactly what serde_json reads.
+        #[test]
+        fn strict_parsing_agrees_with_serde_json(text in r#"\{("[a-c]{1,2}": ?(-?[0-9]{1,3}(\.[0-9])?|"[a-z ]{0,4}"|true|null|\[\]|\{\}|\[1, ?"x"\]),? ?){0,4}\}"#) {
+            let ours = parse_strict(&text);
+            let theirs = serde_json::from_str::<Value>(&text);
+            match (ours, theirs) {
+                (Ok(ours), Ok(theirs)) => proptest::prop_assert_eq!(ours, theirs),
+                // A duplicate is reported where it is met, before any later syntax error.
+                (Err(StrictError::DuplicateKey { .. }), _) => {}
+                (Err(StrictError::Syntax(_)), Err(_)) => {}
+                (ours, theirs) => proptest::prop_assert!(false, "{text}: {ours:?} vs {theirs:?}"),
+            }
+        }
+    }
 
     #[test]
     fn body_limits_each_have_their_own_code() {

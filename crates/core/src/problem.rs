@@ -87,6 +87,10 @@ catalogue! {
     // Shape of the request (400: the client sent something that is not our format).
     /// Not JSON, or not UTF-8.
     MalformedJson = "MALFORMED_JSON", 400, "Malformed JSON";
+    /// An object names the same key twice. Refused everywhere JSON is read: otherwise two
+    /// readers (one keeping the first value, one the last) could see two different invoices
+    /// behind one signature.
+    DuplicateKey = "DUPLICATE_KEY", 400, "Duplicate object key";
     /// A value has the wrong JSON type.
     WrongType = "WRONG_TYPE", 400, "Wrong JSON type";
     /// A money or quantity field holds a JSON number; it must be a decimal string.
@@ -101,6 +105,16 @@ catalogue! {
     MissingField = "MISSING_FIELD", 422, "Missing field";
     /// A string is empty where text is required.
     EmptyString = "EMPTY_STRING", 422, "Empty string";
+    /// A string holds a C0 or C1 control character (U+0000-U+001F, U+007F-U+009F). Tab and
+    /// newline are allowed only in multi-line fields: an address `line`, `remarks`, a credit
+    /// note's `reason`.
+    ControlCharacter = "CONTROL_CHARACTER", 422, "Control character in text";
+    /// A string holds a bidirectional override or isolate (U+202A-U+202E, U+2066-U+2069),
+    /// which can make a printed invoice read differently from its data.
+    BidiControl = "BIDI_CONTROL", 422, "Bidirectional control in text";
+    /// A string is made only of invisible characters (format characters such as U+200B, and
+    /// spaces): it would print as nothing.
+    InvisibleText = "INVISIBLE_TEXT", 422, "Invisible text";
     /// `order_id` is not 1-128 characters of `[A-Za-z0-9._:-]`.
     InvalidOrderId = "INVALID_ORDER_ID", 422, "Invalid order id";
     /// Not an ISO 4217 currency we can invoice in.

@@ -391,9 +391,9 @@ fn hand_written() -> Vec<Case> {
             terms: Some("Net 30 <days> & \"more\""),
             request: json!({"currency": "EUR", "order_id": "GR-1", "buyer": {
                     "kind": "company", "name": "Εταιρεία Α.Ε.", "tax_id": "094014201",
-                    "country": "GR", "address": {"line": "Οδός 1\r\nΑθήνα", "city": "Αθήνα"}},
+                    "country": "GR", "address": {"line": "Οδός 1\nΑθήνα", "city": "Αθήνα"}},
                 "delivery": {"country": "GR"},
-                "lines": [line("Control\u{1}char and emoji 🧾 and ]]> and &amp;", "1", "10", "K", "0")]}),
+                "lines": [line("Controls refused at intake; emoji 🧾 and ]]> and &amp;", "1", "10", "K", "0")]}),
         },
         Case {
             name: "every-checked-buyer-scheme",

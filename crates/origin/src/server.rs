@@ -455,12 +455,10 @@ async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Valu
     if seen > limit {
         return Err(too_large());
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        Problem::single(
-            Code::MalformedJson,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })
+    // The core's reader, as at the edge: UTF-8, depth and duplicate keys each have their code,
+    // so a document means the same here as where it was signed.
+    invoice_edge_core::json_reader::parse_json(&bytes)
+        .map_err(|error| Problem::from_errors(vec![error]))
 }
 
 async fn put_invoice(

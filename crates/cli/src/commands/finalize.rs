@@ -60,7 +60,7 @@ pub fn run(args: &FinalizeArgs) -> Result<(), Failure> {
         ));
     }
     let jwks = args.jwks.as_deref().map(io::read_jwks).transpose()?;
-    let document: Value = serde_json::from_slice(&io::read_stdin()?)
+    let document: Value = io::parse_json(&io::read_stdin()?)
         .map_err(|e| malformed(format!("stdin is not JSON: {e}")))?;
     // The invoice is sent as it was signed, never re-serialized from our structs: the
     // signature covers its canonical JSON, and a field this version does not know counts.

@@ -173,8 +173,8 @@ fn read_previous(path: &Path) -> Result<Previous, Failure> {
             format!("--after {}: {detail}", path.display()),
         ))
     };
-    let document: Value = serde_json::from_slice(&io::read_file(path)?)
-        .map_err(|e| malformed(format!("not JSON: {e}")))?;
+    let document: Value =
+        io::parse_json(&io::read_file(path)?).map_err(|e| malformed(format!("not JSON: {e}")))?;
     previous_of(&document).map_err(malformed)
 }
 

@@ -52,7 +52,7 @@ pub struct CreateArgs {
     /// ISO 3166-1 alpha-2 country of the seller.
     #[arg(long)]
     country: String,
-    /// The seller's VAT identifier.
+    /// The seller's VAT identifier, with or without its country prefix (stored without it).
     #[arg(long)]
     tax_id: Option<String>,
     /// An allowed tax: CAT:RATE[:REASON], e.g. S:13 or E:0:Exempt (the reason may hold colons).
@@ -338,6 +338,23 @@ fn create(args: CreateArgs) -> Result<(), Failure> {
         series.push(only);
     }
     let limits = limits(&args).map_err(Failure::Usage)?;
+    // Tax IDs are accepted with or without their country prefix, in any case and with the
+    // usual separators, and stored normalized (DESIGN.md, "The invoice request"). A wrong
+    // check digit is invalid input (exit 1), not a usage error.
+    let tax_id = match &args.tax_id {
+        Some(raw) => match invoice_edge_core::tax_id::TaxId::parse(&args.country, raw) {
+            Ok(parsed) => Some(parsed.value().to_string()),
+            Err(error) => {
+                eprintln!(
+                    "invoice-edge: --tax-id {raw:?}: {} ({})",
+                    error.detail(),
+                    error.code()
+                );
+                return Err(Failure::Invalid);
+            }
+        },
+        None => None,
+    };
     let api_key = format!("iek_{}", b64url(&io::random_bytes::<32>()?));
     let token_secret = b64url(&io::random_bytes::<32>()?);
     let config = MerchantConfig {
@@ -346,7 +363,7 @@ fn create(args: CreateArgs) -> Result<(), Failure> {
             address: None,
             country: args.country,
             name: args.name,
-            tax_id: args.tax_id,
+            tax_id,
         },
         tax_profile,
         series,

@@ -13,7 +13,7 @@ use crate::Failure;
 
 pub fn run(jwks: &Path) -> Result<(), Failure> {
     let jwks = io::read_jwks(jwks)?;
-    let verdict = match serde_json::from_slice(&io::read_stdin()?) {
+    let verdict = match io::parse_json(&io::read_stdin()?) {
         Ok(document) => verify(&document, &jwks),
         Err(e) => Verification {
             valid: false,
@@ -91,7 +91,7 @@ fn check_lines(
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Value>(line) {
+        match io::parse_json(line.as_bytes()) {
             Ok(document) => {
                 documents.push(document);
                 lines.push(index + 1);

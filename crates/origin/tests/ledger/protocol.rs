@@ -523,6 +523,13 @@ fn malformed_and_unknown_requests_are_problems() {
     origin
         .put_text(&id, "{")
         .assert_problem(400, "MALFORMED_JSON");
+    // A key twice: the same reader as the edge refuses it, wherever it is.
+    let text = serde_json::to_string(&document).unwrap();
+    let twice = text.replacen("\"order_id\":", "\"order_id\":\"OTHER\",\"order_id\":", 1);
+    assert_ne!(twice, text);
+    origin
+        .put_text(&id, &twice)
+        .assert_problem(400, "DUPLICATE_KEY");
     origin
         .put_text(&id, "[]")
         .assert_problem(400, "MALFORMED_DOCUMENT");
