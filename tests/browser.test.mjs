@@ -221,6 +221,39 @@ test('a downloaded document with one tampered amount is reported invalid in the 
   await page.waitForFunction(() => document.getElementById('file-check').textContent.startsWith('tampered.json'));
   assert.equal(await result.getAttribute('data-state'), 'invalid');
   assert.equal(await result.getAttribute('data-code'), 'SIGNATURE_INVALID');
+  // The text is read strictly: a second "gross" after the signed one is refused, not read.
+  const twice = JSON.stringify(document).replace('"gross":', '"gross":"1.00","gross":');
+  await file.setInputFiles({ name: 'twice.json', mimeType: 'application/json', buffer: Buffer.from(twice) });
+  await page.waitForFunction(() => document.getElementById('file-check').textContent.startsWith('twice.json'));
+  assert.equal(await result.getAttribute('data-code'), 'MALFORMED');
+  assert.match(await result.textContent(), /DUPLICATE_KEY/);
+  // A key the JWKS does not list: "cannot be checked", never "invalid".
+  const unpublished = structuredClone(document);
+  unpublished.edge_signature.kid = 'nYDxbz9sB0d0KmkfLTw5kqzXbSAf8Bn8OqSmBLsg7c8';
+  await file.setInputFiles({ name: 'unpublished.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(unpublished)) });
+  await page.waitForFunction(() => document.getElementById('file-check').textContent.startsWith('unpublished.json'));
+  assert.equal(await result.getAttribute('data-state'), 'unknown');
+  assert.match(await result.textContent(), /cannot be checked: key not published/);
+  assert.doesNotMatch(await result.textContent(), /invalid/);
+  await page.context().close();
+});
+
+test('the file check refuses a valid file of another invoice than the one on the page', async () => {
+  assert.ok(issued, 'needs an invoice');
+  const response = await fetch(`${edge.url}/v1/invoices`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${merchantFile.api_key}` },
+    body: JSON.stringify({ currency: 'CNY', order_id: 'FILE-OTHER', lines: [{ description: 'tea', quantity: '1', unit_price: '10.00', tax_category: 'S', tax_rate: '13' }] }),
+  });
+  assert.equal(response.status, 201);
+  const document = await response.json();
+  const page = await newPage();
+  await page.goto(`${edge.url}/v/${issued.id}`);
+  await page.locator('#file').setInputFiles({ name: 'other.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(document)) });
+  await page.waitForFunction(() => document.getElementById('file-check').dataset.state);
+  const result = page.locator('#file-check');
+  assert.equal(await result.getAttribute('data-state'), 'invalid');
+  assert.equal(await result.getAttribute('data-code'), 'ID_MISMATCH');
   await page.context().close();
 });
 

@@ -10,10 +10,14 @@ const fileInput = document.getElementById('file');
 const fileCheck = document.getElementById('file-check');
 document.getElementById('print')?.addEventListener('click', () => window.print());
 
+// A key that is not published is not a forgery: the invoice cannot be checked here, which is
+// different from a signature that does not match (UNKNOWN_KID is never shown as "invalid").
 function show(node, verdict, prefix) {
-  node.dataset.state = verdict.valid ? 'valid' : 'invalid';
+  const unknownKey = verdict.code === 'UNKNOWN_KID';
+  node.dataset.state = verdict.valid ? 'valid' : unknownKey ? 'unknown' : 'invalid';
   node.dataset.code = verdict.code;
-  node.textContent = `${prefix} ${verdict.valid ? 'valid · 有效' : 'invalid · 无效'} (${verdict.code}: ${verdict.detail})`;
+  const word = verdict.valid ? 'valid · 有效' : unknownKey ? 'cannot be checked: key not published · 无法校验：密钥未公布' : 'invalid · 无效';
+  node.textContent = `${prefix} ${word} (${verdict.code}: ${verdict.detail})`;
 }
 
 // The wasm core and the keys, loaded once; the file check waits for them, so a file chosen
@@ -23,14 +27,22 @@ const ready = Promise.all([init(), fetch('/.well-known/jwks.json').then((r) => r
 fileInput?.addEventListener('change', async () => {
   const file = fileInput.files?.[0];
   if (!file) return;
-  let document_;
+  // The text goes to the core as it is, so it is read strictly (a key twice is refused).
+  const text = await file.text();
+  const verdict = verify(text, await ready);
+  // A valid file of another invoice must not pass as this page's.
+  let fileId = null;
   try {
-    document_ = JSON.parse(await file.text());
+    fileId = JSON.parse(text)?.invoice?.id ?? null;
   } catch {
-    show(fileCheck, { valid: false, code: 'MALFORMED', detail: 'the file is not JSON' }, `${file.name}:`);
+    // Not JSON: the verdict already says MALFORMED.
+  }
+  const pageId = sheet?.dataset.invoiceId;
+  if (verdict.valid && pageId && fileId !== pageId) {
+    show(fileCheck, { valid: false, code: 'ID_MISMATCH', detail: `this file is invoice ${fileId}, not ${pageId}, the invoice of this page` }, `${file.name}:`);
     return;
   }
-  show(fileCheck, verify(document_, await ready), `${file.name}:`);
+  show(fileCheck, verdict, `${file.name}:`);
 });
 
 async function main() {

@@ -182,6 +182,10 @@ fn render(document: &Document, base: &str, env: &Env) -> String {
     let (edge_valid, edge_detail) = edge_check
         .as_ref()
         .map_or((false, String::new()), |v| (v.valid, v.detail.clone()));
+    // A key the JWKS does not list is not a forgery: say the invoice cannot be checked.
+    let key_unknown = edge_check
+        .as_ref()
+        .is_some_and(|v| v.code == invoice_edge_core::document::VerifyCode::UnknownKid);
 
     let mut html = String::with_capacity(8 * 1024);
     let _ = write!(
@@ -318,6 +322,8 @@ fn render(document: &Document, base: &str, env: &Env) -> String {
 
     let edge_text = if edge_valid {
         "valid · 有效"
+    } else if key_unknown {
+        "cannot be checked: key not published · 无法校验：密钥未公布"
     } else {
         "invalid · 无效"
     };
@@ -377,7 +383,7 @@ th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:left;vertic
 .sums{display:grid;grid-template-columns:1.4fr 1fr;gap:24px;align-items:start}.totals .gross th,.totals .gross td{font-weight:700;font-size:15px;border-top:2px solid var(--ink)}
 .verification{border:1px solid var(--line);border-radius:8px;padding:12px 16px;margin-top:8px;font-size:13px}
 .browser-check[data-state=valid]{color:var(--ok);font-weight:600}.browser-check[data-state=invalid]{color:var(--bad);font-weight:600}
-#file-check[data-state=valid]{color:var(--ok);font-weight:600}#file-check[data-state=invalid]{color:var(--bad);font-weight:600}
+#file-check[data-state=valid]{color:var(--ok);font-weight:600}#file-check[data-state=invalid]{color:var(--bad);font-weight:600}[data-state=unknown]{color:#9a6700;font-weight:600}
 .actions{display:flex;gap:12px;margin-top:16px;flex-wrap:wrap}
 .actions a,.actions button{font:inherit;padding:8px 14px;border-radius:6px;border:1px solid var(--accent);color:var(--accent);background:#fff;text-decoration:none;cursor:pointer}
 a:focus-visible,button:focus-visible,input:focus-visible{outline:3px solid #f5a623;outline-offset:2px}

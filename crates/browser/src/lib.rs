@@ -32,15 +32,13 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     js_sys::JSON::parse(&text)
 }
 
+/// A value given as JSON text (a file's bytes, read strictly: a key twice is `DUPLICATE_KEY`,
+/// as at the edge and the origin) or as a JavaScript object (already parsed by the page).
 fn parse_value(value: &JsValue) -> Result<Value, Problem> {
     let text = json_text(value)
         .map_err(|_| Problem::single(invoice_edge_core::Code::MalformedJson, "not JSON"))?;
-    serde_json::from_str(&text).map_err(|_| {
-        Problem::single(
-            invoice_edge_core::Code::MalformedJson,
-            "the body is not valid JSON",
-        )
-    })
+    invoice_edge_core::json_reader::parse_json(text.as_bytes())
+        .map_err(|error| Problem::from_errors(vec![error]))
 }
 
 /// The computation the edge runs before signing, without a merchant profile (as the CLI's
@@ -119,7 +117,25 @@ pub fn check_tax_id(country: &str, id: &str) -> Result<JsValue, JsValue> {
 pub fn verify(document: JsValue, jwks: JsValue) -> Result<JsValue, JsValue> {
     let document: Value = match parse_value(&document) {
         Ok(value) => value,
-        Err(_) => Value::Null,
+        Err(problem) => {
+            return to_js(&document::Verification {
+                valid: false,
+                code: document::VerifyCode::Malformed,
+                detail: problem.errors.first().map_or_else(
+                    || problem.code.as_str().to_string(),
+                    |error| {
+                        format!(
+                            "{} at \"{}\": {}",
+                            error.code.as_str(),
+                            error.pointer,
+                            error.detail
+                        )
+                    },
+                ),
+                invoice_hash: None,
+                status: None,
+            })
+        }
     };
     let jwks: Jwks = serde_json::from_str(&json_text(&jwks)?)
         .map_err(|e| JsValue::from_str(&format!("the JWKS is not {{\"keys\": [...]}}: {e}")))?;
