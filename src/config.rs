@@ -97,34 +97,64 @@ pub fn signing_key(env: &Env) -> Option<EdKey> {
     })
 }
 
-/// The public keys anyone needs to verify our invoices offline: the current edge key, the
-/// previous one (kept through a rotation) and the origin's.
-pub fn jwks(env: &Env) -> Jwks {
+/// KV `MERCHANTS` key of the archive of retired public keys, a JWKS `{"keys": [...]}`
+/// (DESIGN.md, "Configuration names"): a key leaves the secrets when it retires, never the JWKS,
+/// so a ten-year-old invoice still verifies. `invoice-edge key rotate` maintains it.
+pub const JWKS_ARCHIVE_KEY: &str = "jwks:archive";
+
+/// The public keys anyone needs to verify our invoices offline: the current edge key, the next
+/// one (published before it signs, so caches know it when it starts), the previous one, every
+/// origin key in `ORIGIN_PUBLIC_JWK`, and the archive of retired keys in KV. The archive is read
+/// through the merchants' 60 s isolate cache; if it cannot be read the live keys still serve.
+pub async fn jwks(env: &Env) -> Jwks {
     let mut jwks = Jwks::default();
     if let Some(key) = signing_key(env) {
         jwks.push(key.public_jwk());
     }
-    if let Some(previous) =
-        text(env, "EDGE_SIGNING_KEY_PREVIOUS").and_then(|s| EdKey::from_jwk_json(&s).ok())
-    {
-        jwks.push(previous.public_jwk());
-    }
-    if let Some(origin) = text(env, "ORIGIN_PUBLIC_JWK") {
-        // One JWK or a JSON array of them (the origin's keys across its rotations). A private
-        // key given by mistake: only its public half is ever served.
-        let listed: Vec<PublicJwk> = match serde_json::from_str::<serde_json::Value>(&origin) {
-            Ok(serde_json::Value::Array(items)) => items
-                .into_iter()
-                .filter_map(|item| serde_json::from_value(item).ok())
-                .collect(),
-            Ok(item) => serde_json::from_value(item).ok().into_iter().collect(),
-            Err(_) => Vec::new(),
-        };
-        for jwk in listed {
-            if let Ok(key) = jwk.verifying_key() {
-                jwks.push(PublicJwk::from_key(&key));
-            }
+    for name in ["EDGE_SIGNING_KEY_NEXT", "EDGE_SIGNING_KEY_PREVIOUS"] {
+        // A private JWK: only its public half is ever served.
+        if let Some(key) = text(env, name).and_then(|s| EdKey::from_jwk_json(&s).ok()) {
+            jwks.push(key.public_jwk());
         }
     }
+    for jwk in origin_public_keys(env) {
+        jwks.push(jwk);
+    }
+    match crate::merchants::cached_text(env, JWKS_ARCHIVE_KEY).await {
+        Ok(Some(text)) => match serde_json::from_str::<Jwks>(&text) {
+            Ok(archive) => {
+                for jwk in archive.keys {
+                    // Only well-formed Ed25519 keys, re-derived: the kid is always the thumbprint.
+                    if let Ok(key) = jwk.verifying_key() {
+                        jwks.push(PublicJwk::from_key(&key));
+                    }
+                }
+            }
+            Err(error) => worker::console_error!("{JWKS_ARCHIVE_KEY} is not a JWKS: {error}"),
+        },
+        Ok(None) => {}
+        Err(error) => worker::console_error!("{JWKS_ARCHIVE_KEY} unreadable: {error}"),
+    }
     jwks
+}
+
+/// The origin's public keys from `ORIGIN_PUBLIC_JWK`: one JWK, or a JSON array of them (the
+/// origin's keys across its rotations). A private key given by mistake: only its public half.
+pub fn origin_public_keys(env: &Env) -> Vec<PublicJwk> {
+    let Some(origin) = text(env, "ORIGIN_PUBLIC_JWK") else {
+        return Vec::new();
+    };
+    let listed: Vec<PublicJwk> = match serde_json::from_str::<serde_json::Value>(&origin) {
+        Ok(serde_json::Value::Array(items)) => items
+            .into_iter()
+            .filter_map(|item| serde_json::from_value(item).ok())
+            .collect(),
+        Ok(item) => serde_json::from_value(item).ok().into_iter().collect(),
+        Err(_) => Vec::new(),
+    };
+    listed
+        .iter()
+        .filter_map(|jwk| jwk.verifying_key().ok())
+        .map(|key| PublicJwk::from_key(&key))
+        .collect()
 }

@@ -72,7 +72,9 @@ async fn route(req: Request, env: Env) -> Result<Response> {
         (["v1", "verify"], Method::Options) => preflight_public(&["POST"]),
         (["v1", "verify"], _) => http::method_not_allowed(&["POST", "OPTIONS"]),
 
-        ([".well-known", "jwks.json"], Method::Get | Method::Head) => routes::keys::jwks(&env),
+        ([".well-known", "jwks.json"], Method::Get | Method::Head) => {
+            routes::keys::jwks(&env).await
+        }
         ([".well-known", "jwks.json"], Method::Options) => preflight_public(&["GET", "HEAD"]),
         ([".well-known", "jwks.json"], _) => http::method_not_allowed(&["GET", "HEAD", "OPTIONS"]),
 

@@ -38,7 +38,7 @@ thread_local! {
 
 /// A `MERCHANTS` text value, from the isolate's cache when it is younger than 60 s. A missing
 /// key is cached too, so a flood of unknown ids or keys costs one read a minute each.
-async fn cached_text(env: &Env, key: &str) -> worker::Result<Option<String>> {
+pub async fn cached_text(env: &Env, key: &str) -> worker::Result<Option<String>> {
     let now = crate::clock::now_ms();
     let ttl = cache_ms(env);
     let hit = CACHE.with(|cache| {
@@ -62,12 +62,6 @@ async fn cached_text(env: &Env, key: &str) -> worker::Result<Option<String>> {
     Ok(value)
 }
 
-thread_local! {
-    /// The last configuration parsed and validated per merchant, with the text it came from:
-    /// the same text is not parsed and checked again on every request.
-    static PARSED: RefCell<HashMap<String, (String, MerchantConfig)>> = RefCell::new(HashMap::new());
-}
-
 /// A merchant's configuration, parsed and **validated** as it is loaded (not only when
 /// `merchant create` wrote it): a hand-edited configuration that breaks a rule is refused with
 /// its problems in the log, and the caller answers that the configuration is unavailable.
@@ -75,16 +69,6 @@ pub async fn load(env: &Env, id: &str) -> worker::Result<Option<MerchantConfig>>
     let Some(text) = cached_text(env, &format!("merchant:{id}")).await? else {
         return Ok(None);
     };
-    let known = PARSED.with(|parsed| {
-        parsed
-            .borrow()
-            .get(id)
-            .filter(|(source, _)| *source == text)
-            .map(|(_, config)| config.clone())
-    });
-    if let Some(config) = known {
-        return Ok(Some(config));
-    }
     let config: MerchantConfig = serde_json::from_str(&text).map_err(error)?;
     if let Err(problems) = config.validate() {
         worker::console_error!(
@@ -102,13 +86,6 @@ pub async fn load(env: &Env, id: &str) -> worker::Result<Option<MerchantConfig>>
             config.id
         )));
     }
-    PARSED.with(|parsed| {
-        let mut parsed = parsed.borrow_mut();
-        if parsed.len() >= CACHE_ENTRIES {
-            parsed.clear();
-        }
-        parsed.insert(id.to_string(), (text, config.clone()));
-    });
     Ok(Some(config))
 }
 

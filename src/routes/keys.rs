@@ -2,9 +2,9 @@
 
 use worker::{Env, Response, Result};
 
-pub fn jwks(env: &Env) -> Result<Response> {
-    let response = crate::http::json(200, &crate::config::jwks(env))?;
-    // Keys change only by a deployment; let clients cache them briefly.
+pub async fn jwks(env: &Env) -> Result<Response> {
+    let response = crate::http::json(200, &crate::config::jwks(env).await)?;
+    // Keys change by a deployment or an archive update; let clients cache them briefly.
     response
         .headers()
         .set("Cache-Control", "public, max-age=300")?;

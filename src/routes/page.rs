@@ -83,7 +83,8 @@ pub async fn get(req: Request, env: &Env, id: &str) -> Result<Response> {
         }
     };
     let base = public_base_url(&req, env);
-    html_response(200, render(&document, &base, env))
+    let jwks = crate::config::jwks(env).await;
+    html_response(200, render(&document, &base, &jwks))
 }
 
 fn not_found(id: &str) -> Result<Response> {
@@ -170,14 +171,14 @@ fn rate_text(rate: Option<invoice_edge_core::request::TaxRate>) -> String {
     rate.map(|r| format!("{r}%")).unwrap_or_else(|| "—".into())
 }
 
-fn render(document: &Document, base: &str, env: &Env) -> String {
+fn render(document: &Document, base: &str, jwks: &invoice_edge_core::keys::Jwks) -> String {
     let invoice = &document.invoice;
     let currency = escape(&invoice.currency);
     let id = escape(&invoice.id);
     let page_url = qr::invoice_url(base, &invoice.id).unwrap_or_default();
     let qr_svg = qr::invoice_qr_svg(base, &invoice.id).unwrap_or_default();
     let edge_check = serde_json::to_value(document)
-        .map(|value| verify(&value, &crate::config::jwks(env)))
+        .map(|value| verify(&value, jwks))
         .ok();
     let (edge_valid, edge_detail) = edge_check
         .as_ref()

@@ -18,7 +18,7 @@ pub async fn post(mut req: Request, env: &Env) -> Result<Response> {
             return http::problem_response(&invoice_edge_core::Problem::from_errors(vec![error]))
         }
     };
-    let verdict = verify(&document, &crate::config::jwks(env));
+    let verdict = verify(&document, &crate::config::jwks(env).await);
     // DESIGN.md: 200 for any well-formed document, 4xx only for malformed input; JSON that is not
     // a document at all is malformed input.
     if verdict.code == VerifyCode::Malformed {

@@ -213,7 +213,12 @@ fn receipt_is_valid(
     let hash: [u8; 32] = invoice_edge_core::keys::hex_decode(&row.hash)
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or("stored invoice hash unreadable")?;
-    check_receipt(&signed["invoice"], &hash, final_, &config::jwks(env)).map_err(|(_, detail)| {
+    // Countersignatures are looked up among the origin's keys only: an edge key can never pass
+    // for the origin's (issue 20).
+    let origin_keys = invoice_edge_core::keys::Jwks {
+        keys: config::origin_public_keys(env),
+    };
+    check_receipt(&signed["invoice"], &hash, final_, &origin_keys).map_err(|(_, detail)| {
         format!(
             "the origin's receipt for seq {} does not check: {detail}",
             row.seq

@@ -37,6 +37,11 @@ enum Command {
         #[arg(long = "key", required = true, num_args = 1..)]
         keys: Vec<PathBuf>,
     },
+    /// A signing key's life: current, next, previous, archived (docs/SECURITY.md, "Signing keys").
+    SigningKey {
+        #[command(subcommand)]
+        command: commands::keys::SigningKeyCommand,
+    },
     /// Merchant configuration.
     Merchant {
         #[command(subcommand)]
@@ -103,6 +108,7 @@ fn main() -> ExitCode {
         Command::Totals { merchant } => commands::totals::run(merchant.as_deref()),
         Command::Keygen => commands::keys::keygen(),
         Command::Jwks { keys } => commands::keys::jwks(&keys),
+        Command::SigningKey { command } => commands::keys::signing_key(command),
         Command::Merchant { command } => commands::merchant::run(command),
         Command::Token {
             merchant,
