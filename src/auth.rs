@@ -84,11 +84,7 @@ pub async fn authenticate(
             .await
             .map(|merchant| (merchant, Caller::ApiKey));
     };
-    let merchant_id = req.url().ok().and_then(|url| {
-        url.query_pairs()
-            .find(|(k, _)| k == "merchant")
-            .map(|(_, v)| v.into_owned())
-    });
+    let merchant_id = crate::http::query_param(req, "merchant");
     let Some(merchant_id) = merchant_id else {
         return Err(refused(
             Code::MissingField,

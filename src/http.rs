@@ -128,3 +128,96 @@ async fn read_capped(req: &mut worker::Request) -> Option<Vec<u8>> {
     }
     Some(body)
 }
+
+// The request's URL, read from its text. `worker::Request::url()` parses a `url::Url`, which
+// pulls the `url` crate and its IDNA mapping tables into the worker (about 20 KB gzip, most of
+// the size budget's margin: docs/PERFORMANCE.md, "size"). workerd hands the worker an absolute,
+// already normalized URL, so its parts are found by position.
+
+/// The query parameter `name`, percent-decoded (`application/x-www-form-urlencoded`).
+pub fn query_param(req: &worker::Request, name: &str) -> Option<String> {
+    query_param_of(&req.inner().url(), name)
+}
+
+/// The request's origin, `scheme://host[:port]` (RFC 6454), as a page links to itself.
+pub fn request_origin(req: &worker::Request) -> Option<String> {
+    origin_of(&req.inner().url())
+}
+
+/// The request's host without the port: `example.com`, `127.0.0.1`, `[::1]`.
+pub fn request_host(req: &worker::Request) -> Option<String> {
+    host_of(&req.inner().url())
+}
+
+fn query_param_of(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    let query = query.split_once('#').map_or(query, |(query, _)| query);
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// The authority of an absolute URL (`host[:port]`), without any user information.
+fn authority(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    Some(
+        authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host),
+    )
+}
+
+fn origin_of(url: &str) -> Option<String> {
+    let scheme = url.split_once("://")?.0.to_ascii_lowercase();
+    Some(format!(
+        "{scheme}://{}",
+        authority(url)?.to_ascii_lowercase()
+    ))
+}
+
+fn host_of(url: &str) -> Option<String> {
+    let authority = authority(url)?.to_ascii_lowercase();
+    match authority.strip_prefix('[') {
+        // An IPv6 literal keeps its brackets; its colons are not a port.
+        Some(rest) => Some(format!("[{}]", rest.split_once(']')?.0)),
+        None => Some(
+            authority
+                .split_once(':')
+                .map_or(authority.as_str(), |(host, _)| host)
+                .to_string(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_parts_match_what_the_url_crate_would_give() {
+        let url = "https://Shop.Example:8443/v1/invoices?x=1&merchant=d%C3%A9mo+shop#frag";
+        assert_eq!(
+            query_param_of(url, "merchant").as_deref(),
+            Some("démo shop")
+        );
+        assert_eq!(query_param_of(url, "x").as_deref(), Some("1"));
+        assert_eq!(query_param_of(url, "frag"), None);
+        assert_eq!(query_param_of("http://a/b", "merchant"), None);
+        assert_eq!(origin_of(url).as_deref(), Some("https://shop.example:8443"));
+        assert_eq!(host_of(url).as_deref(), Some("shop.example"));
+        assert_eq!(
+            host_of("http://127.0.0.1:8787/v1/demo/token").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(host_of("http://[::1]:8787/").as_deref(), Some("[::1]"));
+        assert_eq!(host_of("http://localhost").as_deref(), Some("localhost"));
+        // User information never passes for the host.
+        assert_eq!(
+            host_of("http://localhost@evil.example/").as_deref(),
+            Some("evil.example")
+        );
+        assert_eq!(host_of("not a url"), None);
+    }
+}

@@ -126,11 +126,7 @@ fn preflight_public(methods: &[&str]) -> Result<Response> {
 async fn preflight_issue(req: &Request, env: &Env) -> Result<Response> {
     let response = Response::empty()?.with_status(204);
     let origin = req.headers().get("Origin")?;
-    let merchant_id = req
-        .url()?
-        .query_pairs()
-        .find(|(k, _)| k == "merchant")
-        .map(|(_, v)| v.into_owned());
+    let merchant_id = http::query_param(req, "merchant");
     if let (Some(origin), Some(merchant_id)) = (origin, merchant_id) {
         let merchant = merchants::load(env, &merchant_id).await.ok().flatten();
         if merchant.is_some_and(|m| m.allowed_origins.contains(&origin)) {

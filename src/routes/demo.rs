@@ -12,9 +12,8 @@ use crate::http;
 const DEMO_TOKEN_TTL_S: i64 = 15 * 60;
 
 pub async fn token(req: Request, env: &Env) -> Result<Response> {
-    let url = req.url()?;
-    let host = url.host_str().unwrap_or_default();
-    if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+    let host = crate::http::request_host(&req).unwrap_or_default();
+    if !matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]") {
         return http::problem(
             Code::ForbiddenHost,
             "the demo token route answers only on localhost",

@@ -42,10 +42,7 @@ fn public_base_url(req: &Request, env: &Env) -> String {
         .filter(|v| !v.trim().is_empty());
     match configured {
         Some(url) => url.trim().trim_end_matches('/').to_string(),
-        None => req
-            .url()
-            .map(|url| url.origin().ascii_serialization())
-            .unwrap_or_default(),
+        None => crate::http::request_origin(req).unwrap_or_default(),
     }
 }
 
