@@ -173,7 +173,10 @@ fn render(document: &Document, base: &str, jwks: &invoice_edge_core::keys::Jwks)
     let currency = escape(&invoice.currency);
     let id = escape(&invoice.id);
     let page_url = qr::invoice_url(base, &invoice.id).unwrap_or_default();
-    let qr_svg = qr::invoice_qr_svg(base, &invoice.id).unwrap_or_default();
+    let qr_svg = qr::invoice_qr_svg(base, &invoice.id).unwrap_or_else(|error| {
+        worker::console_error!("/v/{}: no QR code: {error}", invoice.id);
+        String::new()
+    });
     let edge_check = serde_json::to_value(document)
         .map(|value| verify(&value, jwks))
         .ok();

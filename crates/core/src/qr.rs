@@ -24,7 +24,9 @@ const ERROR_CORRECTION: EcLevel = EcLevel::M;
 /// "The issued document"); the slack allows other id formats without inviting abuse.
 const MAX_INVOICE_ID_LEN: usize = 128;
 
-/// Why no QR code could be made.
+/// Why no QR code could be made. Never part of an API answer (the base URL is the operator's
+/// configuration and the id is ours), so these are messages for the log, not catalogue codes:
+/// `/v/{id}` logs them and shows the page without a QR code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum QrError {
     /// `PUBLIC_BASE_URL` is not an absolute `http://` or `https://` URL with a host and no
@@ -36,18 +38,6 @@ pub enum QrError {
     DataTooLong,
     /// The encoder or the renderer failed for another reason.
     Encoding,
-}
-
-impl QrError {
-    /// A stable machine code, for logs and problem details.
-    pub fn code(self) -> &'static str {
-        match self {
-            QrError::InvalidBaseUrl => "QR_INVALID_BASE_URL",
-            QrError::InvalidInvoiceId => "QR_INVALID_INVOICE_ID",
-            QrError::DataTooLong => "QR_DATA_TOO_LONG",
-            QrError::Encoding => "QR_ENCODING",
-        }
-    }
 }
 
 impl fmt::Display for QrError {
@@ -429,7 +419,6 @@ mod tests {
         // Version 40-M holds 2,331 bytes (ISO/IEC 18004:2015, Table 7).
         let text = "\u{7f}".repeat(2_332);
         assert_eq!(qr_svg(&text), Err(QrError::DataTooLong));
-        assert_eq!(QrError::DataTooLong.code(), "QR_DATA_TOO_LONG");
     }
 
     #[test]
