@@ -99,7 +99,7 @@ pub fn signing_key(env: &Env) -> Option<EdKey> {
 
 /// KV `MERCHANTS` key of the archive of retired public keys, a JWKS `{"keys": [...]}`
 /// (DESIGN.md, "Configuration names"): a key leaves the secrets when it retires, never the JWKS,
-/// so a ten-year-old invoice still verifies. `invoice-edge key rotate` maintains it.
+/// so a ten-year-old invoice still verifies. `invoice-edge signing-key rotate` maintains it.
 pub const JWKS_ARCHIVE_KEY: &str = "jwks:archive";
 
 /// The public keys anyone needs to verify our invoices offline: the current edge key, the next

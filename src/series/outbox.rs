@@ -206,19 +206,14 @@ async fn write_kv_records(
 fn receipt_is_valid(
     row: &DocumentRow,
     final_: &Final,
-    env: &Env,
+    origin_keys: &invoice_edge_core::keys::Jwks,
 ) -> std::result::Result<(), String> {
     let signed: serde_json::Value =
         serde_json::from_str(&row.signed).map_err(|e| format!("stored document: {e}"))?;
     let hash: [u8; 32] = invoice_edge_core::keys::hex_decode(&row.hash)
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or("stored invoice hash unreadable")?;
-    // Countersignatures are looked up among the origin's keys only: an edge key can never pass
-    // for the origin's (issue 20).
-    let origin_keys = invoice_edge_core::keys::Jwks {
-        keys: config::origin_public_keys(env),
-    };
-    check_receipt(&signed["invoice"], &hash, final_, &origin_keys).map_err(|(_, detail)| {
+    check_receipt(&signed["invoice"], &hash, final_, origin_keys).map_err(|(_, detail)| {
         format!(
             "the origin's receipt for seq {} does not check: {detail}",
             row.seq
@@ -318,6 +313,11 @@ async fn deliver(
     series.last_contact_ms = Some(now);
     series.breaker.record_success(now_u);
 
+    // Countersignatures are looked up among the origin's keys only: an edge key can never pass
+    // for the origin's (issue 20). Read once per batch.
+    let origin_keys = invoice_edge_core::keys::Jwks {
+        keys: config::origin_public_keys(env),
+    };
     let mut progress = false;
     let mut error: Option<String> = None;
     for (row, result) in rows.iter().zip(response.results.iter()) {
@@ -333,7 +333,7 @@ async fn deliver(
             break;
         }
         match result.delivered() {
-            Delivered::Archived(final_) => match receipt_is_valid(row, &final_, env) {
+            Delivered::Archived(final_) => match receipt_is_valid(row, &final_, &origin_keys) {
                 Ok(()) => {
                     store::set_receipt(&sql, row.seq, &serde_json::to_string(&final_)?)?;
                     series.acked_seq = row.seq;
