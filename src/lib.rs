@@ -50,7 +50,7 @@ async fn route(req: Request, env: Env) -> Result<Response> {
         .map(|cf| cf.colo())
         .unwrap_or_else(|| "local".to_string());
     match (segments.as_slice(), method) {
-        (["v1", "health"], Method::Get | Method::Head) => routes::health::get(&env).await,
+        (["v1", "health"], Method::Get | Method::Head) => routes::health::get(&req, &env).await,
         (["v1", "health"], _) => http::method_not_allowed(&["GET", "HEAD"]),
 
         (["v1", "invoices"], Method::Post) => routes::invoices::issue(req, env, edge_node).await,

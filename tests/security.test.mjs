@@ -379,7 +379,7 @@ test('CORS: an unknown origin gets no CORS headers on preflight or issuance; adm
 
 test('rate limits: 429 RATE_LIMITED with Retry-After per client IP and per merchant', async () => {
   const ownOrigin = await startOrigin({ trustedKeys: [edgeKey], merchantFiles: [merchantFile, otherFile] });
-  const limited = await bootEdge({ origin: ownOrigin, rateLimits: { ISSUE_IP_LIMITER: 3, ISSUE_MERCHANT_LIMITER: 6 } });
+  const limited = await bootEdge({ origin: ownOrigin, rateLimits: { ISSUE_IP_LIMITER: 3, ISSUE_MERCHANT_LIMITER: 6, HEALTH_IP_LIMITER: 2, SYNC_MERCHANT_LIMITER: 2 } });
   try {
     const fromIp = (ip, order) => withToken(mint(claims(order), merchantFile.token_secret), {}, { target: limited, headers: { 'cf-connecting-ip': ip, origin: 'https://shop.example' } });
     for (let i = 0; i < 3; i++) assert.equal((await fromIp('198.51.100.7', `RL-${i}`)).status, 201);
@@ -406,6 +406,25 @@ test('rate limits: 429 RATE_LIMITED with Retry-After per client IP and per merch
     assert.equal(merchantOver.headers.get('retry-after'), '60');
     // Another merchant is not affected.
     assert.equal((await issue(request('RL-o1'), { key: otherFile.api_key, target: limited, headers: { 'cf-connecting-ip': '192.0.2.50' } })).status, 201);
+
+    // The public health check, per client IP: it lists KV keys, so a flood is cut off.
+    const health = (ip) => call(`${limited.url}/v1/health`, { headers: { 'cf-connecting-ip': ip } });
+    for (let i = 0; i < 2; i++) assert.equal((await health('198.51.100.20')).status, 200);
+    const healthOver = await health('198.51.100.20');
+    assertProblem(healthOver, 429, 'RATE_LIMITED');
+    assert.match(healthOver.body.detail, /health/);
+    assert.equal((await health('198.51.100.21')).status, 200, 'another client is not limited');
+
+    // The admin sync, per merchant: each one calls every series' object and resets its back-off.
+    const sync = (key, ip = '192.0.2.60') => call(`${limited.url}/v1/admin/sync`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'cf-connecting-ip': ip } });
+    for (let i = 0; i < 2; i++) assert.equal((await sync(merchantFile.api_key)).status, 200);
+    const syncOver = await sync(merchantFile.api_key);
+    assertProblem(syncOver, 429, 'RATE_LIMITED');
+    assert.match(syncOver.body.detail, /sync/);
+    assert.equal((await sync(otherFile.api_key)).status, 200, 'another merchant is not limited');
+    // Wrong keys on the admin routes count against the IP, as on issuance.
+    for (let i = 0; i < 3; i++) assertProblem(await sync(`iek_admin_guess_${i}`, '192.0.2.70'), 401, 'API_KEY_INVALID');
+    assertProblem(await sync('iek_admin_guess_3', '192.0.2.70'), 429, 'RATE_LIMITED');
   } finally {
     await limited.stop();
     await ownOrigin.kill();

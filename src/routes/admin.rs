@@ -11,16 +11,29 @@ use invoice_edge_core::Code;
 use serde::Serialize;
 use worker::{Env, Request, Response, Result};
 
-use crate::http;
 use crate::series::{client, SeriesReport};
+use crate::{http, ratelimit};
 
 async fn merchant(
     req: &Request,
     env: &Env,
 ) -> std::result::Result<MerchantConfig, Result<Response>> {
-    crate::auth::api_key_merchant(req, env)
-        .await
-        .map_err(|refused| http::problem_response(&refused.problem))
+    match crate::auth::api_key_merchant(req, env).await {
+        Ok(merchant) => Ok(merchant),
+        Err(refused) => {
+            // A failed attempt counts against the client IP, as on issuance: keys cannot be
+            // guessed through the admin routes (docs/SECURITY.md, "Rate limits").
+            let ip = ratelimit::client_ip(req);
+            Err(
+                match ratelimit::over_limit(env, ratelimit::IP_LIMITER, &ip).await {
+                    Some(retry_after_ms) => {
+                        ratelimit::rate_limited("admin", "this client", retry_after_ms)
+                    }
+                    None => http::problem_response(&refused.problem),
+                },
+            )
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -107,6 +120,11 @@ pub async fn sync(req: Request, env: &Env) -> Result<Response> {
         Ok(merchant) => merchant,
         Err(response) => return response,
     };
+    if let Some(retry_after_ms) =
+        ratelimit::over_limit(env, ratelimit::SYNC_LIMITER, &merchant.id).await
+    {
+        return ratelimit::rate_limited("sync", "this merchant", retry_after_ms);
+    }
     let series = entries(env, &merchant, Some("sync")).await;
     http::json(
         200,

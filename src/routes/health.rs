@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use invoice_edge_core::offline::Level;
 use serde::{Deserialize, Serialize};
-use worker::{Env, Response, Result};
+use worker::{Env, Request, Response, Result};
 
-/// Counting stops after this many pages of 1,000 keys.
+/// Counting stops after this many pages of 1,000 keys: a health check costs at most this many
+/// KV list operations, whatever the number of series (`series_complete` says when it stopped).
 const MAX_PAGES: usize = 10;
 
 #[derive(Serialize)]
@@ -26,7 +27,13 @@ struct LevelMeta {
     level: Level,
 }
 
-pub async fn get(env: &Env) -> Result<Response> {
+pub async fn get(req: &Request, env: &Env) -> Result<Response> {
+    let ip = crate::ratelimit::client_ip(req);
+    if let Some(retry_after_ms) =
+        crate::ratelimit::over_limit(env, crate::ratelimit::HEALTH_LIMITER, &ip).await
+    {
+        return crate::ratelimit::rate_limited("health", "this client", retry_after_ms);
+    }
     let mut series: BTreeMap<&'static str, u64> =
         Level::ALL.iter().map(|level| (level.as_str(), 0)).collect();
     let mut complete = false;

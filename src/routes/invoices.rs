@@ -73,13 +73,8 @@ fn document_response(status: u16, id: &str, document: String, replayed: bool) ->
     Ok(response)
 }
 
-/// 429 `RATE_LIMITED` with `Retry-After` (docs/SECURITY.md, "Rate limits").
 fn rate_limited(who: &str, retry_after_ms: u64) -> Result<Response> {
-    http::problem_retry_after(
-        Code::RateLimited,
-        &format!("too many issuance requests for {who}; retry after Retry-After seconds"),
-        retry_after_ms,
-    )
+    ratelimit::rate_limited("issuance", who, retry_after_ms)
 }
 
 pub async fn issue(mut req: Request, env: Env, edge_node: String) -> Result<Response> {

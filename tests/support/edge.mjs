@@ -32,7 +32,7 @@ export async function startEdge({ bindings = {}, persistTo, port = 0, rateLimits
     // wrangler.toml [assets]: www/ behind the worker (run_worker_first), as `wrangler dev` serves it.
     assets: { directory: path.join(repoRoot, 'www'), binding: 'ASSETS', run_worker_first: true, routerConfig: { has_user_worker: true } },
     ratelimits: Object.fromEntries(
-      Object.entries({ ISSUE_IP_LIMITER: 1_000_000, ISSUE_MERCHANT_LIMITER: 1_000_000, ...rateLimits }).map(([name, limit], i) => [
+      Object.entries({ ISSUE_IP_LIMITER: 1_000_000, ISSUE_MERCHANT_LIMITER: 1_000_000, HEALTH_IP_LIMITER: 1_000_000, SYNC_MERCHANT_LIMITER: 1_000_000, ...rateLimits }).map(([name, limit], i) => [
         name,
         { namespace_id: String(1001 + i), simple: { limit, period: 60 } },
       ]),

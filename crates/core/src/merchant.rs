@@ -16,6 +16,11 @@ pub const LOCATION_HINTS: &[&str] = &[
     "wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me",
 ];
 
+/// Series per merchant at most: the admin routes (`/v1/admin/series`, `/v1/admin/sync`) call
+/// every series' object in one request, so their work is bounded by this, well inside the
+/// Workers limit of simultaneous subrequests per invocation.
+pub const MAX_SERIES: usize = 32;
+
 /// True for a series name: 1-32 of `[A-Za-z0-9_-]` (DESIGN.md, "Series"). Names key the
 /// series' Durable Object (`{merchant}/{series}`) and KV records, so no `/` or `:`.
 pub fn is_valid_series_name(text: &str) -> bool {
@@ -130,6 +135,12 @@ impl MerchantConfig {
         }
         if self.series.is_empty() {
             problems.push("a merchant needs at least one series".into());
+        }
+        if self.series.len() > MAX_SERIES {
+            problems.push(format!(
+                "{} series: a merchant has at most {MAX_SERIES}",
+                self.series.len()
+            ));
         }
         for (index, series) in self.series.iter().enumerate() {
             if !is_valid_series_name(&series.name) {

@@ -146,6 +146,14 @@ fn merchant_validation_enforces_the_series_rules() {
         .unwrap_err()
         .join("")
         .contains("at least one series"));
+    let many: Vec<Value> = (0..=invoice_edge_core::merchant::MAX_SERIES)
+        .map(|i| json!({"name": format!("S{i}")}))
+        .collect();
+    let too_many = merchant(Value::Array(many.clone())).validate().unwrap_err();
+    assert!(too_many.join("").contains("at most"), "{too_many:?}");
+    assert!(merchant(Value::Array(many[1..].to_vec()))
+        .validate()
+        .is_ok());
     assert!(
         serde_json::from_value::<MerchantConfig>(json!({
             "id": "x", "seller": {"name": "S", "country": "CN"}, "tax_profile": [],
