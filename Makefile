@@ -19,7 +19,7 @@ export CARGO_TERM_COLOR := never
 WORKER_SOURCES := $(shell find src crates/core/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock crates/core/Cargo.toml
 BROWSER_SOURCES := $(shell find crates/browser/src crates/core/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock crates/core/Cargo.toml crates/browser/Cargo.toml
 
-.PHONY: help setup dev test lint unit worker worker-test browser binaries integration bench bench-wasm bench-edge bench-origin drill-long schemathesis fuzz-setup fuzz-short fuzz clean
+.PHONY: help setup dev test lint unit worker worker-test browser binaries integration bench bench-native bench-wasm bench-edge bench-origin drill-long schemathesis fuzz-setup fuzz-short fuzz clean
 
 help:
 	@echo "make dev    build and run the whole system locally (http://127.0.0.1:8787/)"
@@ -92,11 +92,20 @@ fuzz-short: fuzz-setup
 fuzz: fuzz-setup
 	scripts/fuzz.sh $${FUZZ_SECONDS:-600}
 
-## Benchmarks (docs/PERFORMANCE.md): not part of `make test`, which asserts no timings.
+## Benchmarks (docs/PERFORMANCE.md), all in benches/: not part of `make test`, which asserts no
+## timings. `make bench` runs every one of them in turn (about 45 minutes on 2 cores, most of it
+## bench-edge's drain; BENCH_DRAIN=0 skips that).
 bench: setup
-	cargo bench -p invoice-edge-core --bench issue_path
+	$(MAKE) --no-print-directory bench-native
 	$(MAKE) --no-print-directory bench-wasm
+	$(MAKE) --no-print-directory bench-origin
+	$(MAKE) --no-print-directory bench-edge
 
+## The core's issue path natively (criterion): benches/issue_path.rs.
+bench-native: setup
+	cargo bench -p invoice-edge-core --bench issue_path
+
+## The issue path in wasm under Node 24, release against deploy profile, beside the JS peer.
 bench-wasm: setup
 	scripts/bench-wasm.sh
 
@@ -106,12 +115,12 @@ bench-wasm: setup
 drill-long: worker-test binaries
 	timeout 4200 node tests/chaos/drill.mjs --profile long $${DRILL_SEED:+--seed $$DRILL_SEED}
 
-## The origin ledger's ingest and single-PUT latency (bounded load on 127.0.0.1).
+## The origin ledger's ingest and single-PUT latency (bounded load on 127.0.0.1): benches/origin_load.rs.
 bench-origin: setup
-	cargo build --release -p invoice-edge-origin --bin invoice-origin --example load
-	target/release/examples/load
+	cargo bench -p invoice-edge-origin --bench origin_load
 
-## The edge under wrangler dev with wrk (issuance origin down/up, storage floor, drain).
+## The edge under wrangler dev with wrk (issuance origin down/up, storage floor, drain), beside
+## the JS peer: scripts/bench-edge.sh with benches/issue.lua and benches/drain.mjs.
 bench-edge: setup
 	scripts/bench-edge.sh
 

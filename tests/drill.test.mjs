@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runDrill } from './chaos/drill.mjs';
-import { FAULT_KINDS } from './chaos/fault-proxy.mjs';
+import { FAULT_KINDS } from './support/fault-proxy.mjs';
 
 test('short outage drill: every series gapless and chained, nothing lost, nothing duplicated', { timeout: 240_000 }, async () => {
   const seed = process.env.DRILL_SEED ? Number(process.env.DRILL_SEED) : undefined;

@@ -39,7 +39,7 @@ async function setup({ flags = [], bindings = {}, origin: withOrigin = true, pro
   const merchant = demoMerchant('shop', flags);
   const origin = withOrigin ? await startOrigin({ trustedKeys: trusted ?? [edgeKey], merchantFiles: [merchant] }) : null;
   if (origin) started.push(() => origin.kill());
-  const proxy = withProxy && origin ? await startFaultInjectingProxy(origin.url) : null;
+  const proxy = withProxy && origin ? await startFaultInjectingProxy({ target: origin.url }) : null;
   if (proxy) started.push(() => proxy.stop());
   const url = originUrl ?? proxy?.url ?? origin?.url ?? `http://127.0.0.1:${await freePort()}`;
   const edgeBindings = {

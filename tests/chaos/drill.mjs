@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { startEdge } from '../support/edge.mjs';
 import { keygen, demoMerchant, loadMerchant, cliPath } from '../support/cli.mjs';
 import { startOrigin, freePort } from '../support/origin.mjs';
-import { startFaultProxy, prng, FAULT_KINDS } from './fault-proxy.mjs';
+import { startFaultInjectingProxy, prng, FAULT_KINDS } from '../support/fault-proxy.mjs';
 import { check, listKeys } from './checker.mjs';
 
 /** `invoice-edge token` (the cart on stdin), asynchronously: the load must not wait on it. */
@@ -125,7 +125,7 @@ export async function runDrill(options = {}) {
   const origin = await startOrigin({ trustedKeys: [edgeKey], merchantFiles: merchants });
   // "latency" holds a batch past the edge's deadline, then forwards it (the origin commits a
   // batch the edge gave up on).
-  const proxy = await startFaultProxy({ target: origin.url, seed: seed ^ 0x5eed, deadlines: { put: 1500, batch: profile.batchTimeoutMs } });
+  const proxy = await startFaultInjectingProxy({ target: origin.url, seed: seed ^ 0x5eed, deadlines: { put: 1500, batch: profile.batchTimeoutMs } });
   const persistTo = path.join(dir, 'edge-state');
   const edgePort = await freePort();
   const bindings = {

@@ -11,15 +11,15 @@
 //! 2. single `PUT` latency, one request at a time (p50, p90, p99), in one more series (`PUT`);
 //! 3. `invoice-origin verify` over the resulting ledger.
 //!
-//! Run (release build, from the workspace root):
+//! Run (bench profile, from the workspace root; `make bench-origin`):
 //!
 //! ```text
-//! cargo run --release -p invoice-edge-origin --example load
+//! cargo bench -p invoice-edge-origin --bench origin_load -- --invoices 20000
 //! ```
 //!
 //! Options: --invoices N (20000), --batch N (100), --clients N (4), --puts N (2000),
 //! --max-seconds N (120, a hard bound on each phase), --bin PATH (the invoice-origin binary;
-//! default: the one built beside this example), --dir PATH (where the ledger file goes).
+//! default: the one cargo built for this bench), --dir PATH (where the ledger file goes).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -48,13 +48,8 @@ struct Options {
 }
 
 fn options() -> Result<Options, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    // target/<profile>/examples/load -> target/<profile>/invoice-origin
-    let default_bin = exe
-        .parent()
-        .and_then(|examples| examples.parent())
-        .map(|profile| profile.join("invoice-origin"))
-        .unwrap_or_else(|| PathBuf::from("invoice-origin"));
+    // Cargo builds the package's binaries for its benches and names them here.
+    let default_bin = PathBuf::from(env!("CARGO_BIN_EXE_invoice-origin"));
     let mut options = Options {
         invoices: 20_000,
         batch: 100,
@@ -66,6 +61,9 @@ fn options() -> Result<Options, String> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--bench" {
+            continue; // cargo bench passes it to every bench binary
+        }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         let number = || value.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
         match flag.as_str() {

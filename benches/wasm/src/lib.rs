@@ -1,8 +1,11 @@
-//! The edge's issue path (parse, validate, compute, canonicalize, fingerprint, sign) exported
-//! to JavaScript, so `benches/wasm-issue.mjs` can time it under V8 as workerd runs it.
+//! The edge's issue path (parse, validate, compute, canonicalize, fingerprint, sign, and the
+//! invoice hash that the series chain links) exported to JavaScript, so
+//! `benches/wasm-issue.mjs` can time it under V8 as workerd runs it.
 
 use invoice_edge_core::canonical::to_jcs_bytes;
-use invoice_edge_core::document::{issue_from_bytes, ChainPosition, Channel, IssueContext, Issued};
+use invoice_edge_core::document::{
+    invoice_hash, issue_from_bytes, ChainPosition, Channel, IssueContext, Issued,
+};
 use invoice_edge_core::keys::EdKey;
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::series::GENESIS_PREV_HASH;
@@ -22,8 +25,11 @@ fn issue_once(request: &[u8], merchant: &MerchantConfig, key: &EdKey) -> Result<
             prev_hash: GENESIS_PREV_HASH.into(),
         },
     };
-    issue_from_bytes(request, merchant, Payment::FullyPaid, &context)
-        .map_err(|p| JsError::new(&p.to_json()))
+    let issued = issue_from_bytes(request, merchant, Payment::FullyPaid, &context)
+        .map_err(|p| JsError::new(&p.to_json()))?;
+    // The series object hashes every signed invoice for its chain (src/series/issue.rs).
+    std::hint::black_box(invoice_hash(&issued.signed.invoice));
+    Ok(issued)
 }
 
 fn setup(merchant_json: &str) -> Result<(MerchantConfig, EdKey), JsError> {
