@@ -21,7 +21,16 @@ const modules = Object.fromEntries(profiles.map((p) => [p, require(path.join(out
 const ours = readFileSync(path.join(root, 'benches/fixtures/ten_lines.json'));
 const merchant = readFileSync(path.join(root, 'benches/fixtures/merchant.json'), 'utf8');
 const peerDir = path.join(out, 'peers/js-edge');
-const peerBody = existsSync(path.join(out, 'peers/bench-invoice-10.json')) ? readFileSync(path.join(out, 'peers/bench-invoice-10.json')) : null;
+// The peer's body with each line's `unit` as our UN/ECE Rec. 20 `unit_code`, exactly as
+// scripts/bench-edge.sh sends it to our worker (the same content, our field names).
+const peerFile = path.join(out, 'peers/bench-invoice-10.json');
+const peerBody = existsSync(peerFile) ? Buffer.from(JSON.stringify(withUnitCodes(JSON.parse(readFileSync(peerFile, 'utf8'))))) : null;
+
+function withUnitCodes(request) {
+  const unitCode = { EA: 'H87' };
+  request.lines = request.lines.map(({ unit, ...line }) => ({ ...line, unit_code: unitCode[unit] ?? unit }));
+  return request;
+}
 
 const ITERATIONS = 300; // per sample
 const SAMPLES = 21;

@@ -14,7 +14,7 @@ for profile in release deploy; do
   wasm-bindgen --target nodejs --out-dir "$out/$profile" "target/wasm32-unknown-unknown/$profile/invoice_edge_bench_wasm.wasm"
   # The repo root is "type": "module"; wasm-bindgen's nodejs target is CommonJS.
   echo '{"type": "commonjs"}' > "$out/$profile/package.json"
-  node_modules/.bin/wasm-opt -O3 --all-features "$out/$profile/invoice_edge_bench_wasm_bg.wasm" -o "$out/$profile/invoice_edge_bench_wasm_bg.wasm"
+  node_modules/.bin/wasm-opt -O3 "$out/$profile/invoice_edge_bench_wasm_bg.wasm" -o "$out/$profile/invoice_edge_bench_wasm_bg.wasm"
 done
 # The JS peer (a read-only folder: copied, then its one runtime dependency installed).
 peers=$root/../shared/peers
