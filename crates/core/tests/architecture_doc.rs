@@ -47,6 +47,7 @@ fn the_cited_sections_exist() {
         "Origin ledger protocol",
         "Storage records",
         "Error catalogue",
+        "CORS",
     ]
     .into_iter()
     .filter(|section| !headings.contains(section))
