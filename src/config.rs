@@ -1,7 +1,7 @@
 //! The worker's configuration, read from its bindings (DESIGN.md, "Configuration names").
 
 use invoice_edge_core::breaker::BreakerConfig;
-use invoice_edge_core::keys::{EdKey, Jwks, PublicJwk};
+use invoice_edge_core::keys::{EdKey, Jwks, PublicJwk, ROLE_EDGE, ROLE_ORIGIN};
 use std::cell::RefCell;
 use worker::Env;
 
@@ -108,25 +108,30 @@ pub const JWKS_ARCHIVE_KEY: &str = "jwks:archive";
 /// through the merchants' 60 s isolate cache; if it cannot be read the live keys still serve.
 pub async fn jwks(env: &Env) -> Jwks {
     let mut jwks = Jwks::default();
+    // Each key is listed with its role, so a verifier checks an invoice's signature with edge
+    // keys and a receipt's countersignature with origin keys only (docs/SECURITY.md, "Signing keys").
     if let Some(key) = signing_key(env) {
-        jwks.push(key.public_jwk());
+        jwks.push(key.public_jwk().with_role(ROLE_EDGE));
     }
     for name in ["EDGE_SIGNING_KEY_NEXT", "EDGE_SIGNING_KEY_PREVIOUS"] {
         // A private JWK: only its public half is ever served.
         if let Some(key) = text(env, name).and_then(|s| EdKey::from_jwk_json(&s).ok()) {
-            jwks.push(key.public_jwk());
+            jwks.push(key.public_jwk().with_role(ROLE_EDGE));
         }
     }
     for jwk in origin_public_keys(env) {
-        jwks.push(jwk);
+        jwks.push(jwk.with_role(ROLE_ORIGIN));
     }
     match crate::merchants::cached_text(env, JWKS_ARCHIVE_KEY).await {
         Ok(Some(text)) => match serde_json::from_str::<Jwks>(&text) {
             Ok(archive) => {
                 for jwk in archive.keys {
                     // Only well-formed Ed25519 keys, re-derived: the kid is always the thumbprint.
+                    // A retired key keeps the role `signing-key rotate --role` gave it.
                     if let Ok(key) = jwk.verifying_key() {
-                        jwks.push(PublicJwk::from_key(&key));
+                        let mut public = PublicJwk::from_key(&key);
+                        public.role = jwk.role.filter(|r| r == ROLE_EDGE || r == ROLE_ORIGIN);
+                        jwks.push(public);
                     }
                 }
             }

@@ -19,8 +19,9 @@ after(async () => {
 const dir = mkdtempSync(path.join(tmpdir(), 'invoice-edge-keys-'));
 const edgeDir = path.join(dir, 'edge');
 const originDir = path.join(dir, 'origin');
-const rotate = (keyDir) => JSON.parse(cli(['signing-key', 'rotate', '--dir', keyDir]));
-const publicKeys = (keyDir) => JSON.parse(cli(['signing-key', 'public', '--dir', keyDir]));
+const roleOf = (keyDir) => (keyDir === edgeDir ? 'edge' : 'origin');
+const rotate = (keyDir) => JSON.parse(cli(['signing-key', 'rotate', '--dir', keyDir, '--role', roleOf(keyDir)]));
+const publicKeys = (keyDir) => JSON.parse(cli(['signing-key', 'public', '--dir', keyDir, '--role', roleOf(keyDir)]));
 const read = (keyDir, name) => (existsSync(path.join(keyDir, name)) ? readFileSync(path.join(keyDir, name), 'utf8') : null);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -98,10 +99,11 @@ test('three rotations of the edge key and of the origin key: every invoice issue
   }
   // Three rotations later the first key is archived, and the JWKS still lists it.
   const jwks = await (await fetch(`${edge.url}/.well-known/jwks.json`)).json();
-  const listed = new Set(jwks.keys.map((key) => key.kid));
-  assert.ok(listed.has(first.edge.current), 'the first edge key is still published');
-  assert.ok(listed.has(first.origin.current), 'the first origin key is still published');
-  assert.ok(listed.has(JSON.parse(read(edgeDir, 'next.jwk')).kid), 'the next key is published before it signs');
+  const listed = new Map(jwks.keys.map((key) => [key.kid, key.role]));
+  assert.equal(listed.get(first.edge.current), 'edge', 'the first edge key is still published, as an edge key');
+  assert.equal(listed.get(first.origin.current), 'origin', 'the first origin key is still published, as an origin key');
+  assert.equal(listed.get(JSON.parse(read(edgeDir, 'next.jwk')).kid), 'edge', 'the next key is published before it signs');
+  assert.equal(listed.get(finals[3].final.origin_kid), 'origin');
   for (const [index, final] of finals.entries()) {
     const verdict = await verify(final);
     assert.equal(verdict.code, 'VALID', `invoice ${index}: ${verdict.detail}`);

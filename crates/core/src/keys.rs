@@ -83,7 +83,18 @@ pub struct PublicJwk {
     pub alg: Option<String>,
     #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
     pub use_: Option<String>,
+    /// Which signatures the key may make: [`ROLE_EDGE`] (invoices) or [`ROLE_ORIGIN`] (receipts).
+    /// A JWK member of our own (RFC 7517, section 4: members a reader does not understand are
+    /// ignored). A key listed without one is trusted in either role, so JWKS files from before
+    /// roles keep verifying; a key listed with another role is never used for this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
+
+/// The role of a key that signs invoices (`edge_signature`).
+pub const ROLE_EDGE: &str = "edge";
+/// The role of a key that countersigns receipts (`final.origin_signature`).
+pub const ROLE_ORIGIN: &str = "origin";
 
 impl PublicJwk {
     pub fn from_key(key: &VerifyingKey) -> PublicJwk {
@@ -99,7 +110,14 @@ impl PublicJwk {
             kid: thumbprint(bytes),
             alg: Some("EdDSA".into()),
             use_: Some("sig".into()),
+            role: None,
         }
+    }
+
+    /// The same key, listed for one role only.
+    pub fn with_role(mut self, role: &str) -> PublicJwk {
+        self.role = Some(role.to_string());
+        self
     }
 
     /// The verifying key, if this is a well-formed Ed25519 OKP JWK.
@@ -220,6 +238,27 @@ impl Jwks {
             .filter_map(|jwk| jwk.verifying_key().ok())
             // A JWKS entry whose kid is not its own thumbprint would let a key pose as another.
             .find(|key| thumbprint(&key.to_bytes()) == kid)
+    }
+
+    /// The key with this id, if it is listed for `role` or without a role: an invoice's
+    /// `edge_signature` is checked with edge keys, a receipt's `origin_kid` with origin keys.
+    pub fn find_for(&self, kid: &str, role: &str) -> Option<VerifyingKey> {
+        self.keys
+            .iter()
+            .filter(|jwk| jwk.kid == kid && jwk.role.as_deref().is_none_or(|r| r == role))
+            .filter_map(|jwk| jwk.verifying_key().ok())
+            .find(|key| thumbprint(&key.to_bytes()) == kid)
+    }
+
+    /// Why `kid` cannot be used for `role`: listed only for another role, or not listed.
+    pub fn missing_reason(&self, kid: &str, role: &str) -> String {
+        match self.keys.iter().find(|jwk| jwk.kid == kid) {
+            Some(jwk) if jwk.role.as_deref().is_some_and(|r| r != role) => format!(
+                "key {kid} is listed as an {} key, not an {role} key",
+                jwk.role.as_deref().unwrap_or_default()
+            ),
+            _ => format!("no {role} key {kid} in the JWKS"),
+        }
     }
 
     /// Adds a key unless one with the same kid is already listed.

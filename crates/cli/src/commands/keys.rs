@@ -48,21 +48,37 @@ pub enum SigningKeyCommand {
     Rotate {
         #[arg(long)]
         dir: PathBuf,
+        /// Whose keys DIR holds: `edge` (signs invoices) or `origin` (countersigns receipts).
+        /// Keys retired into archive.jwks are listed with this role, so a verifier never
+        /// accepts one of them in the other role.
+        #[arg(long, value_parser = ["edge", "origin"])]
+        role: Option<String>,
     },
     /// Print every public key of DIR (current, next, previous, archived) as a JSON array: the
     /// value of the edge's `ORIGIN_PUBLIC_JWK` for an origin's key directory.
     Public {
         #[arg(long)]
         dir: PathBuf,
+        /// List every key with this role (`origin` for `ORIGIN_PUBLIC_JWK`).
+        #[arg(long, value_parser = ["edge", "origin"])]
+        role: Option<String>,
     },
 }
 
 pub fn signing_key(command: SigningKeyCommand) -> Result<(), Failure> {
     match command {
-        SigningKeyCommand::Rotate { dir } => rotate(&dir),
-        SigningKeyCommand::Public { dir } => {
+        SigningKeyCommand::Rotate { dir, role } => rotate(&dir, role.as_deref()),
+        SigningKeyCommand::Public { dir, role } => {
             let keys = KeyDir::read(&dir)?;
-            io::print_json(&keys.all_public())
+            let listed: Vec<PublicJwk> = keys
+                .all_public()
+                .into_iter()
+                .map(|jwk| match role.as_deref() {
+                    Some(role) => jwk.with_role(role),
+                    None => jwk,
+                })
+                .collect();
+            io::print_json(&listed)
         }
     }
 }
@@ -131,7 +147,7 @@ impl KeyDir {
     }
 }
 
-fn rotate(dir: &Path) -> Result<(), Failure> {
+fn rotate(dir: &Path, role: Option<&str>) -> Result<(), Failure> {
     std::fs::create_dir_all(dir).map_err(|e| Failure::Io(format!("{}: {e}", dir.display())))?;
     let mut keys = KeyDir::read(dir)?;
     let new_key = || -> Result<EdKey, Failure> { Ok(EdKey::from_seed(&io::random_bytes::<32>()?)) };
@@ -142,7 +158,11 @@ fn rotate(dir: &Path) -> Result<(), Failure> {
         });
     } else {
         if let Some(previous) = keys.previous.take() {
-            keys.archive.push(previous.public_jwk());
+            let retired = previous.public_jwk();
+            keys.archive.push(match role {
+                Some(role) => retired.with_role(role),
+                None => retired,
+            });
         }
         keys.previous = keys.current.take();
         keys.current = Some(match keys.next.take() {
