@@ -150,6 +150,42 @@ pub fn check_text(text: &str, multiline: bool) -> Result<(), (Code, String)> {
     Ok(())
 }
 
+/// The rules of a request's string field named `key`: at most [`MAX_STRING_CHARS`] characters
+/// (`STRING_TOO_LONG`), not blank (`EMPTY_STRING`), and [`check_text`]. The collecting reader
+/// and the request's serde fast path (`request::parse_request_fast`) both apply exactly this.
+pub fn check_field_text(key: &str, text: &str) -> Result<(), (Code, String)> {
+    if text.chars().count() > MAX_STRING_CHARS {
+        return Err((
+            Code::StringTooLong,
+            format!("must be at most {MAX_STRING_CHARS} characters"),
+        ));
+    }
+    if text.trim().is_empty() {
+        return Err((Code::EmptyString, "must not be empty".into()));
+    }
+    check_text(text, MULTILINE_FIELDS.contains(&key))
+}
+
+/// A decimal string's value, `-0` made `0` (one value, one printed form), or its problem.
+pub fn decimal_value(text: &str) -> Result<Decimal, (Code, String)> {
+    match decimal_text::parse(text) {
+        Ok(mut decimal) => {
+            if decimal.is_zero() {
+                decimal.set_sign_positive(true);
+            }
+            Ok(decimal)
+        }
+        Err(error) => {
+            let code = match error {
+                DecimalTextError::Pattern => Code::InvalidDecimal,
+                DecimalTextError::TooManyDigits => Code::TooManyDigits,
+                DecimalTextError::Unrepresentable => Code::TooManyDecimals,
+            };
+            Err((code, error.to_string()))
+        }
+    }
+}
+
 /// Why strict parsing failed.
 #[derive(Debug)]
 pub enum StrictError {
@@ -401,19 +437,7 @@ impl<'a> ObjectReader<'a> {
             );
             return None;
         };
-        if text.chars().count() > MAX_STRING_CHARS {
-            problems.push(
-                self.pointer_to(key),
-                Code::StringTooLong,
-                format!("must be at most {MAX_STRING_CHARS} characters"),
-            );
-            return None;
-        }
-        if text.trim().is_empty() {
-            problems.push(self.pointer_to(key), Code::EmptyString, "must not be empty");
-            return None;
-        }
-        if let Err((code, detail)) = check_text(text, MULTILINE_FIELDS.contains(&key)) {
+        if let Err((code, detail)) = check_field_text(key, text) {
             problems.push(self.pointer_to(key), code, detail);
             return None;
         }
@@ -465,21 +489,10 @@ impl<'a> ObjectReader<'a> {
                 return None;
             }
         };
-        match decimal_text::parse(text) {
-            Ok(mut decimal) => {
-                // "-0" is zero: one value, one printed form.
-                if decimal.is_zero() {
-                    decimal.set_sign_positive(true);
-                }
-                Some((decimal, text.as_str()))
-            }
-            Err(error) => {
-                let code = match error {
-                    DecimalTextError::Pattern => Code::InvalidDecimal,
-                    DecimalTextError::TooManyDigits => Code::TooManyDigits,
-                    DecimalTextError::Unrepresentable => Code::TooManyDecimals,
-                };
-                problems.push(self.pointer_to(key), code, error.to_string());
+        match decimal_value(text) {
+            Ok(decimal) => Some((decimal, text.as_str())),
+            Err((code, detail)) => {
+                problems.push(self.pointer_to(key), code, detail);
                 None
             }
         }

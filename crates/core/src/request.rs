@@ -215,6 +215,9 @@ pub fn is_plausible_email(text: &str) -> bool {
 
 /// Parses a request body. `Err` holds every problem found, with pointers.
 pub fn parse_request_bytes(body: &[u8]) -> Result<InvoiceRequest, Vec<crate::problem::FieldError>> {
+    if let Some(parsed) = parse_request_fast(body) {
+        return Ok(parsed.request);
+    }
     let value: Value = crate::json_reader::parse_json(body).map_err(|error| vec![error])?;
     parse_request(&value)
 }
@@ -229,77 +232,229 @@ pub fn parse_request(value: &Value) -> Result<InvoiceRequest, Vec<crate::problem
     }
 }
 
+/// Where a field check's problems go. The collecting reader records each at the field's
+/// pointer; the serde fast path only notes that there was one, and gives way to the reader.
+/// Both read a request through the same checks, so they cannot disagree on what is valid.
+type Report<'r> = &'r mut dyn FnMut(Code, String);
+
+fn check_currency(code: &str, report: Report<'_>) -> Option<Currency> {
+    let found = Currency::from_code(code);
+    if found.is_none() {
+        report(
+            Code::UnknownCurrency,
+            format!("{code:?} is not an ISO 4217 currency code we can invoice in"),
+        );
+    }
+    found
+}
+
+fn check_order_id(id: &str, report: Report<'_>) -> Option<String> {
+    if !is_valid_order_id(id) {
+        report(
+            Code::InvalidOrderId,
+            "must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'".into(),
+        );
+        return None;
+    }
+    Some(id.to_string())
+}
+
+fn check_series(name: &str, report: Report<'_>) -> Option<String> {
+    if !crate::merchant::is_valid_series_name(name) {
+        report(
+            Code::UnknownSeries,
+            "a series name is 1-32 characters of A-Z, a-z, 0-9, '_' or '-'".into(),
+        );
+        return None;
+    }
+    Some(name.to_string())
+}
+
+fn check_supply_date(text: &str, report: Report<'_>) -> Option<Date> {
+    let date = Date::parse(text);
+    if date.is_none() {
+        report(
+            Code::InvalidDate,
+            "must be a calendar date YYYY-MM-DD".into(),
+        );
+    }
+    date
+}
+
+/// Amounts given in money (not prices) have at most the currency's minor digits and are not
+/// negative: one cannot pay a tenth of a fen.
+fn check_money(value: Decimal, text: &str, currency: Option<Currency>, report: Report<'_>) {
+    if value.is_sign_negative() && !value.is_zero() {
+        report(Code::NegativeAmount, "must not be negative".into());
+    }
+    if let Some(currency) = currency {
+        let digits = crate::decimal_text::fraction_digits(text);
+        if digits > currency.minor_digits() as usize {
+            report(
+                Code::TooManyDecimals,
+                format!(
+                    "{currency} amounts have at most {} decimal places",
+                    currency.minor_digits()
+                ),
+            );
+        }
+    }
+}
+
+fn check_country(code: &str, report: Report<'_>) -> Option<String> {
+    if country::is_assigned(code) {
+        Some(code.to_string())
+    } else {
+        report(
+            Code::InvalidCountry,
+            format!("{code:?} is not an ISO 3166-1 alpha-2 code (upper case, e.g. \"CN\")"),
+        );
+        None
+    }
+}
+
+fn check_buyer_kind(kind: Option<&str>, report: Report<'_>) -> BuyerKind {
+    match kind {
+        None | Some("individual") => BuyerKind::Individual,
+        Some("company") => BuyerKind::Company,
+        Some(other) => {
+            report(
+                Code::InvalidEnumValue,
+                format!("must be \"individual\" or \"company\", not {other:?}"),
+            );
+            BuyerKind::Individual
+        }
+    }
+}
+
+fn check_email(email: &str, report: Report<'_>) -> Option<String> {
+    if !is_plausible_email(email) {
+        report(
+            Code::InvalidEmail,
+            "must be an email address such as name@example.com".into(),
+        );
+        return None;
+    }
+    Some(email.to_string())
+}
+
+/// False when there are too many lines to read at all.
+fn check_line_count(count: usize, report: Report<'_>) -> bool {
+    if count == 0 {
+        report(Code::NoLines, "an invoice needs at least one line".into());
+    }
+    if count > MAX_LINES {
+        report(
+            Code::TooManyLines,
+            format!("at most {MAX_LINES} lines, got {count}"),
+        );
+        return false;
+    }
+    true
+}
+
+fn check_quantity(text: &str, report: Report<'_>) {
+    if crate::decimal_text::fraction_digits(text) > MAX_QUANTITY_DECIMALS as usize {
+        report(
+            Code::TooManyDecimals,
+            format!("quantities have at most {MAX_QUANTITY_DECIMALS} decimal places"),
+        );
+    }
+}
+
+/// A line's unit: UN/ECE Rec. 20 "H87" (piece) when none is given.
+fn check_unit_code(code: Option<&str>, report: Report<'_>) -> Option<String> {
+    match code {
+        None => Some("H87".to_string()),
+        Some(code) if is_valid_unit_code(code) => Some(code.to_string()),
+        Some(code) => {
+            report(
+                Code::InvalidUnitCode,
+                format!(
+                    "{code:?} is not a UN/ECE Recommendation 20 code such as \"H87\" or \"KGM\""
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn check_unit_price(value: Decimal, text: &str, currency: Option<Currency>, report: Report<'_>) {
+    if value.is_sign_negative() && !value.is_zero() {
+        report(
+            Code::NegativePrice,
+            "prices are not negative (EN 16931 BR-27); give a discount as a negative quantity"
+                .into(),
+        );
+    }
+    if let Some(currency) = currency {
+        let allowed = currency.minor_digits() + EXTRA_PRICE_DECIMALS;
+        if crate::decimal_text::fraction_digits(text) > allowed as usize {
+            report(
+                Code::TooManyDecimals,
+                format!("{currency} prices have at most {allowed} decimal places"),
+            );
+        }
+    }
+}
+
+fn check_tax_category(code: &str, report: Report<'_>) -> Option<TaxCategory> {
+    let category = TaxCategory::parse(code);
+    if category.is_none() {
+        report(
+            Code::InvalidTaxCategory,
+            format!("{code:?} is not one of S, Z, E, AE, K, G, O"),
+        );
+    }
+    category
+}
+
+fn check_tax_rate(value: Decimal, text: &str, report: Report<'_>) -> Option<TaxRate> {
+    let in_range = !value.is_sign_negative() && value <= Decimal::ONE_HUNDRED;
+    let precise = crate::decimal_text::fraction_digits(text) <= MAX_RATE_DECIMALS as usize;
+    if in_range && precise {
+        Some(TaxRate::new(value))
+    } else {
+        report(
+            Code::TaxRateOutOfRange,
+            format!(
+                "a rate is a percentage from 0 to 100 with at most {MAX_RATE_DECIMALS} decimals"
+            ),
+        );
+        None
+    }
+}
+
 fn read_request(value: &Value, problems: &mut Problems) -> Option<InvoiceRequest> {
     let mut reader = ObjectReader::new(value, "", problems)?;
 
-    let currency = reader.string("currency", true, problems).and_then(|code| {
-        let found = Currency::from_code(code);
-        if found.is_none() {
-            problems.push(
-                "/currency",
-                Code::UnknownCurrency,
-                format!("{code:?} is not an ISO 4217 currency code we can invoice in"),
-            );
-        }
-        found
-    });
-
+    let currency = reader
+        .string("currency", true, problems)
+        .and_then(|code| check_currency(code, &mut |c, d| problems.push("/currency", c, d)));
     let order_id = reader
         .string("order_id", true, problems)
-        .map(str::to_string)
-        .filter(|id| {
-            let ok = is_valid_order_id(id);
-            if !ok {
-                problems.push(
-                    "/order_id",
-                    Code::InvalidOrderId,
-                    "must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'",
-                );
-            }
-            ok
-        });
-
+        .and_then(|id| check_order_id(id, &mut |c, d| problems.push("/order_id", c, d)));
     let series = reader
         .string("series", false, problems)
-        .map(str::to_string)
-        .filter(|name| {
-            let ok = crate::merchant::is_valid_series_name(name);
-            if !ok {
-                problems.push(
-                    "/series",
-                    Code::UnknownSeries,
-                    "a series name is 1-32 characters of A-Z, a-z, 0-9, '_' or '-'",
-                );
-            }
-            ok
-        });
-
+        .and_then(|name| check_series(name, &mut |c, d| problems.push("/series", c, d)));
     let prices_include_tax = reader.bool("prices_include_tax", problems).unwrap_or(false);
-
     let supply_date = reader
         .string("supply_date", false, problems)
-        .and_then(|text| {
-            let date = Date::parse(text);
-            if date.is_none() {
-                problems.push(
-                    "/supply_date",
-                    Code::InvalidDate,
-                    "must be a calendar date YYYY-MM-DD",
-                );
-            }
-            date
-        });
-
+        .and_then(|text| check_supply_date(text, &mut |c, d| problems.push("/supply_date", c, d)));
     let paid_amount = reader
         .decimal("paid_amount", false, problems)
         .map(|(value, text)| {
-            check_money_field(value, text, "/paid_amount", currency, problems);
+            check_money(value, text, currency, &mut |c, d| {
+                problems.push("/paid_amount", c, d)
+            });
             value
         });
     let expected_total = reader
         .decimal("expected_total", false, problems)
         .map(|(value, text)| {
-            check_money_field(value, text, "/expected_total", currency, problems);
+            check_money(value, text, currency, &mut |c, d| {
+                problems.push("/expected_total", c, d)
+            });
             value
         });
 
@@ -311,19 +466,7 @@ fn read_request(value: &Value, problems: &mut Problems) -> Option<InvoiceRequest
         .and_then(|delivery| read_delivery(delivery, problems));
 
     let lines = reader.array("lines", true, problems).map(|items| {
-        if items.is_empty() {
-            problems.push(
-                "/lines",
-                Code::NoLines,
-                "an invoice needs at least one line",
-            );
-        }
-        if items.len() > MAX_LINES {
-            problems.push(
-                "/lines",
-                Code::TooManyLines,
-                format!("at most {MAX_LINES} lines, got {}", items.len()),
-            );
+        if !check_line_count(items.len(), &mut |c, d| problems.push("/lines", c, d)) {
             return Vec::new();
         }
         items
@@ -351,33 +494,6 @@ fn read_request(value: &Value, problems: &mut Problems) -> Option<InvoiceRequest
     })
 }
 
-/// Amounts given in money (not prices) have at most the currency's minor digits and are not
-/// negative: one cannot pay a tenth of a fen.
-fn check_money_field(
-    value: Decimal,
-    text: &str,
-    pointer: &str,
-    currency: Option<Currency>,
-    problems: &mut Problems,
-) {
-    if value.is_sign_negative() && !value.is_zero() {
-        problems.push(pointer, Code::NegativeAmount, "must not be negative");
-    }
-    if let Some(currency) = currency {
-        let digits = crate::decimal_text::fraction_digits(text);
-        if digits > currency.minor_digits() as usize {
-            problems.push(
-                pointer,
-                Code::TooManyDecimals,
-                format!(
-                    "{currency} amounts have at most {} decimal places",
-                    currency.minor_digits()
-                ),
-            );
-        }
-    }
-}
-
 fn read_country(
     reader: &mut ObjectReader<'_>,
     required: bool,
@@ -386,54 +502,26 @@ fn read_country(
     let pointer = reader.pointer_to("country");
     reader
         .string("country", required, problems)
-        .and_then(|code| {
-            if country::is_assigned(code) {
-                Some(code.to_string())
-            } else {
-                problems.push(
-                    pointer,
-                    Code::InvalidCountry,
-                    format!("{code:?} is not an ISO 3166-1 alpha-2 code (upper case, e.g. \"CN\")"),
-                );
-                None
-            }
-        })
+        .and_then(|code| check_country(code, &mut |c, d| problems.push(pointer.clone(), c, d)))
 }
 
 fn read_buyer(mut reader: ObjectReader<'_>, problems: &mut Problems) -> Option<Buyer> {
     let kind_pointer = reader.pointer_to("kind");
-    let kind = match reader.string("kind", false, problems) {
-        None | Some("individual") => BuyerKind::Individual,
-        Some("company") => BuyerKind::Company,
-        Some(other) => {
-            problems.push(
-                kind_pointer,
-                Code::InvalidEnumValue,
-                format!("must be \"individual\" or \"company\", not {other:?}"),
-            );
-            BuyerKind::Individual
-        }
-    };
+    let kind_text = reader.string("kind", false, problems);
+    let kind = check_buyer_kind(kind_text, &mut |c, d| {
+        problems.push(kind_pointer.clone(), c, d)
+    });
     let name = reader
         .string("name", kind == BuyerKind::Company, problems)
         .map(str::to_string);
     let tax_id = reader.string("tax_id", false, problems).map(str::to_string);
     let country = read_country(&mut reader, false, problems);
     let email_pointer = reader.pointer_to("email");
-    let email = reader
-        .string("email", false, problems)
-        .map(str::to_string)
-        .filter(|email| {
-            let ok = is_plausible_email(email);
-            if !ok {
-                problems.push(
-                    email_pointer.clone(),
-                    Code::InvalidEmail,
-                    "must be an email address such as name@example.com",
-                );
-            }
-            ok
-        });
+    let email = reader.string("email", false, problems).and_then(|email| {
+        check_email(email, &mut |c, d| {
+            problems.push(email_pointer.clone(), c, d)
+        })
+    });
     let address = reader
         .object("address", false, problems)
         .map(|mut address| {
@@ -471,77 +559,39 @@ fn read_line(
     problems: &mut Problems,
 ) -> Option<LineRequest> {
     let mut reader = ObjectReader::new(value, pointer, problems)?;
+    let at = |field: &str| format!("{pointer}/{field}");
     let description = reader
         .string("description", true, problems)
         .map(str::to_string);
-
     let quantity = reader
         .decimal("quantity", true, problems)
         .map(|(value, text)| {
-            if crate::decimal_text::fraction_digits(text) > MAX_QUANTITY_DECIMALS as usize {
-                problems.push(
-                    format!("{pointer}/quantity"),
-                    Code::TooManyDecimals,
-                    format!("quantities have at most {MAX_QUANTITY_DECIMALS} decimal places"),
-                );
-            }
+            check_quantity(text, &mut |c, d| problems.push(at("quantity"), c, d));
             value
         });
-
-    let unit_code = match reader.string("unit_code", false, problems) {
-        None => Some("H87".to_string()),
-        Some(code) if is_valid_unit_code(code) => Some(code.to_string()),
-        Some(code) => {
-            problems.push(
-                format!("{pointer}/unit_code"),
-                Code::InvalidUnitCode,
-                format!(
-                    "{code:?} is not a UN/ECE Recommendation 20 code such as \"H87\" or \"KGM\""
-                ),
-            );
-            None
-        }
-    };
-
-    let unit_price = reader.decimal("unit_price", true, problems).map(|(value, text)| {
-        if value.is_sign_negative() && !value.is_zero() {
-            problems.push(format!("{pointer}/unit_price"), Code::NegativePrice, "prices are not negative (EN 16931 BR-27); give a discount as a negative quantity");
-        }
-        if let Some(currency) = currency {
-            let allowed = currency.minor_digits() + EXTRA_PRICE_DECIMALS;
-            if crate::decimal_text::fraction_digits(text) > allowed as usize {
-                problems.push(format!("{pointer}/unit_price"), Code::TooManyDecimals, format!("{currency} prices have at most {allowed} decimal places"));
-            }
-        }
-        value
-    });
-
+    let unit_text = reader.string("unit_code", false, problems);
+    let unit_code = check_unit_code(unit_text, &mut |c, d| problems.push(at("unit_code"), c, d));
+    let unit_price = reader
+        .decimal("unit_price", true, problems)
+        .map(|(value, text)| {
+            check_unit_price(value, text, currency, &mut |c, d| {
+                problems.push(at("unit_price"), c, d)
+            });
+            value
+        });
     let tax_category = reader
         .string("tax_category", true, problems)
         .and_then(|code| {
-            let category = TaxCategory::parse(code);
-            if category.is_none() {
-                problems.push(
-                    format!("{pointer}/tax_category"),
-                    Code::InvalidTaxCategory,
-                    format!("{code:?} is not one of S, Z, E, AE, K, G, O"),
-                );
-            }
-            category
+            check_tax_category(code, &mut |c, d| problems.push(at("tax_category"), c, d))
         });
-
     let mut rate_ok = true;
-    let tax_rate = reader.decimal("tax_rate", false, problems).and_then(|(value, text)| {
-        let in_range = !value.is_sign_negative() && value <= Decimal::ONE_HUNDRED;
-        let precise = crate::decimal_text::fraction_digits(text) <= MAX_RATE_DECIMALS as usize;
-        if in_range && precise {
-            Some(TaxRate::new(value))
-        } else {
-            rate_ok = false;
-            problems.push(format!("{pointer}/tax_rate"), Code::TaxRateOutOfRange, format!("a rate is a percentage from 0 to 100 with at most {MAX_RATE_DECIMALS} decimals"));
-            None
-        }
-    });
+    let tax_rate = reader
+        .decimal("tax_rate", false, problems)
+        .and_then(|(value, text)| {
+            let rate = check_tax_rate(value, text, &mut |c, d| problems.push(at("tax_rate"), c, d));
+            rate_ok = rate.is_some();
+            rate
+        });
     let exemption_reason = reader
         .string("exemption_reason", false, problems)
         .map(str::to_string);
@@ -557,4 +607,274 @@ fn read_line(
         tax_rate,
         exemption_reason,
     })
+}
+
+/// A request read by the serde fast path, with its RFC 8785 canonical text (for the
+/// idempotency fingerprint, without building a `Value`).
+pub struct FastRequest {
+    pub request: InvoiceRequest,
+    pub canonical: String,
+}
+
+/// The request body read straight into the typed request with serde (issue 20, CPU), when it is
+/// a plain valid request: every field known, of its type, once, with no `null`, and every
+/// value passing the same checks as the collecting reader. `None` for anything else, and then
+/// the caller runs the collecting reader, which lists every problem. The canonical text is
+/// the wire structs serialized in their sorted field order (see `canonical`), which equals
+/// the general JCS of the body (tested against it).
+pub fn parse_request_fast(body: &[u8]) -> Option<FastRequest> {
+    // The reader counts `null` as absent, and the wire structs would leave it out of the
+    // canonical text, which must keep it: a body with a `null` anywhere (even inside a string,
+    // which only costs the slow path) is left to the reader.
+    if body.windows(4).any(|window| window == b"null") {
+        return None;
+    }
+    let wire: wire::Request<'_> = serde_json::from_slice(body).ok()?;
+    let canonical = serde_json::to_string(&wire).ok()?;
+    let request = wire.into_request()?;
+    Some(FastRequest { request, canonical })
+}
+
+/// The request as it travels, for the fast path: fields in sorted order (RFC 8785), strings
+/// borrowed from the body where they hold no escapes.
+mod wire {
+    use std::borrow::Cow;
+    use std::cell::Cell;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+
+    type Text<'a> = Cow<'a, str>;
+
+    #[derive(Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Request<'a> {
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        buyer: Option<Buyer<'a>>,
+        #[serde(borrow)]
+        currency: Text<'a>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        delivery: Option<Delivery<'a>>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        expected_total: Option<Text<'a>>,
+        #[serde(borrow)]
+        lines: Vec<Line<'a>>,
+        #[serde(borrow)]
+        order_id: Text<'a>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        paid_amount: Option<Text<'a>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prices_include_tax: Option<bool>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        series: Option<Text<'a>>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        supply_date: Option<Text<'a>>,
+    }
+
+    #[derive(Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct Buyer<'a> {
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        address: Option<Address<'a>>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        country: Option<Text<'a>>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        email: Option<Text<'a>>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        kind: Option<Text<'a>>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        name: Option<Text<'a>>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        tax_id: Option<Text<'a>>,
+    }
+
+    #[derive(Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct Address<'a> {
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        city: Option<Text<'a>>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        line: Option<Text<'a>>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        postal_code: Option<Text<'a>>,
+    }
+
+    #[derive(Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct Delivery<'a> {
+        #[serde(borrow)]
+        country: Text<'a>,
+    }
+
+    #[derive(Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct Line<'a> {
+        #[serde(borrow)]
+        description: Text<'a>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        exemption_reason: Option<Text<'a>>,
+        #[serde(borrow)]
+        quantity: Text<'a>,
+        #[serde(borrow)]
+        tax_category: Text<'a>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        tax_rate: Option<Text<'a>>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        unit_code: Option<Text<'a>>,
+        #[serde(borrow)]
+        unit_price: Text<'a>,
+    }
+
+    /// Any problem at all: the fast path gives way.
+    struct Checks(Cell<bool>);
+
+    impl Checks {
+        fn failed(&self) -> bool {
+            self.0.get()
+        }
+
+        fn fail(&self) {
+            self.0.set(true);
+        }
+
+        /// A string field's text rules (`json_reader::check_field_text`).
+        fn text<'t>(&self, key: &str, text: &'t str) -> &'t str {
+            if crate::json_reader::check_field_text(key, text).is_err() {
+                self.fail();
+            }
+            text
+        }
+
+        fn decimal(&self, text: &str) -> Decimal {
+            crate::json_reader::decimal_value(text).unwrap_or_else(|_| {
+                self.fail();
+                Decimal::ZERO
+            })
+        }
+    }
+
+    impl Request<'_> {
+        pub fn into_request(self) -> Option<InvoiceRequest> {
+            let checks = Checks(Cell::new(false));
+            let mut report = |_: Code, _: String| checks.fail();
+            let currency = check_currency(checks.text("currency", &self.currency), &mut report);
+            let order_id = check_order_id(checks.text("order_id", &self.order_id), &mut report);
+            let series = self
+                .series
+                .as_deref()
+                .and_then(|name| check_series(checks.text("series", name), &mut report));
+            let supply_date = self
+                .supply_date
+                .as_deref()
+                .and_then(|text| check_supply_date(checks.text("supply_date", text), &mut report));
+            let mut money = |text: &str| {
+                let value = checks.decimal(text);
+                check_money(value, text, currency, &mut report);
+                value
+            };
+            let paid_amount = self.paid_amount.as_deref().map(&mut money);
+            let expected_total = self.expected_total.as_deref().map(&mut money);
+            let buyer = self.buyer.map(|buyer| buyer.into_buyer(&checks));
+            let delivery = self.delivery.and_then(|delivery| {
+                check_country(checks.text("country", &delivery.country), &mut report)
+                    .map(|country| super::Delivery { country })
+            });
+            if !check_line_count(self.lines.len(), &mut report) {
+                return None;
+            }
+            let lines: Vec<LineRequest> = self
+                .lines
+                .iter()
+                .filter_map(|line| line.to_line(currency, &checks))
+                .collect();
+            if checks.failed() || lines.len() != self.lines.len() {
+                return None;
+            }
+            Some(InvoiceRequest {
+                currency: currency?,
+                order_id: order_id?,
+                series,
+                prices_include_tax: self.prices_include_tax.unwrap_or(false),
+                supply_date,
+                paid_amount,
+                buyer,
+                delivery,
+                lines,
+                expected_total,
+            })
+        }
+    }
+
+    impl Buyer<'_> {
+        fn into_buyer(self, checks: &Checks) -> super::Buyer {
+            let mut report = |_: Code, _: String| checks.fail();
+            let kind_text = self.kind.as_deref().map(|kind| checks.text("kind", kind));
+            let kind = check_buyer_kind(kind_text, &mut report);
+            if kind == BuyerKind::Company && self.name.is_none() {
+                checks.fail();
+            }
+            let text = |key: &str, value: Option<Text<'_>>| {
+                value.map(|value| checks.text(key, &value).to_string())
+            };
+            let country = self
+                .country
+                .as_deref()
+                .and_then(|code| check_country(checks.text("country", code), &mut report));
+            let email = self
+                .email
+                .as_deref()
+                .and_then(|email| check_email(checks.text("email", email), &mut report));
+            let address = self.address.map(|address| super::Address {
+                city: text("city", address.city),
+                line: text("line", address.line),
+                postal_code: text("postal_code", address.postal_code),
+            });
+            super::Buyer {
+                address,
+                country,
+                email,
+                kind,
+                name: text("name", self.name),
+                tax_id: text("tax_id", self.tax_id),
+            }
+        }
+    }
+
+    impl Line<'_> {
+        fn to_line(&self, currency: Option<Currency>, checks: &Checks) -> Option<LineRequest> {
+            let mut report = |_: Code, _: String| checks.fail();
+            let description = checks.text("description", &self.description).to_string();
+            let quantity_text = &self.quantity;
+            let quantity = checks.decimal(quantity_text);
+            check_quantity(quantity_text, &mut report);
+            let unit_code = check_unit_code(
+                self.unit_code
+                    .as_deref()
+                    .map(|code| checks.text("unit_code", code)),
+                &mut report,
+            );
+            let unit_price = checks.decimal(&self.unit_price);
+            check_unit_price(unit_price, &self.unit_price, currency, &mut report);
+            let tax_category =
+                check_tax_category(checks.text("tax_category", &self.tax_category), &mut report);
+            let tax_rate = match self.tax_rate.as_deref() {
+                None => None,
+                Some(text) => Some(check_tax_rate(checks.decimal(text), text, &mut report)?),
+            };
+            let exemption_reason = self
+                .exemption_reason
+                .as_deref()
+                .map(|reason| checks.text("exemption_reason", reason).to_string());
+            Some(LineRequest {
+                description,
+                quantity,
+                unit_code: unit_code?,
+                unit_price,
+                tax_category: tax_category?,
+                tax_rate,
+                exemption_reason,
+            })
+        }
+    }
 }
