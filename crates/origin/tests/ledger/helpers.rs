@@ -347,7 +347,16 @@ impl Origin {
         if body.is_some() {
             request = request.set("Content-Type", "application/json");
         }
-        send(request, body)
+        send(request, body.map(str::as_bytes))
+    }
+
+    /// A PUT of raw bytes (not necessarily UTF-8) as an edge would send them.
+    pub fn put_bytes(&self, id: &str, body: &[u8]) -> Reply {
+        let request = agent()
+            .request("PUT", &format!("{}/v1/ledger/invoices/{id}", self.url))
+            .set("Authorization", &format!("Bearer {}", self.edge_token))
+            .set("Content-Type", "application/json");
+        send(request, Some(body)).unwrap()
     }
 
     pub fn put(&self, document: &Value) -> Reply {
@@ -454,9 +463,9 @@ fn agent() -> ureq::Agent {
         .build()
 }
 
-fn send(request: ureq::Request, body: Option<&str>) -> Result<Reply, String> {
+fn send(request: ureq::Request, body: Option<&[u8]>) -> Result<Reply, String> {
     let result = match body {
-        Some(body) => request.send_string(body),
+        Some(body) => request.send_bytes(body),
         None => request.call(),
     };
     let response = match result {

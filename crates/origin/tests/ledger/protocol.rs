@@ -530,6 +530,13 @@ fn malformed_and_unknown_requests_are_problems() {
     origin
         .put_text(&id, &twice)
         .assert_problem(400, "DUPLICATE_KEY");
+    // Depth and UTF-8 mean what they mean at the edge: the core's reader, its codes.
+    origin
+        .put_text(&id, &format!("{}{}", "[".repeat(200), "]".repeat(200)))
+        .assert_problem(422, "JSON_TOO_DEEP");
+    origin
+        .put_bytes(&id, b"{\"invoice\": \"\xff\"}")
+        .assert_problem(400, "INVALID_UTF8");
     origin
         .put_text(&id, "[]")
         .assert_problem(400, "MALFORMED_DOCUMENT");
