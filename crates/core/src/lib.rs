@@ -12,7 +12,7 @@ pub mod currency;
 pub mod date;
 pub mod decimal_text;
 pub mod document;
-pub mod ed25519;
+pub use invoice_edge_ed25519 as ed25519;
 pub mod invoice;
 pub mod json_reader;
 pub mod keys;
