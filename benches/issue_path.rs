@@ -4,13 +4,12 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use invoice_edge_core::canonical::to_jcs_bytes;
-use invoice_edge_core::document::{
-    issue_from_bytes, request_fingerprint, ChainPosition, Channel, IssueContext,
-};
+use invoice_edge_core::document::issue::{issue_from_bytes, IssueContext};
+use invoice_edge_core::document::sign::{request_fingerprint, Channel};
 use invoice_edge_core::keys::sha256;
 use invoice_edge_core::keys::EdKey;
 use invoice_edge_core::merchant::MerchantConfig;
-use invoice_edge_core::series::GENESIS_PREV_HASH;
+use invoice_edge_core::series::{ChainPosition, GENESIS_PREV_HASH};
 use invoice_edge_core::Payment;
 use invoice_edge_core::{compute_invoice, parse_request};
 use std::hint::black_box;

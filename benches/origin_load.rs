@@ -28,12 +28,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use invoice_edge_core::document::{
-    invoice_hash, issue, uuid_v7, ChainPosition, Channel, IssueContext,
-};
+use invoice_edge_core::document::issue::{issue, IssueContext};
+use invoice_edge_core::document::model::uuid_v7;
+use invoice_edge_core::document::sign::{invoice_hash, Channel};
 use invoice_edge_core::keys::{hex, sha256, EdKey, Jwks};
 use invoice_edge_core::merchant::MerchantConfig;
-use invoice_edge_core::series::{next_position, SeriesHead};
+use invoice_edge_core::series::{next_position, ChainPosition, SeriesHead};
 use invoice_edge_core::{parse_request, Payment};
 use serde_json::{json, Value};
 

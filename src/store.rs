@@ -8,7 +8,7 @@
 //! The current document is `inv:` plus `final:` or `rejected:`; when both exist, `final:` wins.
 //! The series' object holds the same documents: KV is what any edge location can read.
 
-use invoice_edge_core::document::{Document, Final, Rejection, SignedInvoice};
+use invoice_edge_core::document::model::{Document, Final, Rejection, SignedInvoice};
 use serde::{Deserialize, Serialize};
 use worker::kv::KvStore;
 use worker::Env;

@@ -2,7 +2,7 @@
 //! It must never panic and never call a document valid unless its signature verifies.
 #![no_main]
 
-use invoice_edge_core::document;
+use invoice_edge_core::document::verify::verify;
 use invoice_edge_core::json_reader::parse_json;
 use invoice_edge_core::keys::{EdKey, Jwks};
 use libfuzzer_sys::fuzz_target;
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let jwks = Jwks {
         keys: vec![key.public_jwk()],
     };
-    let verdict = document::verify(&value, &jwks);
+    let verdict = verify(&value, &jwks);
     if verdict.valid {
         // Nobody but the holder of the seed can sign; the fuzzer cannot forge a signature, so a
         // valid verdict means a bug.

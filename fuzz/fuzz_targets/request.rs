@@ -3,10 +3,12 @@
 //! panic; an accepted body must give an invoice that verifies and a stable problem otherwise.
 #![no_main]
 
-use invoice_edge_core::document::{self, ChainPosition, Channel, IssueContext};
-use invoice_edge_core::series::GENESIS_PREV_HASH;
+use invoice_edge_core::document::issue::{issue_from_bytes, IssueContext};
+use invoice_edge_core::document::sign::Channel;
+use invoice_edge_core::document::verify::verify;
 use invoice_edge_core::keys::{EdKey, Jwks};
 use invoice_edge_core::merchant::MerchantConfig;
+use invoice_edge_core::series::{ChainPosition, GENESIS_PREV_HASH};
 use invoice_edge_core::Payment;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
@@ -37,14 +39,14 @@ fuzz_target!(|data: &[u8]| {
         },
     };
     for payment in [Payment::AsRequested, Payment::FullyPaid] {
-        match document::issue_from_bytes(data, merchant(), payment, &context) {
+        match issue_from_bytes(data, merchant(), payment, &context) {
             Ok(issued) => {
                 let value =
                     serde_json::to_value(&issued.signed).expect("a signed invoice serializes");
                 let jwks = Jwks {
                     keys: vec![key.public_jwk()],
                 };
-                let verdict = document::verify(&value, &jwks);
+                let verdict = verify(&value, &jwks);
                 assert!(
                     verdict.valid,
                     "an issued invoice must verify: {}",

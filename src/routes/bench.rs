@@ -4,7 +4,7 @@
 //! Ed25519 signature, **one** call to a Durable Object that does one storage write, and one KV
 //! put of about the same size. docs/PERFORMANCE.md compares issuance against it.
 
-use invoice_edge_core::document::uuid_v7;
+use invoice_edge_core::document::model::uuid_v7;
 use invoice_edge_core::Code;
 use worker::{Env, Method, Request, RequestInit, Response, Result};
 

@@ -5,7 +5,9 @@
 //! stores), write `inv:` to KV, and answer 201 with the offline exposure. The origin is not on
 //! this path: the object's alarm delivers.
 
-use invoice_edge_core::document::{is_uuid, prepare, Channel};
+use invoice_edge_core::document::issue::prepare;
+use invoice_edge_core::document::model::is_uuid;
+use invoice_edge_core::document::sign::Channel;
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::token::{self, CheckoutClaims};
 use invoice_edge_core::{Code, FieldError, Payment, Problem};

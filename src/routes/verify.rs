@@ -1,7 +1,7 @@
 //! `POST /v1/verify`: 200 `{valid, code, detail}` for any well-formed document; 400 for input that
 //! is not JSON or not a document.
 
-use invoice_edge_core::document::{verify, VerifyCode};
+use invoice_edge_core::document::verify::{verify, VerifyCode};
 use invoice_edge_core::Code;
 use worker::{Env, Request, Response, Result};
 

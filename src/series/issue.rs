@@ -3,15 +3,14 @@
 //! (another request for the order, a stopped series, an offline limit), or numbers, chains,
 //! signs and stores the document with the order index and the new head.
 
-use invoice_edge_core::document::{
-    finish, invoice_hash, uuid_v7, ChainPosition, Channel, Document, IssueContext, Issuer,
-    Rejection, SignedInvoice,
-};
+use invoice_edge_core::document::issue::{finish, IssueContext, Issuer};
+use invoice_edge_core::document::model::{uuid_v7, Document, Rejection, SignedInvoice};
+use invoice_edge_core::document::sign::{invoice_hash, Channel};
 use invoice_edge_core::invoice::ComputedInvoice;
 use invoice_edge_core::keys::hex;
 use invoice_edge_core::numbering::NumberFormat;
 use invoice_edge_core::offline::{admit, exposure, Candidate, Limits};
-use invoice_edge_core::series::{next_position, SeriesHead};
+use invoice_edge_core::series::{next_position, ChainPosition, SeriesHead};
 use invoice_edge_core::{Code, Problem};
 use serde::{Deserialize, Serialize};
 use worker::{Env, Response, Result, State};

@@ -9,7 +9,8 @@
 use futures_util::future::join_all;
 use invoice_edge_core::backoff::Backoff;
 use invoice_edge_core::breaker::Admission;
-use invoice_edge_core::document::{check_receipt, Final, Rejection};
+use invoice_edge_core::document::model::{Final, Rejection};
+use invoice_edge_core::document::verify::check_receipt;
 use invoice_edge_core::ledger::{Delivered, DELIVERY_BATCH_BYTES, DELIVERY_BATCH_DOCUMENTS};
 use invoice_edge_core::offline::{exposure, next_level_change_at, Level, Limits};
 use serde_json::json;

@@ -3,12 +3,11 @@
 //! `benches/wasm-issue.mjs` can time it under V8 as workerd runs it.
 
 use invoice_edge_core::canonical::to_jcs_bytes;
-use invoice_edge_core::document::{
-    invoice_hash, issue_from_bytes, ChainPosition, Channel, IssueContext, Issued,
-};
+use invoice_edge_core::document::issue::{issue_from_bytes, IssueContext, Issued};
+use invoice_edge_core::document::sign::{invoice_hash, Channel};
 use invoice_edge_core::keys::EdKey;
 use invoice_edge_core::merchant::MerchantConfig;
-use invoice_edge_core::series::GENESIS_PREV_HASH;
+use invoice_edge_core::series::{ChainPosition, GENESIS_PREV_HASH};
 use invoice_edge_core::Payment;
 use wasm_bindgen::prelude::*;
 

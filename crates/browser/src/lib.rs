@@ -118,9 +118,9 @@ pub fn verify(document: JsValue, jwks: JsValue) -> Result<JsValue, JsValue> {
     let document: Value = match parse_value(&document) {
         Ok(value) => value,
         Err(problem) => {
-            return to_js(&document::Verification {
+            return to_js(&document::verify::Verification {
                 valid: false,
-                code: document::VerifyCode::Malformed,
+                code: document::verify::VerifyCode::Malformed,
                 detail: problem.errors.first().map_or_else(
                     || problem.code.as_str().to_string(),
                     |error| {
@@ -139,7 +139,7 @@ pub fn verify(document: JsValue, jwks: JsValue) -> Result<JsValue, JsValue> {
     };
     let jwks: Jwks = serde_json::from_str(&json_text(&jwks)?)
         .map_err(|e| JsValue::from_str(&format!("the JWKS is not {{\"keys\": [...]}}: {e}")))?;
-    to_js(&document::verify(&document, &jwks))
+    to_js(&document::verify::verify(&document, &jwks))
 }
 
 /// `invoiceQrSvg(publicBaseUrl, invoiceId)`: the QR code of the invoice's verification page,

@@ -9,8 +9,9 @@ use std::process::{Command, Output, Stdio};
 use std::thread::JoinHandle;
 
 use invoice_edge_core::canonical::canonicalize;
-use invoice_edge_core::document::{receipt, Archived, Final};
+use invoice_edge_core::document::model::Final;
 use invoice_edge_core::keys::{sha256, EdKey};
+use invoice_edge_core::ledger::{receipt, Archived};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "edge-token-0123";

@@ -1,15 +1,18 @@
 //! The wire types of the origin ledger protocol (DESIGN.md, "Origin ledger protocol" and
 //! "Delivery to the origin"), defined once so the edge that sends and the origin that answers
-//! cannot drift apart.
+//! cannot drift apart, and the origin's global audit chain: each archived document's link
+//! ([`chain_hash`]) and the countersigned receipt that carries it ([`receipt`]).
 //!
-//! - `PUT /v1/ledger/invoices/{id}` takes one [`crate::document::SignedInvoice`] and answers
-//!   201 (or 200 on a replay) with a [`crate::document::Final`], or a problem.
+//! - `PUT /v1/ledger/invoices/{id}` takes one [`crate::document::model::SignedInvoice`] and
+//!   answers 201 (or 200 on a replay) with a [`crate::document::model::Final`], or a problem.
 //! - `POST /v1/ledger/batch` takes a [`BatchRequest`] and always answers 200 with a
 //!   [`BatchResponse`]: one [`BatchResult`] per document, in order.
 
 use serde::{Deserialize, Serialize};
 
-use crate::document::Final;
+use crate::canonical::to_jcs_bytes;
+use crate::document::model::{Final, FinalBody};
+use crate::keys::{hex, sha256, EdKey};
 use crate::problem::{Code, Problem};
 
 /// Most documents in one batch request.
@@ -151,6 +154,69 @@ impl BatchResult {
                 ),
             )),
         }
+    }
+}
+
+/// The ledger's chain link: SHA-256(prev_hash ‖ invoice_hash ‖ UTF-8(number)) over raw bytes
+/// (DESIGN.md, "Origin ledger protocol"); the genesis `prev_hash` is 32 zero bytes.
+pub fn chain_hash(prev_hash: &[u8; 32], invoice_hash: &[u8; 32], number: &str) -> [u8; 32] {
+    let mut input = Vec::with_capacity(64 + number.len());
+    input.extend_from_slice(prev_hash);
+    input.extend_from_slice(invoice_hash);
+    input.extend_from_slice(number.as_bytes());
+    sha256(&input)
+}
+
+/// What the origin archived, for its receipt.
+pub struct Archived<'a> {
+    pub invoice_hash: &'a [u8; 32],
+    /// The global audit chain's head before this entry (32 zero bytes for the first).
+    pub audit_prev_hash: &'a [u8; 32],
+    pub number: &'a str,
+    pub series: &'a str,
+    pub seq: u64,
+    pub ledger_seq: u64,
+    pub received_at: &'a str,
+    pub void: bool,
+}
+
+/// The origin's receipt for an archived document: its link in the global audit chain
+/// (DESIGN.md: `hash = SHA-256(prev_hash ‖ invoice_hash ‖ UTF-8(number))`), countersigned.
+pub fn receipt(archived: &Archived<'_>, origin_key: &EdKey) -> Final {
+    countersign(
+        FinalBody {
+            hash: hex(&chain_hash(
+                archived.audit_prev_hash,
+                archived.invoice_hash,
+                archived.number,
+            )),
+            ledger_seq: archived.ledger_seq,
+            number: archived.number.to_string(),
+            origin_kid: origin_key.kid().to_string(),
+            prev_hash: hex(archived.audit_prev_hash),
+            received_at: archived.received_at.to_string(),
+            seq: archived.seq,
+            series: archived.series.to_string(),
+            void: archived.void,
+        },
+        origin_key,
+    )
+}
+
+/// The origin's side of archiving: countersign a receipt (JCS bytes of `body`).
+pub fn countersign(body: FinalBody, origin_key: &EdKey) -> Final {
+    let origin_signature = origin_key.sign(&to_jcs_bytes(&body).unwrap_or_default());
+    Final {
+        number: body.number,
+        series: body.series,
+        seq: body.seq,
+        ledger_seq: body.ledger_seq,
+        prev_hash: body.prev_hash,
+        hash: body.hash,
+        received_at: body.received_at,
+        origin_kid: body.origin_kid,
+        origin_signature,
+        void: body.void,
     }
 }
 

@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::document::{verify, VerifyCode, FORMAT};
+use crate::document::model::FORMAT;
+use crate::document::verify::{verify, VerifyCode};
 use crate::keys::Jwks;
 
 /// `prev_hash` of `seq` 1: 64 zeros (the hash of "nothing before").
@@ -57,6 +58,14 @@ pub fn next_position(head: Option<&SeriesHead>, now_ms: i64) -> Option<NextPosit
             issued_at_ms: now_ms.max(head.issued_at_ms),
         },
     })
+}
+
+/// A document's place in its series, decided by the series' only writer (its Durable Object,
+/// or the operator of the CLI's `issue`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainPosition {
+    pub seq: u64,
+    pub prev_hash: String,
 }
 
 /// A document's place in its series, as it claims it.

@@ -15,7 +15,8 @@ use std::fmt::{self, Write as _};
 use rust_decimal::Decimal;
 
 use crate::currency::Currency;
-use crate::document::{invoice_hash, Document, Final, Status};
+use crate::document::model::{Document, Final, Status};
+use crate::document::sign::invoice_hash;
 use crate::keys::hex;
 use crate::merchant::Seller;
 use crate::money::{round_half_away_from_zero, Money};
@@ -626,13 +627,14 @@ fn escape_into(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::document::{
-        issue, receipt, Archived, ChainPosition, Channel, Document, IssueContext, Rejection,
-    };
+    use crate::document::issue::{issue, IssueContext};
+    use crate::document::model::{Document, Rejection};
+    use crate::document::sign::Channel;
     use crate::invoice::Payment;
     use crate::keys::EdKey;
+    use crate::ledger::{receipt, Archived};
     use crate::merchant::MerchantConfig;
-    use crate::series::GENESIS_PREV_HASH;
+    use crate::series::{ChainPosition, GENESIS_PREV_HASH};
     use serde_json::{json, Value};
 
     const ISSUED_AT_MS: i64 = 1_795_599_000_000; // 2026-11-25T09:30:00.000Z
@@ -657,7 +659,7 @@ mod tests {
         )
     }
 
-    fn signed(request: Value, merchant: &MerchantConfig) -> crate::document::SignedInvoice {
+    fn signed(request: Value, merchant: &MerchantConfig) -> crate::document::model::SignedInvoice {
         let request = crate::request::parse_request(&request).unwrap();
         let key = EdKey::from_seed(&[7; 32]);
         let context = IssueContext {

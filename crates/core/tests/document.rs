@@ -1,13 +1,14 @@
 //! The signed document: canonical bytes, signatures, finalization and verification.
 
 use invoice_edge_core::canonical::{canonicalize, to_jcs_bytes};
-use invoice_edge_core::document::{
-    invoice_hash, issue, receipt, uuid_v7, verify, Archived, ChainPosition, Channel, Document,
-    Final, IssueContext, VerifyCode,
-};
+use invoice_edge_core::document::issue::{issue, IssueContext};
+use invoice_edge_core::document::model::{uuid_v7, Document, Final};
+use invoice_edge_core::document::sign::{invoice_hash, Channel};
+use invoice_edge_core::document::verify::{verify, VerifyCode};
 use invoice_edge_core::keys::{EdKey, Jwks};
+use invoice_edge_core::ledger::{receipt, Archived};
 use invoice_edge_core::merchant::MerchantConfig;
-use invoice_edge_core::series::GENESIS_PREV_HASH;
+use invoice_edge_core::series::{ChainPosition, GENESIS_PREV_HASH};
 use invoice_edge_core::token::{self, Cart, CheckoutClaims};
 use invoice_edge_core::{parse_request, Payment};
 use proptest::prelude::*;
@@ -162,7 +163,7 @@ fn a_final_document_needs_a_valid_countersignature_bound_to_its_invoice() {
     };
     let request = json!({"currency": "CNY", "order_id": "A-1", "lines": [{"description": "x", "quantity": "1", "unit_price": "10", "tax_category": "S", "tax_rate": "13"}]});
     let pending = issue_document(&request, &edge);
-    let signed = invoice_edge_core::document::SignedInvoice {
+    let signed = invoice_edge_core::document::model::SignedInvoice {
         invoice: pending.invoice.clone(),
         edge_signature: pending.edge_signature.clone(),
     };

@@ -3,14 +3,15 @@
 //! detects any gap, swap, tamper or foreign key in a random series.
 
 use invoice_edge_core::date::parse_rfc3339_millis;
-use invoice_edge_core::document::{
-    invoice_hash, issue, request_fingerprint, sign, ChainPosition, Channel, IssueContext,
-    SignedInvoice,
-};
+use invoice_edge_core::document::issue::{issue, IssueContext};
+use invoice_edge_core::document::model::SignedInvoice;
+use invoice_edge_core::document::sign::{invoice_hash, request_fingerprint, sign, Channel};
 use invoice_edge_core::keys::{hex, EdKey, Jwks};
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::numbering::{render_number, NumberFormat, UtcOffset};
-use invoice_edge_core::series::{next_position, verify_chain, SeriesHead, GENESIS_PREV_HASH};
+use invoice_edge_core::series::{
+    next_position, verify_chain, ChainPosition, SeriesHead, GENESIS_PREV_HASH,
+};
 use invoice_edge_core::{parse_request, Code, Payment};
 use proptest::prelude::*;
 use serde_json::{json, Value};

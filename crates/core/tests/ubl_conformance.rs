@@ -16,16 +16,16 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use invoice_edge_core::document::{
-    invoice_hash, issue, receipt, Archived, ChainPosition, Channel, Document, IssueContext,
-    SignedInvoice,
-};
+use invoice_edge_core::document::issue::{issue, IssueContext};
+use invoice_edge_core::document::model::{Document, SignedInvoice};
+use invoice_edge_core::document::sign::{invoice_hash, Channel};
 use invoice_edge_core::keys::EdKey;
+use invoice_edge_core::ledger::{receipt, Archived};
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::money::round_half_away_from_zero;
 use invoice_edge_core::problem::Code;
 use invoice_edge_core::request::parse_request;
-use invoice_edge_core::series::GENESIS_PREV_HASH;
+use invoice_edge_core::series::{ChainPosition, GENESIS_PREV_HASH};
 use invoice_edge_core::ubl::{net_price, to_ubl, NOT_IN_EN16931_CODE_LIST};
 use invoice_edge_core::{Currency, Payment};
 use serde_json::{json, Value};

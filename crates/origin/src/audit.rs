@@ -9,8 +9,10 @@ use std::fmt;
 use std::path::Path;
 
 use invoice_edge_core::canonical::{canonicalize, to_jcs_bytes};
-use invoice_edge_core::document::{chain_hash, verify, VerifyCode, FORMAT};
+use invoice_edge_core::document::model::FORMAT;
+use invoice_edge_core::document::verify::{verify, VerifyCode};
 use invoice_edge_core::keys::{hex, hex_decode, sha256, verify_signature, Jwks};
+use invoice_edge_core::ledger::chain_hash;
 use invoice_edge_core::series::GENESIS_PREV_HASH;
 use serde_json::Value;
 

@@ -4,7 +4,8 @@
 //! chain and appends.
 
 use invoice_edge_core::date::parse_rfc3339_millis;
-use invoice_edge_core::document::{is_uuid, verify, Invoice, VerifyCode, FORMAT};
+use invoice_edge_core::document::model::{is_uuid, Invoice, FORMAT};
+use invoice_edge_core::document::verify::{verify, VerifyCode};
 use invoice_edge_core::keys::{hex_decode, Jwks};
 use invoice_edge_core::merchant::is_valid_series_name;
 use invoice_edge_core::series::is_hash_hex;

@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 
 use invoice_edge_core::date::rfc3339_millis;
-use invoice_edge_core::document::{receipt, Archived, Final};
+use invoice_edge_core::document::model::Final;
 use invoice_edge_core::keys::{hex, hex_decode, EdKey, Jwks, PublicJwk};
+use invoice_edge_core::ledger::{receipt, Archived};
 use invoice_edge_core::series::{judge, ChainLink, Judgement};
 use invoice_edge_core::{Code, Problem};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -647,7 +648,7 @@ fn archive_one(
         },
         key,
     );
-    let format = invoice_edge_core::document::FORMAT;
+    let format = invoice_edge_core::document::model::FORMAT;
     conn.prepare_cached(&format!(
         "INSERT INTO entries ({ENTRY_COLUMNS}) VALUES \
          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"

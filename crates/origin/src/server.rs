@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use http_body_util::BodyExt;
-use invoice_edge_core::document::is_uuid;
+use invoice_edge_core::document::model::is_uuid;
 use invoice_edge_core::keys::{EdKey, Jwks};
 use invoice_edge_core::ledger::{
     BatchResponse, BatchResult, MAX_BATCH_BYTES, MAX_BATCH_DOCUMENTS, MAX_PUT_BYTES,

@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use invoice_edge_core::canonical::canonicalize;
-use invoice_edge_core::document::Final;
+use invoice_edge_core::document::model::Final;
 use invoice_edge_core::keys::{sha256, EdKey};
 use serde_json::{Map, Value};
 

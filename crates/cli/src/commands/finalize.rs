@@ -13,8 +13,10 @@
 
 use clap::Args;
 use invoice_edge_core::canonical::canonicalize;
-use invoice_edge_core::document::{chain_hash, is_uuid, verify, Final, VerifyCode, FORMAT};
+use invoice_edge_core::document::model::{is_uuid, Final, FORMAT};
+use invoice_edge_core::document::verify::{verify, VerifyCode};
 use invoice_edge_core::keys::{hex, hex_decode, sha256};
+use invoice_edge_core::ledger::chain_hash;
 use invoice_edge_core::problem::{Code, Problem};
 use serde::Serialize;
 use serde_json::Value;

@@ -6,14 +6,14 @@
 use clap::Args;
 use invoice_edge_core::canonical::canonicalize;
 use invoice_edge_core::date::parse_rfc3339_millis;
-use invoice_edge_core::document::{
-    issue, uuid_v7, ChainPosition, Channel, Document, IssueContext, FORMAT,
-};
+use invoice_edge_core::document::issue::{issue, IssueContext};
+use invoice_edge_core::document::model::{uuid_v7, Document, FORMAT};
+use invoice_edge_core::document::sign::Channel;
 use invoice_edge_core::json_reader::parse_json;
 use invoice_edge_core::keys::{hex, sha256};
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::problem::{Code, Problem};
-use invoice_edge_core::series::{next_position, NextPosition, SeriesHead};
+use invoice_edge_core::series::{next_position, ChainPosition, NextPosition, SeriesHead};
 use invoice_edge_core::{parse_request, Payment};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

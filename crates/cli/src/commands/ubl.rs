@@ -1,6 +1,6 @@
 //! `ubl`: a final document on stdin, its UBL 2.1 / EN 16931 XML on stdout (docs/UBL.md).
 
-use invoice_edge_core::document::Document;
+use invoice_edge_core::document::model::Document;
 use invoice_edge_core::problem::{Code, Problem};
 use invoice_edge_core::ubl::to_ubl;
 use std::io::Write;

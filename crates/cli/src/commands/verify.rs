@@ -2,7 +2,7 @@
 //! whole series (DESIGN.md, "The issued document"): every signature, `seq` without a gap, and
 //! every `prev_hash` link, with the core's `series::verify_chain`, as the origin's own `verify`.
 
-use invoice_edge_core::document::{verify, Verification, VerifyCode};
+use invoice_edge_core::document::verify::{verify, Verification, VerifyCode};
 use invoice_edge_core::series::{verify_chain, ChainError, ChainSummary};
 use serde::Serialize;
 use serde_json::Value;

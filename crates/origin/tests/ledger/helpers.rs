@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use invoice_edge_core::canonical::canonicalize;
-use invoice_edge_core::document::{
-    invoice_hash, issue, uuid_v7, ChainPosition, Channel, IssueContext,
-};
+use invoice_edge_core::document::issue::{issue, IssueContext};
+use invoice_edge_core::document::model::uuid_v7;
+use invoice_edge_core::document::sign::{invoice_hash, Channel};
 use invoice_edge_core::keys::{hex, sha256, EdKey, Jwks};
 use invoice_edge_core::merchant::MerchantConfig;
-use invoice_edge_core::series::{next_position, SeriesHead};
+use invoice_edge_core::series::{next_position, ChainPosition, SeriesHead};
 use invoice_edge_core::{parse_request, Payment};
 use serde_json::{json, Value};
 
@@ -618,7 +618,7 @@ impl SeriesWriter {
                 prev_hash: position.prev_hash,
             },
         );
-        let signed: invoice_edge_core::document::SignedInvoice =
+        let signed: invoice_edge_core::document::model::SignedInvoice =
             serde_json::from_value(document.clone()).unwrap();
         let hash = hex(&invoice_hash(&signed.invoice));
         assert_eq!(

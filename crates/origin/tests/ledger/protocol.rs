@@ -3,8 +3,9 @@
 //! series, large documents, untrusted keys, unsupported formats, malformed input, reads, and
 //! the version 1 path.
 
-use invoice_edge_core::document::{chain_hash, verify, VerifyCode};
+use invoice_edge_core::document::verify::{verify, VerifyCode};
 use invoice_edge_core::keys::{hex, hex_decode, Jwks};
+use invoice_edge_core::ledger::chain_hash;
 use invoice_edge_core::series::{verify_chain, GENESIS_PREV_HASH};
 use serde_json::{json, Value};
 

@@ -2,7 +2,7 @@
 //! stops its series, since every later document chains through it; archived as void, with the
 //! operator's reason, it lets the rest chain on.
 
-use invoice_edge_core::document::{verify, VerifyCode};
+use invoice_edge_core::document::verify::{verify, VerifyCode};
 use invoice_edge_core::keys::Jwks;
 use serde_json::{json, Value};
 

@@ -1,0 +1,206 @@
+//! Building an issued document (DESIGN.md, "Edge issuance path"): a request validated and
+//! computed for a merchant and its series, then numbered, chained and signed.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::date::rfc3339_millis;
+use crate::document::model::{Invoice, Kind, SignedInvoice, FORMAT};
+use crate::document::sign::{request_fingerprint, sign, Channel};
+use crate::invoice::{compute_invoice, ComputedInvoice, Payment};
+use crate::keys::EdKey;
+use crate::merchant::{MerchantConfig, Seller};
+use crate::problem::FieldError;
+use crate::request::InvoiceRequest;
+use crate::series::ChainPosition;
+
+/// What the caller supplies for one issuance: the core has no clock and no randomness.
+pub struct IssueContext<'a> {
+    pub id: String,
+    pub issued_at_ms: i64,
+    pub edge_node: String,
+    pub key: &'a EdKey,
+    pub channel: Channel,
+    /// The document's place in its series.
+    pub position: ChainPosition,
+}
+
+/// What a series' object needs of the merchant to finish a document: the seller, the series
+/// and its limits, never the merchant's secrets. The edge sends it with every issuance, so the
+/// object needs no KV read on its critical step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issuer {
+    pub merchant: String,
+    pub seller: Seller,
+    pub payment_terms: Option<String>,
+    pub utc_offset: crate::numbering::UtcOffset,
+    pub series: crate::merchant::SeriesConfig,
+    pub limits: crate::offline::Limits,
+}
+
+impl MerchantConfig {
+    /// The issuer of one of this merchant's series.
+    pub fn issuer(&self, series: &crate::merchant::SeriesConfig) -> Issuer {
+        Issuer {
+            merchant: self.id.clone(),
+            seller: self.seller.clone(),
+            payment_terms: self.payment_terms.clone(),
+            utc_offset: self.utc_offset,
+            series: series.clone(),
+            limits: self.limits_for(series),
+        }
+    }
+}
+
+/// Validates and computes a request for a merchant, and resolves its series. `Err` lists every
+/// problem: the series' beside the request's.
+pub fn compute_for(
+    request: &InvoiceRequest,
+    merchant: &MerchantConfig,
+    payment: Payment,
+) -> Result<(Issuer, ComputedInvoice), Vec<FieldError>> {
+    // A retired series is found here and refused by whoever issues (`issue`, the series'
+    // object), after the object's replay check.
+    match (
+        merchant.find_series(request.series.as_deref()),
+        compute_invoice(request, Some(merchant.seller_rules()), payment),
+    ) {
+        (Ok(series), Ok(computed)) => Ok((merchant.issuer(series), computed)),
+        (series, computed) => {
+            let mut errors: Vec<FieldError> = series.err().into_iter().collect();
+            errors.extend(computed.err().unwrap_or_default());
+            Err(errors)
+        }
+    }
+}
+
+/// Validates, computes and signs a request for a merchant. `Err` lists every problem.
+pub fn issue(
+    request: &InvoiceRequest,
+    merchant: &MerchantConfig,
+    payment: Payment,
+    context: &IssueContext<'_>,
+) -> Result<SignedInvoice, Vec<FieldError>> {
+    let (issuer, computed) = compute_for(request, merchant, payment)?;
+    if issuer.series.retired {
+        return Err(vec![crate::merchant::retired(&issuer.series)]);
+    }
+    Ok(finish(computed, &issuer, context))
+}
+
+/// Gives a computed invoice its id, time and place in its series, and signs it: the series'
+/// object's part of an issuance (DESIGN.md, "Edge issuance path", step 3). CPU only.
+pub fn finish(
+    computed: ComputedInvoice,
+    issuer: &Issuer,
+    context: &IssueContext<'_>,
+) -> SignedInvoice {
+    let series = &issuer.series;
+    let position = &context.position;
+    let number = crate::numbering::render_number(
+        &series.number_format,
+        &series.name,
+        position.seq,
+        context.issued_at_ms,
+        issuer.utc_offset,
+    );
+    let buyer = computed.buyer.map(|mut buyer| {
+        // DESIGN.md: buyer.country defaults to the seller's country.
+        buyer
+            .country
+            .get_or_insert_with(|| issuer.seller.country.clone());
+        buyer
+    });
+    let invoice = Invoice {
+        buyer,
+        currency: computed.currency,
+        delivery: computed.delivery,
+        edge_node: context.edge_node.clone(),
+        format: FORMAT.to_string(),
+        id: context.id.clone(),
+        issued_at: rfc3339_millis(context.issued_at_ms),
+        kind: Kind::Invoice,
+        lines: computed.lines,
+        merchant: issuer.merchant.clone(),
+        number,
+        order_id: computed.order_id,
+        payment_terms: issuer.payment_terms.clone(),
+        prev_hash: position.prev_hash.clone(),
+        prices_include_tax: computed.prices_include_tax,
+        seller: issuer.seller.clone(),
+        seq: position.seq,
+        series: series.name.clone(),
+        // DESIGN.md, "Series": the default supply date is the merchant's local date.
+        supply_date: computed
+            .supply_date
+            .unwrap_or_else(|| issuer.utc_offset.local_date(context.issued_at_ms)),
+        tax_breakdown: computed.tax_breakdown,
+        totals: computed.totals,
+    };
+    sign(invoice, context.key)
+}
+
+/// A request made ready for its series' object: validated and computed, with its series and
+/// its idempotency fingerprint, but no id, time, number or signature yet.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub issuer: Issuer,
+    pub computed: ComputedInvoice,
+    pub fingerprint: String,
+}
+
+/// The edge's step 2 over a parsed request: parse, validate, compute, fingerprint.
+pub fn prepare(
+    value: &Value,
+    merchant: &MerchantConfig,
+    payment: Payment,
+    channel: Channel,
+) -> Result<Prepared, crate::problem::Problem> {
+    use crate::problem::Problem;
+    let request = crate::request::parse_request(value).map_err(Problem::from_errors)?;
+    let (issuer, computed) =
+        compute_for(&request, merchant, payment).map_err(Problem::from_errors)?;
+    Ok(Prepared {
+        issuer,
+        computed,
+        fingerprint: request_fingerprint(value, channel),
+    })
+}
+
+/// A request body made into a signed invoice, with the request's idempotency fingerprint.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    pub signed: SignedInvoice,
+    pub fingerprint: String,
+}
+
+/// The whole edge issue path over a request body: parse, validate, compute, canonicalize,
+/// fingerprint and sign. `Err` is the problem to answer with.
+pub fn issue_from_bytes(
+    body: &[u8],
+    merchant: &MerchantConfig,
+    payment: Payment,
+    context: &IssueContext<'_>,
+) -> Result<Issued, crate::problem::Problem> {
+    use crate::problem::Problem;
+    let value: Value =
+        crate::json_reader::parse_json(body).map_err(|error| Problem::from_errors(vec![error]))?;
+    issue_from_value(&value, merchant, payment, context)
+}
+
+/// As [`issue_from_bytes`], for a request already parsed to JSON (e.g. assembled from a token).
+pub fn issue_from_value(
+    value: &Value,
+    merchant: &MerchantConfig,
+    payment: Payment,
+    context: &IssueContext<'_>,
+) -> Result<Issued, crate::problem::Problem> {
+    let request =
+        crate::request::parse_request(value).map_err(crate::problem::Problem::from_errors)?;
+    let signed = issue(&request, merchant, payment, context)
+        .map_err(crate::problem::Problem::from_errors)?;
+    Ok(Issued {
+        signed,
+        fingerprint: request_fingerprint(value, context.channel),
+    })
+}
