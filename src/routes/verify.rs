@@ -1,4 +1,5 @@
-//! `POST /v1/verify`: 200 `{valid, code, detail}` for any well-formed document; 400 for input that
+//! `POST /v1/verify`: 200 `{valid, code, detail, invoice_hash, status, unsigned}` for any
+//! well-formed document (`unsigned` names the fields no signature covers); 400 for input that
 //! is not JSON or not a document.
 
 use invoice_edge_core::document::verify::{verify, VerifyCode};

@@ -112,7 +112,7 @@ pub fn check_tax_id(country: &str, id: &str) -> Result<JsValue, JsValue> {
 }
 
 /// `verify(document, jwks)`: checks a signed invoice entirely in the browser, as
-/// `POST /v1/verify` does: `{valid, code, detail, invoice_hash?, status?}`.
+/// `POST /v1/verify` does: `{valid, code, detail, invoice_hash?, status?, unsigned?}`.
 #[wasm_bindgen]
 pub fn verify(document: JsValue, jwks: JsValue) -> Result<JsValue, JsValue> {
     let document: Value = match parse_value(&document) {
@@ -134,6 +134,7 @@ pub fn verify(document: JsValue, jwks: JsValue) -> Result<JsValue, JsValue> {
                 ),
                 invoice_hash: None,
                 status: None,
+                unsigned: Vec::new(),
             })
         }
     };

@@ -285,3 +285,84 @@ fn issuing_fills_the_invoice_fields_from_the_merchant_and_the_context() {
     assert_eq!(document["status"], "pending_sync");
     assert_eq!(document["final"], Value::Null);
 }
+
+#[test]
+fn verification_names_the_unsigned_fields_and_keeps_each_key_to_its_role() {
+    use invoice_edge_core::keys::{ROLE_EDGE, ROLE_ORIGIN};
+    let edge = EdKey::from_seed(&[1; 32]);
+    let origin = EdKey::from_seed(&[2; 32]);
+    let with_roles = Jwks {
+        keys: vec![
+            edge.public_jwk().with_role(ROLE_EDGE),
+            origin.public_jwk().with_role(ROLE_ORIGIN),
+        ],
+    };
+    let request = json!({"currency": "CNY", "order_id": "R-1", "lines": [{"description": "x", "quantity": "1", "unit_price": "10", "tax_category": "S", "tax_rate": "13"}]});
+    let pending = issue_document(&request, &edge);
+    let signed = invoice_edge_core::document::model::SignedInvoice {
+        invoice: pending.invoice.clone(),
+        edge_signature: pending.edge_signature.clone(),
+    };
+    let countersigned_by = |key: &EdKey| {
+        receipt(
+            &Archived {
+                invoice_hash: &invoice_hash(&pending.invoice),
+                audit_prev_hash: &[0; 32],
+                number: &pending.invoice.number,
+                series: "DEMO",
+                seq: 1,
+                ledger_seq: 1,
+                received_at: "2026-11-25T10:00:01.000Z",
+                void: false,
+            },
+            key,
+        )
+    };
+
+    // A pending document: the invoice is signed, its status is not.
+    let pending_value = serde_json::to_value(&pending).unwrap();
+    let verdict = verify(&pending_value, &with_roles);
+    assert_eq!(verdict.code, VerifyCode::Valid, "{}", verdict.detail);
+    assert_eq!(verdict.unsigned, ["status"]);
+
+    // A rejected one: neither the status nor the rejection is signed, and the detail says so.
+    let mut rejected = pending_value.clone();
+    rejected["status"] = json!("rejected");
+    rejected["rejection"] = json!({"code": "SEQUENCE_GAP", "detail": "anyone could write this"});
+    let verdict = verify(&rejected, &with_roles);
+    assert_eq!(verdict.code, VerifyCode::Valid, "{}", verdict.detail);
+    assert_eq!(verdict.unsigned, ["rejection", "status"]);
+    assert!(verdict.detail.contains("not signed"), "{}", verdict.detail);
+
+    // Final: the receipt is signed by the origin, the status still is not.
+    let final_doc = serde_json::to_value(Document::new(
+        signed.clone(),
+        Some(countersigned_by(&origin)),
+        None,
+    ))
+    .unwrap();
+    let verdict = verify(&final_doc, &with_roles);
+    assert_eq!(verdict.code, VerifyCode::Valid, "{}", verdict.detail);
+    assert_eq!(verdict.unsigned, ["status"]);
+
+    // A receipt countersigned with the edge's own key is not a receipt: the edge key is listed
+    // as an edge key, and origin_kid is looked up among origin keys only.
+    let by_edge = serde_json::to_value(Document::new(
+        signed.clone(),
+        Some(countersigned_by(&edge)),
+        None,
+    ))
+    .unwrap();
+    let verdict = verify(&by_edge, &with_roles);
+    assert_eq!(verdict.code, VerifyCode::UnknownKid, "{}", verdict.detail);
+    assert!(verdict.detail.contains("edge key"), "{}", verdict.detail);
+    // Nor can an origin key sign an invoice.
+    let by_origin = issue_document(&request, &origin);
+    let verdict = verify(&serde_json::to_value(&by_origin).unwrap(), &with_roles);
+    assert_eq!(verdict.code, VerifyCode::UnknownKid, "{}", verdict.detail);
+    // A JWKS from before roles lists keys without one: each is usable in either role.
+    let without_roles = Jwks {
+        keys: vec![edge.public_jwk(), origin.public_jwk()],
+    };
+    assert_eq!(verify(&by_edge, &without_roles).code, VerifyCode::Valid);
+}

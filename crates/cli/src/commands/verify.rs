@@ -21,6 +21,7 @@ pub fn run(jwks: &Path) -> Result<(), Failure> {
             detail: format!("not JSON: {e}"),
             invoice_hash: None,
             status: None,
+            unsigned: Vec::new(),
         },
     };
     io::print_json(&verdict)?;

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::canonical::{canonicalize, to_jcs_bytes};
 use crate::document::model::{EdgeSignature, Final, Status, FORMAT};
-use crate::keys::{hex, hex_decode, sha256, verify_signature, Jwks};
+use crate::keys::{hex, hex_decode, sha256, verify_signature, Jwks, ROLE_EDGE, ROLE_ORIGIN};
 use crate::ledger::chain_hash;
 
 /// The outcome codes of verification (documented in openapi.yaml).
@@ -41,6 +41,27 @@ pub struct Verification {
     pub invoice_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    /// The document's fields that no signature covers (issue 20, "Verification says what is
+    /// signed"): `status` and `rejection` are the edge's record of what happened, not part of
+    /// the signed invoice or the origin's countersigned receipt, so a reader must not take them
+    /// as proven. `invoice` is covered by `edge_signature`, `final` by the origin's signature.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsigned: Vec<String>,
+}
+
+/// The fields of `document` with a value that no signature covers, by name.
+fn unsigned_fields(document: &Value) -> Vec<String> {
+    const SIGNED: &[&str] = &["invoice", "edge_signature", "final"];
+    document
+        .as_object()
+        .map(|fields| {
+            fields
+                .iter()
+                .filter(|(key, value)| !value.is_null() && !SIGNED.contains(&key.as_str()))
+                .map(|(key, _)| key.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn verdict(
@@ -55,6 +76,7 @@ fn verdict(
         detail: detail.into(),
         invoice_hash,
         status,
+        unsigned: Vec::new(),
     }
 }
 
@@ -109,10 +131,11 @@ pub fn check_receipt(
     final_: &Final,
     jwks: &Jwks,
 ) -> Result<(), (VerifyCode, String)> {
-    let Some(origin_key) = jwks.find(&final_.origin_kid) else {
+    // Origin keys only: an edge key can never countersign (docs/SECURITY.md, "Signing keys").
+    let Some(origin_key) = jwks.find_for(&final_.origin_kid, ROLE_ORIGIN) else {
         return Err((
             VerifyCode::UnknownKid,
-            format!("no origin key {} in the JWKS", final_.origin_kid),
+            jwks.missing_reason(&final_.origin_kid, ROLE_ORIGIN),
         ));
     };
     let body = to_jcs_bytes(&final_.body()).unwrap_or_default();
@@ -141,11 +164,18 @@ pub fn check_receipt(
     Ok(())
 }
 
-/// Verifies any document (or a bare `{invoice, edge_signature}`) against a JWKS, offline.
+/// Verifies any document (or a bare `{invoice, edge_signature}`) against a JWKS, offline, and
+/// names the fields that no signature covers.
 ///
 /// The invoice is canonicalized from the JSON as given, not re-serialized from our structs, so a
 /// changed byte anywhere in it, or a field this version does not know, is covered by the check.
 pub fn verify(document: &Value, jwks: &Jwks) -> Verification {
+    let mut verification = verify_signatures(document, jwks);
+    verification.unsigned = unsigned_fields(document);
+    verification
+}
+
+fn verify_signatures(document: &Value, jwks: &Jwks) -> Verification {
     let malformed = |detail: &str| verdict(VerifyCode::Malformed, detail, None, None);
     let Some(invoice) = document.get("invoice").filter(|v| v.is_object()) else {
         return malformed("the document has no invoice object");
@@ -180,10 +210,10 @@ pub fn verify(document: &Value, jwks: &Jwks) -> Verification {
     let bytes = canonicalize(invoice).into_bytes();
     let hash = sha256(&bytes);
     let hash_hex = Some(hex(&hash));
-    let Some(edge_key) = jwks.find(&signature.kid) else {
+    let Some(edge_key) = jwks.find_for(&signature.kid, ROLE_EDGE) else {
         return verdict(
             VerifyCode::UnknownKid,
-            format!("no key {} in the JWKS", signature.kid),
+            jwks.missing_reason(&signature.kid, ROLE_EDGE),
             hash_hex,
             None,
         );
@@ -222,7 +252,9 @@ pub fn verify(document: &Value, jwks: &Jwks) -> Verification {
     }
     let Some(final_value) = final_value else {
         let detail = match status {
-            Some(Status::Rejected) => "signed by the edge; the origin rejected it",
+            Some(Status::Rejected) => {
+                "signed by the edge; the origin rejected it (the rejection is not signed)"
+            }
             _ => "signed by the edge; not yet final",
         };
         return verdict(VerifyCode::Valid, detail, hash_hex, status);
