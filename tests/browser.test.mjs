@@ -5,13 +5,14 @@
 // languages. Screenshots go to target/screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import AxeBuilder from '@axe-core/playwright';
 import { startEdge, repoRoot } from './support/edge.mjs';
-import { keygen, demoMerchant, loadMerchant } from './support/cli.mjs';
+import { keygen, demoMerchant, loadMerchant, token as cliToken } from './support/cli.mjs';
 import { startOrigin } from './support/origin.mjs';
 
 const screenshots = path.join(repoRoot, 'target/screenshots');
@@ -413,5 +414,102 @@ test('a network failure shows a retry button, and retrying never makes a second 
   });
   const replay = { status: response.status, replayed: response.headers.get('idempotent-replayed'), id: (await response.json()).invoice.id };
   assert.deepEqual(replay, { status: 201, replayed: 'true', id });
+  await page.context().close();
+});
+
+/** Mounts the widget (widget.mjs) on the demo page for a token minted by the CLI for `cart`. */
+async function mountFor(page, order, cart) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'widget-'));
+  const merchantPath = path.join(dir, 'merchant.json');
+  writeFileSync(merchantPath, JSON.stringify(merchantFile));
+  const checkoutToken = cliToken(merchantPath, order, cart);
+  await page.goto(`${edge.url}/`);
+  await page.evaluate(async (checkoutToken) => {
+    const { mount } = await import('/widget.mjs');
+    const host = document.createElement('div');
+    host.id = 'mounted';
+    document.body.append(host);
+    mount(host, { merchant: 'demo', token: checkoutToken, lang: 'en' });
+  }, checkoutToken);
+  await page.waitForFunction(() => document.getElementById('mounted')?.dataset.state === 'ready');
+  return page.locator('#mounted');
+}
+
+/** Issues the invoice for an individual buyer and answers the document the edge stored. */
+async function issueAsIndividual(widget) {
+  await widget.getByRole('button', { name: 'Issue invoice' }).click();
+  await widget.locator('.badge').waitFor();
+  const id = (await widget.getByRole('link', { name: 'View and print the invoice' }).getAttribute('href')).split('/v/')[1];
+  return (await fetch(`${edge.url}/v1/invoices/${id}`)).json();
+}
+
+test('the figures the widget shows for a cart rounded at a half are the ones the edge issues', async () => {
+  // Each cart lands on a half: a line amount (0.5 × 24.97 = 12.485, and 3 × 0.415 = 1.245) and,
+  // with net pricing, the tax (12.50 × 13 % = 1.625). Half away from zero gives 12.49, 1.25 and
+  // 1.63 (DESIGN.md, "Money rules"); half to even, or a float, would give 12.48, 1.24 or 1.62.
+  const carts = [
+    {
+      order: 'HALF-NET',
+      cart: { currency: 'CNY', prices_include_tax: false, lines: [
+        { description: 'tea, by weight', quantity: '0.5', unit_price: '24.97', tax_category: 'S', tax_rate: '13' },
+        { description: 'paper bag', quantity: '1', unit_price: '0.01', tax_category: 'S', tax_rate: '13' },
+      ] },
+      shown: { lines: ['12.49', '0.01'], net: '12.50', tax: '1.63', gross: '14.13' },
+    },
+    {
+      order: 'HALF-GROSS',
+      cart: { currency: 'CNY', prices_include_tax: true, lines: [
+        { description: 'tea sample', quantity: '3', unit_price: '0.415', tax_category: 'S', tax_rate: '13' },
+        { description: 'tea cup', quantity: '1', unit_price: '10.00', tax_category: 'S', tax_rate: '13' },
+      ] },
+      shown: { lines: ['1.25', '10.00'], net: '9.96', tax: '1.29', gross: '11.25' },
+    },
+  ];
+  for (const { order, cart, shown } of carts) {
+    const page = await newPage();
+    const widget = await mountFor(page, order, cart);
+    const figures = {
+      lines: await widget.locator('table.cart tbody td[data-amount]').evaluateAll((cells) => cells.map((c) => c.dataset.amount)),
+      net: await widget.locator('[data-net]').getAttribute('data-net'),
+      tax: await widget.locator('[data-tax]').getAttribute('data-tax'),
+      gross: await widget.locator('[data-total]').getAttribute('data-total'),
+    };
+    assert.deepEqual(figures, shown, `${order}: the widget's figures`);
+    // The text a buyer reads is those figures too.
+    assert.equal((await widget.locator('[data-total]').textContent()).trim(), `CNY ${shown.gross}`);
+    const { invoice } = await issueAsIndividual(widget);
+    // A line's amount is its net with net pricing, and net + tax with tax-inclusive pricing;
+    // the test adds in whole fen, never in floating point.
+    const fen = (text) => BigInt(text.replace('.', ''));
+    const yuan = (units) => `${units / 100n}.${String(units % 100n).padStart(2, '0')}`;
+    const issuedFigures = {
+      lines: invoice.lines.map((line) => yuan(fen(line.net_amount) + (cart.prices_include_tax ? fen(line.tax_amount) : 0n))),
+      net: invoice.totals.net,
+      tax: invoice.totals.tax,
+      gross: invoice.totals.gross,
+    };
+    assert.deepEqual(issuedFigures, figures, `${order}: what the edge issued`);
+    // The issued totals shown after issuance are the edge's, and equal the preview's.
+    assert.deepEqual(await widget.locator('table.totals td').allTextContents(), [`CNY ${shown.net}`, `CNY ${shown.tax}`, `CNY ${shown.gross}`]);
+    // The widget checks the signature in the browser with the published keys.
+    const check = widget.locator('.check');
+    await check.waitFor();
+    assert.equal(await check.getAttribute('data-state'), 'valid');
+    await page.context().close();
+  }
+});
+
+test('a signature whose key is not published is shown as "cannot be checked", never as invalid', async () => {
+  const page = await newPage();
+  // The keys as a verifier without this edge's key would see them.
+  await page.route('**/.well-known/jwks.json', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ keys: [] }) }));
+  const widget = await mountFor(page, 'UNPUBLISHED-KEY', { currency: 'CNY', prices_include_tax: true, lines: [{ description: 'tea', quantity: '1', unit_price: '10.00', tax_category: 'S', tax_rate: '13' }] });
+  await issueAsIndividual(widget);
+  const check = widget.locator('.check');
+  await check.waitFor();
+  assert.equal(await check.getAttribute('data-state'), 'unknown');
+  assert.equal(await check.getAttribute('data-code'), 'UNKNOWN_KID');
+  assert.match(await check.textContent(), /cannot be checked: key not published/);
+  assert.doesNotMatch(await check.textContent(), /invalid|failed/i);
   await page.context().close();
 });

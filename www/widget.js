@@ -63,6 +63,9 @@
       downloadJson: 'Download JSON',
       qr: 'QR code linking to the verification page',
       statusNow: 'Invoice status: {status}',
+      sigValid: 'Signature checked in your browser: valid',
+      sigUnknown: 'Signature cannot be checked: key not published',
+      sigInvalid: 'Signature check failed',
       already: 'An invoice was already issued for this order.',
       req: 'required',
       missing: 'This field is required.',
@@ -123,6 +126,9 @@
       downloadJson: '下载 JSON',
       qr: '指向验真页面的二维码',
       statusNow: '发票状态：{status}',
+      sigValid: '已在您的浏览器中校验签名：有效',
+      sigUnknown: '签名无法校验：密钥未公布',
+      sigInvalid: '签名校验未通过',
       already: '此订单已开具过发票。',
       req: '必填',
       missing: '此项为必填项。',
@@ -182,18 +188,6 @@
     }
   }
 
-  /** a + b for decimal strings with the same number of decimals (money from the core). */
-  function addMoney(a, b) {
-    var decimals = (String(a).split('.')[1] || '').length;
-    var units = function (x) { return BigInt(String(x).replace('.', '')); };
-    var sum = (units(a) + units(b)).toString();
-    var negative = sum.charAt(0) === '-';
-    if (negative) sum = sum.slice(1);
-    if (!decimals) return (negative ? '-' : '') + sum;
-    while (sum.length <= decimals) sum = '0' + sum;
-    return (negative ? '-' : '') + sum.slice(0, -decimals) + '.' + sum.slice(-decimals);
-  }
-
   var STYLE = [
     ':host{all:initial!important;display:block!important;visibility:visible!important;opacity:1!important;position:static!important;transform:none!important;filter:none!important;clip-path:none!important;contain:content;max-width:560px!important;width:auto!important;height:auto!important;margin:0 0 16px!important;float:none!important}',
     '.w{all:initial;display:block;box-sizing:border-box;font:15px/1.5 system-ui,-apple-system,"Segoe UI","PingFang SC","Hiragino Sans GB","Noto Sans CJK SC","Microsoft YaHei",sans-serif;color:#1b2430;background:#fff;border:1px solid #d5dbe3;border-radius:12px;padding:20px 22px;text-align:left;letter-spacing:normal;word-spacing:normal;text-transform:none;white-space:normal;direction:ltr}',
@@ -217,6 +211,7 @@
     '.res{display:grid;grid-template-columns:1fr 142px;gap:16px;align-items:start}.qr svg{width:132px;height:132px;display:block}.qr{border:1px solid #e3e7ec;border-radius:8px;padding:4px;background:#fff}',
     '.badge{display:inline-block;padding:3px 11px;border-radius:999px;font-weight:650;font-size:13px}.b-pending_sync{background:#fff1d6;color:#7a4600}.b-final{background:#dcf5ea;color:#0d6148}.b-rejected{background:#fde4e1;color:#8a1c12}',
     '.num{font:600 16px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;margin-top:6px;word-break:break-all}.note{color:#5b6675;font-size:13px;margin-top:6px}',
+    '.check{font-size:13px;margin-top:6px}.check[data-state=valid]{color:#0d6148}.check[data-state=unknown]{color:#7a4600}.check[data-state=invalid]{color:#8a1c12}',
     '.links{display:flex;flex-wrap:wrap;gap:10px;margin-top:14px}.links a{color:#0b5cad;font-weight:600;text-decoration:underline;text-underline-offset:3px}',
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
     '@media (max-width:480px){.res{grid-template-columns:1fr}.row{grid-template-columns:1fr}}',
@@ -292,7 +287,11 @@
       var claims = state.claims;
       wrap.appendChild(el('h2', { text: t.title }));
       wrap.appendChild(el('p', { class: 'sub', text: fill(t.subtitle, { seller: state.profile.seller.name }) }));
-      if (!claims || !claims.cart || !Array.isArray(claims.cart.lines)) {
+      var unreadable = false;
+      if (state.wasm) {
+        try { checkoutRequest({}); } catch (problem) { unreadable = !!(problem && problem.code === 'TOKEN_MALFORMED'); }
+      }
+      if (unreadable || !claims || !claims.cart || !Array.isArray(claims.cart.lines)) {
         wrap.appendChild(el('p', { class: 'alert', role: 'alert', text: t.tokenInvalid }));
         host.setAttribute('data-state', 'error');
         return;
@@ -310,33 +309,30 @@
       host.setAttribute('data-state', 'ready');
     }
 
-    function cartRequest(buyer) {
-      var claims = state.claims;
-      var request = {
-        currency: claims.currency,
-        order_id: claims.order_id,
-        prices_include_tax: !!claims.cart.prices_include_tax,
-        lines: claims.cart.lines,
-      };
-      if (buyer) request.buyer = buyer;
-      return request;
+    /**
+     * The request the edge will assemble from the token and `body` (what this widget posts),
+     * made by the core itself (`checkoutRequest`), so what is previewed and checked here is
+     * what gets issued. Throws the core's problem (TOKEN_MALFORMED for an unreadable token).
+     */
+    function checkoutRequest(body) {
+      return state.wasm.checkoutRequest(String(options.token || ''), body);
     }
 
     function renderCart(claims) {
       var section = el('section', { 'aria-labelledby': id + '-cart' });
       section.appendChild(el('h3', { id: id + '-cart', text: t.cart + ' · ' + t.order + ' ' + claims.order_id }));
+      // Every figure is the core's (preview): line amounts, net, tax and total are never added
+      // or rounded here, so the cart shows exactly what the edge will issue.
       var computed = null;
       if (state.wasm) {
-        try { computed = state.wasm.preview(cartRequest(null)); } catch (e) { computed = null; }
+        try { computed = state.wasm.preview(checkoutRequest({})); } catch (e) { computed = null; }
       }
       var tbody = el('tbody');
-      (computed ? computed.lines : claims.cart.lines).forEach(function (line) {
-        var amount = computed
-          ? (claims.cart.prices_include_tax ? addMoney(line.net_amount, line.tax_amount) : line.net_amount)
-          : '';
+      (computed ? computed.lines : claims.cart.lines).forEach(function (line, index) {
+        var amount = computed ? computed.line_amounts[index] : '';
         tbody.appendChild(el('tr', null, [
           el('td', null, [line.description, el('span', { class: 'q', text: line.quantity + ' × ' + line.unit_price + (line.tax_rate ? ' · ' + t.rate + ' ' + line.tax_rate + '%' : '') })]),
-          el('td', { class: 'n', text: amount }),
+          el('td', { class: 'n', 'data-amount': amount, text: amount }),
         ]));
       });
       var table = el('table', { class: 'cart' }, [
@@ -347,8 +343,8 @@
       if (computed) {
         var cur = claims.currency + ' ';
         table.appendChild(el('tfoot', null, [
-          el('tr', null, [el('th', { scope: 'row', text: t.net }), el('td', { class: 'n', text: cur + computed.totals.net })]),
-          el('tr', null, [el('th', { scope: 'row', text: t.tax }), el('td', { class: 'n', text: cur + computed.totals.tax })]),
+          el('tr', null, [el('th', { scope: 'row', text: t.net }), el('td', { class: 'n', 'data-net': computed.totals.net, text: cur + computed.totals.net })]),
+          el('tr', null, [el('th', { scope: 'row', text: t.tax }), el('td', { class: 'n', 'data-tax': computed.totals.tax, text: cur + computed.totals.tax })]),
           el('tr', { class: 'g' }, [el('th', { scope: 'row', text: t.total }), el('td', { class: 'n', 'data-total': computed.totals.gross, text: cur + computed.totals.gross })]),
         ]));
       }
@@ -483,7 +479,8 @@
           var tax = state.wasm.checkTaxId(b.country, b.tax_id);
           if (!tax.valid) found.tax_id = { code: tax.code, detail: tax.detail };
         }
-        var problem = state.wasm.validate(cartRequest(b));
+        var problem;
+        try { problem = state.wasm.validate(checkoutRequest({ buyer: b })); } catch (thrown) { problem = thrown; }
         ((problem && problem.errors) || []).forEach(function (error) {
           var name = POINTERS[error.pointer];
           if (name && !found[name]) found[name] = { code: error.code, detail: error.detail };
@@ -599,11 +596,37 @@
 
     function issued(document_) {
       state.document = document_;
+      state.verdict = null;
       if (formEl) { formEl.remove(); formEl = null; }
       showResult();
       var number = document_.invoice.number || (document_.final && document_.final.number);
       announce(fill(t.statusNow, { status: statusLabel(document_.status) }) + (number ? ' · ' + number : ''));
       if (document_.status === 'pending_sync') poll(1000);
+      checkSignature(document_);
+    }
+
+    /**
+     * Checks the document's signatures here, with the wasm core and the published keys, as the
+     * verification page does (www/verify.js). A key the JWKS does not list is not a forgery:
+     * UNKNOWN_KID is "cannot be checked: key not published", never "invalid" (docs/SECURITY.md).
+     */
+    function checkSignature(doc) {
+      if (!state.wasm) return;
+      fetch(api('.well-known/jwks.json'), { cache: 'no-store' })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (jwks) {
+          if (destroyed || !jwks || state.document !== doc) return;
+          state.verdict = state.wasm.verify(doc, jwks);
+          showResult();
+        })
+        .catch(function () { /* no check shown: the edge's answer stands */ });
+    }
+
+    function verdictLine(verdict) {
+      var unknownKey = verdict.code === 'UNKNOWN_KID';
+      var shown = verdict.valid ? 'valid' : unknownKey ? 'unknown' : 'invalid';
+      var text = verdict.valid ? t.sigValid : unknownKey ? t.sigUnknown : t.sigInvalid;
+      return el('p', { class: 'check', 'data-state': shown, 'data-code': verdict.code, text: text + ' (' + verdict.code + ')' });
     }
 
     function showResult() {
@@ -626,6 +649,7 @@
       } else if (doc.status === 'pending_sync') {
         info.appendChild(el('p', { class: 'note', text: t.pendingNote }));
       }
+      if (state.verdict) info.appendChild(verdictLine(state.verdict));
       var cur = inv.currency + ' ';
       info.appendChild(el('table', { class: 'totals' }, [el('tbody', null, [
         el('tr', null, [el('th', { scope: 'row', text: t.net }), el('td', { class: 'n', text: cur + inv.totals.net })]),
@@ -662,7 +686,9 @@
             if (destroyed) return;
             if (doc && doc.invoice && doc.status !== 'pending_sync') {
               state.document = doc;
+              state.verdict = null;
               showResult();
+              checkSignature(doc);
               announce(fill(t.statusNow, { status: statusLabel(doc.status) }) + (doc.final ? ' · ' + doc.final.number : ''));
               return;
             }

@@ -9,9 +9,8 @@ use invoice_edge_core::document::issue::prepare;
 use invoice_edge_core::document::model::is_uuid;
 use invoice_edge_core::document::sign::Channel;
 use invoice_edge_core::merchant::MerchantConfig;
-use invoice_edge_core::token::{self, CheckoutClaims};
-use invoice_edge_core::{Code, FieldError, Payment, Problem};
-use serde_json::{json, Value};
+use invoice_edge_core::token;
+use invoice_edge_core::{Code, Payment, Problem};
 use worker::{Env, Request, Response, Result};
 
 use crate::auth::{self, Caller};
@@ -21,46 +20,6 @@ use crate::series::{self, client::IssueAnswer, client::IssueCall};
 use crate::store;
 
 pub use crate::clock::now_ms;
-
-/// With a checkout token the cart comes from the token and the body holds only `buyer`.
-fn request_from_token(
-    claims: &CheckoutClaims,
-    body: &Value,
-) -> std::result::Result<Value, Problem> {
-    let Value::Object(fields) = body else {
-        return Err(Problem::single(
-            Code::WrongType,
-            "the body must be an object {\"buyer\": {...}}",
-        ));
-    };
-    let unknown: Vec<FieldError> = fields
-        .keys()
-        .filter(|key| key.as_str() != "buyer")
-        .map(|key| {
-            FieldError::new(
-                format!("/{key}"),
-                Code::UnknownField,
-                "with a checkout token the cart comes from the token; the body holds only buyer",
-            )
-        })
-        .collect();
-    if !unknown.is_empty() {
-        return Err(Problem::from_errors(unknown));
-    }
-    let mut request = json!({
-        "currency": claims.currency,
-        "order_id": claims.order_id,
-        "prices_include_tax": claims.cart.prices_include_tax,
-        "lines": claims.cart.lines,
-    });
-    if let Some(series) = &claims.series {
-        request["series"] = json!(series);
-    }
-    if let Some(buyer) = fields.get("buyer") {
-        request["buyer"] = buyer.clone();
-    }
-    Ok(request)
-}
 
 /// A document answer from its JSON text, as the series' object made it.
 fn document_response(status: u16, id: &str, document: String, replayed: bool) -> Result<Response> {
@@ -144,7 +103,8 @@ async fn issue_for(
     };
     let (value, payment) = match &caller {
         Caller::ApiKey => (value, Payment::AsRequested),
-        Caller::Token(claims) => match request_from_token(claims, &value) {
+        // The cart from the token, the buyer from the body (DESIGN.md, "Authentication").
+        Caller::Token(claims) => match token::invoice_request(claims, &value) {
             Ok(request) => (request, Payment::FullyPaid),
             Err(problem) => return http::problem_response(&problem),
         },

@@ -10,6 +10,7 @@
 use invoice_edge_core::document;
 use invoice_edge_core::keys::Jwks;
 use invoice_edge_core::tax_id::TaxId;
+use invoice_edge_core::token;
 use invoice_edge_core::{Payment, Problem};
 use serde::Serialize;
 use serde_json::Value;
@@ -60,14 +61,40 @@ pub fn validate(request: JsValue) -> Result<JsValue, JsValue> {
     }
 }
 
-/// `preview(request)`: the computed lines, tax breakdown and totals; throws the problem object
-/// when the request is not acceptable.
+/// `preview(request)`: the computed lines, tax breakdown and totals, and `line_amounts` (each
+/// line's amount as the buyer sees it), so a page shows the core's figures and adds none of its
+/// own; throws the problem object when the request is not acceptable.
 #[wasm_bindgen]
 pub fn preview(request: JsValue) -> Result<JsValue, JsValue> {
-    match compute(&request) {
-        Ok(invoice) => to_js(&invoice),
-        Err(problem) => Err(to_js(&problem)?),
+    let invoice = compute(&request).map_err(|problem| problem_value(&problem))?;
+    match invoice.preview() {
+        Ok(preview) => to_js(&preview),
+        Err(overflow) => Err(problem_value(&Problem::single(
+            invoice_edge_core::Code::AmountOverflow,
+            overflow.to_string(),
+        ))),
     }
+}
+
+/// `checkoutRequest(token, body)`: the invoice request the edge assembles for a checkout-token
+/// issuance from the token's cart and the body's `buyer` (`body` as the widget posts it,
+/// `{buyer}`), to preview and validate before posting; throws the problem object (the edge's
+/// codes, `TOKEN_MALFORMED` for an unreadable token). The token's HMAC is not checked: only
+/// the edge holds the secret.
+#[wasm_bindgen(js_name = checkoutRequest)]
+pub fn checkout_request(token: &str, body: JsValue) -> Result<JsValue, JsValue> {
+    let claims = token::unverified_claims(token)
+        .map_err(|error| problem_value(&Problem::single(error.code(), error.detail())))?;
+    let body = parse_value(&body).map_err(|problem| problem_value(&problem))?;
+    match token::invoice_request(&claims, &body) {
+        Ok(request) => to_js(&request),
+        Err(problem) => Err(problem_value(&problem)),
+    }
+}
+
+/// A problem as the JS object thrown (or, if it cannot be made, its code as a string).
+fn problem_value(problem: &Problem) -> JsValue {
+    to_js(problem).unwrap_or_else(|_| JsValue::from_str(problem.code.as_str()))
 }
 
 #[derive(Serialize)]

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::date::Date;
-use crate::money::Money;
+use crate::money::{AmountOverflow, Money};
 use crate::problem::{Code, FieldError};
 use crate::request::{Buyer, Delivery, InvoiceRequest};
 use crate::rules::{self, SellerRules};
@@ -34,6 +34,41 @@ pub struct ComputedInvoice {
     pub supply_date: Option<Date>,
     pub tax_breakdown: Vec<TaxBreakdown>,
     pub totals: Totals,
+}
+
+/// What a checkout shows before it issues (the browser module's `preview`): the computed
+/// invoice, and beside each line the amount the buyer sees, so a page never adds money itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Preview<'a> {
+    #[serde(flatten)]
+    pub invoice: &'a ComputedInvoice,
+    /// Per line, its amount `round(quantity × unit_price)` (DESIGN.md, "Money rules"): the line
+    /// net with net pricing, the line gross (`net_amount + tax_amount`) with tax-inclusive
+    /// pricing.
+    pub line_amounts: Vec<Money>,
+}
+
+impl ComputedInvoice {
+    /// The invoice with each line's amount, as a checkout shows it.
+    pub fn preview(&self) -> Result<Preview<'_>, AmountOverflow> {
+        let line_amounts = self
+            .lines
+            .iter()
+            .map(|line| {
+                if self.prices_include_tax {
+                    // The line's net is its amount minus its allocated tax (tax::compute), so
+                    // this sum is the amount itself and stays within its bounds.
+                    line.net_amount.checked_add(line.tax_amount)
+                } else {
+                    Ok(line.net_amount)
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Preview {
+            invoice: self,
+            line_amounts,
+        })
+    }
 }
 
 /// Validates and computes an invoice. `Err` lists every problem found.
@@ -134,4 +169,55 @@ fn normalized_buyer(
         }
     }
     Ok(Some(buyer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn computed(prices_include_tax: bool, lines: serde_json::Value) -> ComputedInvoice {
+        let request = crate::parse_request(&json!({
+            "currency": "CNY", "order_id": "P-1", "prices_include_tax": prices_include_tax, "lines": lines,
+        }))
+        .unwrap();
+        compute_invoice(&request, None, Payment::FullyPaid).unwrap()
+    }
+
+    #[test]
+    fn the_preview_shows_each_line_amount_rounded_half_away_from_zero() {
+        // Net pricing: 0.5 × 24.97 = 12.485 → 12.49, the line's net; the group's tax 12.50 ×
+        // 13 % = 1.625 → 1.63.
+        let net = computed(
+            false,
+            json!([
+                {"description": "tea", "quantity": "0.5", "unit_price": "24.97", "tax_category": "S", "tax_rate": "13"},
+                {"description": "bag", "quantity": "1", "unit_price": "0.01", "tax_category": "S", "tax_rate": "13"},
+            ]),
+        );
+        let preview = serde_json::to_value(net.preview().unwrap()).unwrap();
+        assert_eq!(preview["line_amounts"], json!(["12.49", "0.01"]));
+        assert_eq!(preview["totals"]["tax"], json!("1.63"));
+        // The computed invoice's own members are all there, unchanged.
+        assert_eq!(preview["lines"], serde_json::to_value(&net.lines).unwrap());
+        // Tax-inclusive pricing: the amount is the line gross, net + allocated tax; 3 × 0.415 =
+        // 1.245 → 1.25, though its net is 1.11.
+        let gross = computed(
+            true,
+            json!([
+                {"description": "sample", "quantity": "3", "unit_price": "0.415", "tax_category": "S", "tax_rate": "13"},
+                {"description": "cup", "quantity": "1", "unit_price": "10.00", "tax_category": "S", "tax_rate": "13"},
+            ]),
+        );
+        assert_eq!(gross.lines[0].net_amount.to_string(), "1.11");
+        let amounts: Vec<String> = gross
+            .preview()
+            .unwrap()
+            .line_amounts
+            .iter()
+            .map(Money::to_string)
+            .collect();
+        assert_eq!(amounts, ["1.25", "10.00"]);
+        assert_eq!(gross.totals.gross.to_string(), "11.25");
+    }
 }

@@ -128,7 +128,14 @@ fn split(token: &str) -> Result<Parts<'_>, TokenError> {
 /// The merchant a token claims, read *without* verifying it: only to find which secret to
 /// verify it with. Never trust it before `verify`.
 pub fn unverified_merchant(token: &str) -> Option<String> {
-    split(token).ok().map(|parts| parts.claims.merchant)
+    unverified_claims(token).ok().map(|claims| claims.merchant)
+}
+
+/// A token's claims read *without* verifying its HMAC, which only the edge can (it holds the
+/// secret): for the widget, to show the cart and check the request the edge will assemble
+/// before anything is sent. Never trust them before `verify`.
+pub fn unverified_claims(token: &str) -> Result<CheckoutClaims, TokenError> {
+    split(token).map(|parts| parts.claims)
 }
 
 /// Verifies a token against any of the merchant's current secrets (two during a rotation).
@@ -169,6 +176,58 @@ pub const TOKEN_FIELDS: &[&str] = &[
     "/prices_include_tax",
     "/lines",
 ];
+
+/// The invoice request of a checkout-token issuance: the token's claims supply the currency,
+/// the order id, the series and the cart (`prices_include_tax`, `lines`); the body supplies
+/// only `buyer` (DESIGN.md, "Authentication": the browser adds only the buyer and cannot change
+/// a line, a rate or a price).
+///
+/// Written once here for its three users, so they check one and the same request: the edge
+/// assembles what it issues with it, the CLI checks a cart with it before minting a token, and
+/// the widget (through the browser module) previews and validates with it before posting.
+///
+/// `body` is what the browser posts: an object with at most `buyer`. Anything else in it is
+/// `UNKNOWN_FIELD`, each field reported; a body that is not an object is `WRONG_TYPE`. The
+/// buyer is passed on as sent, for `parse_request` to check like any request's. The result
+/// holds exactly the fields given, so its idempotency fingerprint (`document`) is the same
+/// however the token and body were written.
+pub fn invoice_request(claims: &CheckoutClaims, body: &Value) -> Result<Value, Problem> {
+    let Value::Object(fields) = body else {
+        return Err(Problem::single(
+            Code::WrongType,
+            "the body must be an object {\"buyer\": {...}}",
+        ));
+    };
+    let unknown: Vec<FieldError> = fields
+        .keys()
+        .filter(|key| key.as_str() != "buyer")
+        .map(|key| {
+            FieldError::new(
+                crate::json_reader::child_pointer("", key),
+                Code::UnknownField,
+                "with a checkout token the cart comes from the token; the body holds only buyer",
+            )
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Problem::from_errors(unknown));
+    }
+    let mut request = serde_json::Map::new();
+    request.insert("currency".into(), Value::from(claims.currency.as_str()));
+    request.insert("order_id".into(), Value::from(claims.order_id.as_str()));
+    if let Some(series) = &claims.series {
+        request.insert("series".into(), Value::from(series.as_str()));
+    }
+    request.insert(
+        "prices_include_tax".into(),
+        Value::Bool(claims.cart.prices_include_tax),
+    );
+    request.insert("lines".into(), Value::Array(claims.cart.lines.clone()));
+    if let Some(buyer) = fields.get("buyer") {
+        request.insert("buyer".into(), buyer.clone());
+    }
+    Ok(Value::Object(request))
+}
 
 fn from_token(pointer: &str) -> bool {
     TOKEN_FIELDS.iter().any(|field| {
@@ -319,6 +378,108 @@ mod tests {
         )]);
         assert_eq!(cart_problem(shape).status, 422);
         assert!(!from_token("/linesx"));
+    }
+
+    /// The cart of a token for a merchant with several series: every claim that maps is set.
+    fn cart_claims() -> CheckoutClaims {
+        CheckoutClaims {
+            merchant: "demo".into(),
+            order_id: "A-10023".into(),
+            series: Some("SHOP".into()),
+            currency: "CNY".into(),
+            cart: Cart {
+                prices_include_tax: true,
+                lines: vec![
+                    json!({"description": "龙井茶", "quantity": "2", "unit_price": "68.00", "tax_category": "S", "tax_rate": "9"}),
+                    json!({"description": "delivery", "quantity": "1", "unit_price": "12.00", "tax_category": "S", "tax_rate": "6", "unit_code": "E48"}),
+                ],
+            },
+            iat: 1000,
+            exp: 1900,
+        }
+    }
+
+    #[test]
+    fn the_request_takes_each_cart_field_from_the_claims_and_only_the_buyer_from_the_body() {
+        // The body exactly as the widget posts it for a company buyer.
+        let buyer = json!({"kind": "company", "country": "CN", "name": "示例 <b>Tea</b> & \"Co.\"", "tax_id": "91110000600037341L", "email": "finance@example.cn"});
+        let request = invoice_request(&cart_claims(), &json!({ "buyer": buyer })).unwrap();
+        assert_eq!(
+            request,
+            json!({
+                "currency": "CNY",
+                "order_id": "A-10023",
+                "series": "SHOP",
+                "prices_include_tax": true,
+                "lines": cart_claims().cart.lines,
+                "buyer": buyer,
+            })
+        );
+        // What the token does not carry is not invented: no series, a net cart, and no buyer
+        // (the CLI checks a cart before any buyer exists) give no such members.
+        let mut claims = cart_claims();
+        claims.series = None;
+        claims.cart.prices_include_tax = false;
+        let request = invoice_request(&claims, &json!({})).unwrap();
+        let members: Vec<&str> = request
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            members,
+            ["currency", "lines", "order_id", "prices_include_tax"]
+        );
+        assert_eq!(request["prices_include_tax"], json!(false));
+        // The buyer is passed on as sent; its checks are parse_request's, as for any request.
+        let odd = invoice_request(&claims, &json!({"buyer": "nobody"})).unwrap();
+        assert_eq!(odd["buyer"], json!("nobody"));
+        // The request it makes is one the edge accepts, with the cart's own figures.
+        let parsed = crate::parse_request(
+            &invoice_request(&cart_claims(), &json!({ "buyer": buyer })).unwrap(),
+        )
+        .unwrap();
+        let computed = crate::compute_invoice(&parsed, None, crate::Payment::FullyPaid).unwrap();
+        assert_eq!(computed.order_id, "A-10023");
+        assert_eq!(computed.totals.gross.to_string(), "148.00");
+        assert_eq!(
+            computed.buyer.unwrap().tax_id.as_deref(),
+            Some("91110000600037341L")
+        );
+    }
+
+    #[test]
+    fn a_body_with_more_than_the_buyer_or_not_an_object_is_refused() {
+        let claims = cart_claims();
+        // The browser cannot change a line, a price or the order: each such field is reported.
+        let problem = invoice_request(
+            &claims,
+            &json!({"buyer": {"kind": "individual"}, "lines": [], "order_id": "B-1", "a/b~c": 1}),
+        )
+        .unwrap_err();
+        assert_eq!((problem.status, problem.code), (400, Code::UnknownField));
+        let pointers: Vec<&str> = problem.errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/a~1b~0c", "/lines", "/order_id"]);
+        assert!(problem.errors.iter().all(|e| e.code == Code::UnknownField));
+        for body in [json!([]), json!("buyer"), json!(null)] {
+            let problem = invoice_request(&claims, &body).unwrap_err();
+            assert_eq!(
+                (problem.status, problem.code),
+                (400, Code::WrongType),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_claims_read_unverified_are_the_minted_ones_and_a_bad_token_is_malformed() {
+        let token = mint(&cart_claims(), "s3cret");
+        assert_eq!(unverified_claims(&token), Ok(cart_claims()));
+        assert_eq!(unverified_claims("a.b.c"), Err(TokenError::Malformed));
+        let payload = token.split('.').nth(1).unwrap();
+        let none = format!("{}.{payload}.", b64url(br#"{"alg":"none"}"#));
+        assert_eq!(unverified_claims(&none), Err(TokenError::Malformed));
     }
 
     #[test]

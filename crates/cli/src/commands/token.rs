@@ -5,7 +5,7 @@
 use invoice_edge_core::token::{self, Cart, CheckoutClaims, MAX_LIFETIME_SECONDS};
 use invoice_edge_core::{compute_invoice, parse_request, Payment, Problem};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Map, Value};
 use std::path::Path;
 
 use crate::io;
@@ -17,7 +17,7 @@ struct CartInput {
     currency: String,
     #[serde(default)]
     prices_include_tax: bool,
-    lines: Vec<serde_json::Value>,
+    lines: Vec<Value>,
 }
 
 pub fn run(merchant: &Path, order: &str, series: Option<&str>, ttl: &str) -> Result<(), Failure> {
@@ -41,17 +41,6 @@ pub fn run(merchant: &Path, order: &str, series: Option<&str>, ttl: &str) -> Res
         eprintln!("the cart must be {{currency, prices_include_tax, lines}}: {e}");
         Failure::Invalid
     })?;
-    // Check the cart as the edge will, so a bad cart fails here and not in the buyer's browser.
-    let request = json!({"currency": cart.currency, "order_id": order, "prices_include_tax": cart.prices_include_tax, "lines": cart.lines});
-    parse_request(&request)
-        .and_then(|request| {
-            compute_invoice(&request, Some(merchant.seller_rules()), Payment::FullyPaid)
-        })
-        .map_err(|errors| io::reject(&Problem::from_errors(errors)))?;
-    let secret = merchant
-        .token_secrets
-        .first()
-        .ok_or_else(|| Failure::Usage("the merchant has no token secret".into()))?;
     let now = io::now_millis() / 1000;
     let claims = CheckoutClaims {
         merchant: merchant.id.clone(),
@@ -65,6 +54,20 @@ pub fn run(merchant: &Path, order: &str, series: Option<&str>, ttl: &str) -> Res
         iat: now,
         exp: now + ttl,
     };
+    // Check the cart as the edge will, with the request it will assemble from this token (no
+    // buyer yet: the buyer adds one at checkout), so a bad cart fails here and not in the
+    // buyer's browser.
+    token::invoice_request(&claims, &Value::Object(Map::new()))
+        .and_then(|request| parse_request(&request).map_err(Problem::from_errors))
+        .and_then(|request| {
+            compute_invoice(&request, Some(merchant.seller_rules()), Payment::FullyPaid)
+                .map_err(Problem::from_errors)
+        })
+        .map_err(|problem| io::reject(&problem))?;
+    let secret = merchant
+        .token_secrets
+        .first()
+        .ok_or_else(|| Failure::Usage("the merchant has no token secret".into()))?;
     println!("{}", token::mint(&claims, &secret.secret));
     Ok(())
 }
