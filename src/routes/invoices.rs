@@ -5,7 +5,7 @@
 //! stores), write `inv:` to KV, and answer 201 with the offline exposure. The origin is not on
 //! this path: the object's alarm delivers.
 
-use invoice_edge_core::document::issue::prepare;
+use invoice_edge_core::document::issue::{prepare, prepare_body};
 use invoice_edge_core::document::model::is_uuid;
 use invoice_edge_core::document::sign::Channel;
 use invoice_edge_core::merchant::MerchantConfig;
@@ -96,29 +96,33 @@ async fn issue_for(
         Ok(body) => body,
         Err(response) => return response,
     };
-    // UTF-8, nesting depth and syntax, each with its own code (DESIGN.md, "Limits").
-    let value = match invoice_edge_core::json_reader::parse_json(&body) {
-        Ok(value) => value,
-        Err(error) => return http::problem_response(&Problem::from_errors(vec![error])),
-    };
-    let (value, payment) = match &caller {
-        Caller::ApiKey => (value, Payment::AsRequested),
+    let prepared = match &caller {
+        // An API-key request is the body itself: the core reads it with its serde fast path,
+        // or, for anything unusual, with the collecting reader that lists every problem (UTF-8,
+        // nesting depth and syntax each with its own code: DESIGN.md, "Limits").
+        Caller::ApiKey => prepare_body(&body, merchant, Payment::AsRequested, Channel::ApiKey),
         // The cart from the token, the buyer from the body (DESIGN.md, "Authentication").
-        Caller::Token(claims) => match token::invoice_request(claims, &value) {
-            Ok(request) => (request, Payment::FullyPaid),
-            Err(problem) => return http::problem_response(&problem),
-        },
-    };
-    let channel = match caller {
-        Caller::ApiKey => Channel::ApiKey,
-        Caller::Token(_) => Channel::CheckoutToken,
-    };
-    let prepared = match prepare(&value, merchant, payment, channel) {
-        Ok(prepared) => prepared,
-        // A token's cart that breaks a rule is the merchant's error, not the buyer's.
-        Err(problem) if matches!(caller, Caller::Token(_)) => {
-            return http::problem_response(&token::cart_problem(problem))
+        Caller::Token(claims) => {
+            let value = match invoice_edge_core::json_reader::parse_json(&body) {
+                Ok(value) => value,
+                Err(error) => return http::problem_response(&Problem::from_errors(vec![error])),
+            };
+            let request = match token::invoice_request(claims, &value) {
+                Ok(request) => request,
+                Err(problem) => return http::problem_response(&problem),
+            };
+            // A token's cart that breaks a rule is the merchant's error, not the buyer's.
+            prepare(
+                &request,
+                merchant,
+                Payment::FullyPaid,
+                Channel::CheckoutToken,
+            )
+            .map_err(token::cart_problem)
         }
+    };
+    let prepared = match prepared {
+        Ok(prepared) => prepared,
         Err(problem) => return http::problem_response(&problem),
     };
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::date::rfc3339_millis;
 use crate::document::model::{Invoice, Kind, SignedInvoice, FORMAT};
-use crate::document::sign::{request_fingerprint, sign, Channel};
+use crate::document::sign::{fingerprint_of_canonical, request_fingerprint, sign, Channel};
 use crate::invoice::{compute_invoice, ComputedInvoice, Payment};
 use crate::keys::EdKey;
 use crate::merchant::{MerchantConfig, Seller};
@@ -167,6 +167,31 @@ pub fn prepare(
     })
 }
 
+/// [`prepare`] over a request body: the serde fast path when the body is a plain valid request
+/// (no `Value` is built, and the fingerprint comes from its canonical text), else the
+/// collecting reader, which answers with every problem. Both give the same result for any body
+/// the fast path reads (crates/core/tests/request_fast_path.rs).
+pub fn prepare_body(
+    body: &[u8],
+    merchant: &MerchantConfig,
+    payment: Payment,
+    channel: Channel,
+) -> Result<Prepared, crate::problem::Problem> {
+    use crate::problem::Problem;
+    let Some(fast) = crate::request::parse_request_fast(body) else {
+        let value = crate::json_reader::parse_json(body)
+            .map_err(|error| Problem::from_errors(vec![error]))?;
+        return prepare(&value, merchant, payment, channel);
+    };
+    let (issuer, computed) =
+        compute_for(&fast.request, merchant, payment).map_err(Problem::from_errors)?;
+    Ok(Prepared {
+        issuer,
+        computed,
+        fingerprint: fingerprint_of_canonical(&fast.canonical, channel),
+    })
+}
+
 /// A request body made into a signed invoice, with the request's idempotency fingerprint.
 #[derive(Clone, Debug)]
 pub struct Issued {
@@ -183,9 +208,16 @@ pub fn issue_from_bytes(
     context: &IssueContext<'_>,
 ) -> Result<Issued, crate::problem::Problem> {
     use crate::problem::Problem;
-    let value: Value =
-        crate::json_reader::parse_json(body).map_err(|error| Problem::from_errors(vec![error]))?;
-    issue_from_value(&value, merchant, payment, context)
+    let Some(fast) = crate::request::parse_request_fast(body) else {
+        let value: Value = crate::json_reader::parse_json(body)
+            .map_err(|error| Problem::from_errors(vec![error]))?;
+        return issue_from_value(&value, merchant, payment, context);
+    };
+    let signed = issue(&fast.request, merchant, payment, context).map_err(Problem::from_errors)?;
+    Ok(Issued {
+        signed,
+        fingerprint: fingerprint_of_canonical(&fast.canonical, context.channel),
+    })
 }
 
 /// As [`issue_from_bytes`], for a request already parsed to JSON (e.g. assembled from a token).

@@ -46,7 +46,12 @@ pub fn sign(invoice: Invoice, key: &EdKey) -> SignedInvoice {
 /// whitespace is the same request; the same body sent with an API key and inside a checkout
 /// token are not.
 pub fn request_fingerprint(request: &Value, channel: Channel) -> String {
-    let canonical = canonicalize(request);
+    fingerprint_of_canonical(&canonicalize(request), channel)
+}
+
+/// [`request_fingerprint`] from the request's RFC 8785 text, when it is already known (the
+/// request's serde fast path writes it without building a `Value`).
+pub fn fingerprint_of_canonical(canonical: &str, channel: Channel) -> String {
     let mut input = Vec::with_capacity(canonical.len() + 16);
     input.extend_from_slice(channel.as_str().as_bytes());
     input.push(b'\n');
