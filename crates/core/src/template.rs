@@ -474,18 +474,21 @@ enum AttributeKind {
 
 impl AttributeKind {
     /// The kind of the attribute whose value opens with the quote at the end of `before`
-    /// (`… name="`); `Plain` when the name is not in `before`.
+    /// (`… name="`). When the name is not in `before` (a comment or block stands between it
+    /// and the quote), `Url`: the stricter guess.
     fn of_value_after(before: &str) -> AttributeKind {
         let before = before.trim_end();
         let Some(before) = before.strip_suffix('=') else {
-            return AttributeKind::Plain;
+            return AttributeKind::Url;
         };
         let before = before.trim_end();
         let start = before
             .rfind(|c: char| c.is_ascii_whitespace() || c == '<' || c == '"' || c == '\'')
             .map_or(0, |i| i + 1);
         let name = before[start..].to_ascii_lowercase();
-        if name.starts_with("on") || name == "style" {
+        if name.is_empty() {
+            AttributeKind::Url
+        } else if name.starts_with("on") || name == "style" {
             AttributeKind::Code
         } else if matches!(
             name.as_str(),
@@ -908,6 +911,8 @@ mod tests {
             // ... nor goes into script or CSS.
             "<b onclick=\"f('{{x}}')\">",
             "<b style=\"color: {{x}}\">",
+            // An attribute whose name the tracker cannot see is taken as a URL.
+            "<a href={{! why }}\"{{x}}\">",
         ] {
             let message = compile_error(source);
             assert!(message.contains("must stand in"), "{source:?}: {message}");
