@@ -37,8 +37,8 @@ fn public_base_url(req: &Request, env: &Env) -> String {
 }
 
 /// `page` rendered with `data`, with the page's headers. A template that does not render is a
-/// bug the unit tests catch (tests below render every page); should one ship, the answer is
-/// the catalogue's INTERNAL, not a half-written page.
+/// bug the unit tests catch (src/templates.rs compiles every page, the tests below render this
+/// one); should one ship, the answer is the catalogue's INTERNAL, not a half-written page.
 fn html_response(status: u16, page: Page, data: &Record) -> Result<Response> {
     let body = match page.render(data) {
         Ok(body) => body,
@@ -278,13 +278,9 @@ mod tests {
     }
 
     fn page(document: &Document, jwks: &Jwks) -> String {
-        let html = Page::Invoice
+        Page::Invoice
             .render(&invoice_view(document, BASE, jwks))
-            .unwrap();
-        if let Ok(path) = std::env::var("PAGE_DUMP") {
-            let _ = std::fs::write(path, &html);
-        }
-        html
+            .unwrap()
     }
 
     #[test]
