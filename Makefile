@@ -16,7 +16,7 @@ export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 export CARGO_TERM_COLOR := never
 
-WORKER_SOURCES := $(shell find src crates/core/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock crates/core/Cargo.toml
+WORKER_SOURCES := $(shell find src crates/core/src -name '*.rs' 2>/dev/null) $(wildcard www/templates/*.html) Cargo.toml Cargo.lock crates/core/Cargo.toml
 BROWSER_SOURCES := $(shell find crates/browser/src crates/core/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock crates/core/Cargo.toml crates/browser/Cargo.toml
 
 .PHONY: help setup dev test lint unit worker worker-test browser binaries integration bench bench-native bench-wasm bench-edge bench-origin drill-long schemathesis fuzz-setup fuzz-short fuzz clean

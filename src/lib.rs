@@ -20,6 +20,7 @@ mod routes;
 mod safety_net;
 mod series;
 mod store;
+mod templates;
 
 pub use series::SeriesLedger;
 

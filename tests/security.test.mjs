@@ -444,6 +444,8 @@ test('the verification page escapes an HTML-injection attempt in the buyer name'
   const notFound = await call(`${edge.url}/v/${encodeURIComponent('<script>x</script>')}`);
   assert.equal(notFound.status, 404);
   assert.ok(!String(notFound.body).includes('<script>x'));
+  // The page's templates are compiled into the worker; www/.assetsignore keeps them unserved.
+  assert.equal((await call(`${edge.url}/templates/invoice-page.html`)).status, 404);
 });
 
 test('docs/examples mint checkout tokens in Node and Python that the edge accepts', async () => {

@@ -13,6 +13,7 @@ pub mod date;
 pub mod decimal_text;
 pub mod document;
 pub use invoice_edge_ed25519 as ed25519;
+pub mod escape;
 pub mod invoice;
 pub mod json_reader;
 pub mod keys;
@@ -29,6 +30,7 @@ pub mod series;
 mod stack_text;
 pub mod tax;
 pub mod tax_id;
+pub mod template;
 pub mod token;
 pub mod ubl;
 

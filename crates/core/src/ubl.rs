@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 use crate::currency::Currency;
 use crate::document::model::{Document, Final, Status};
 use crate::document::sign::invoice_hash;
+use crate::escape::{escape_into, Context};
 use crate::keys::hex;
 use crate::merchant::Seller;
 use crate::money::{round_half_away_from_zero, Money};
@@ -587,40 +588,22 @@ impl Xml {
     fn leaf(&mut self, tag: &str, text: &str) {
         self.indent();
         let _ = write!(self.out, "<{tag}>");
-        escape_into(&mut self.out, text);
+        escape_into(&mut self.out, text, Context::XmlText);
         let _ = writeln!(self.out, "</{tag}>");
     }
 
     fn leaf_with_attribute(&mut self, tag: &str, (name, value): (&str, &str), text: &str) {
         self.indent();
         let _ = write!(self.out, "<{tag} {name}=\"");
-        escape_into(&mut self.out, value);
+        escape_into(&mut self.out, value, Context::XmlAttribute);
         self.out.push_str("\">");
-        escape_into(&mut self.out, text);
+        escape_into(&mut self.out, text, Context::XmlText);
         let _ = writeln!(self.out, "</{tag}>");
     }
 
     /// An amount with exactly the currency's minor digits ("5.00", JPY "5").
     fn amount(&mut self, tag: &str, money: Money, currency: &str) {
         self.leaf_with_attribute(tag, ("currencyID", currency), &money.to_string());
-    }
-}
-
-/// Escapes text for element content and double-quoted attributes. Characters XML 1.0 cannot
-/// carry at all, even as references (most C0 controls, U+FFFE, U+FFFF), become U+FFFD; a
-/// carriage return is kept as a reference, which parsers would otherwise turn into a newline.
-fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' | '\n' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
     }
 }
 
@@ -968,12 +951,16 @@ mod tests {
     }
 
     #[test]
-    fn escapes_and_replaces_what_xml_cannot_carry() {
-        let mut out = String::new();
-        escape_into(&mut out, "a&b<c>\"d\"\u{1}\r\n\t\u{FFFF}é");
+    fn text_and_attributes_are_escaped_as_xml() {
+        // The escaper's cases are in escape.rs; this checks each writer uses the XML context.
+        let mut xml = Xml {
+            out: String::new(),
+            depth: 0,
+        };
+        xml.leaf_with_attribute("a", ("id", "x\t\"y\""), "say \"<hi>\"\r\n\u{1}");
         assert_eq!(
-            out,
-            "a&amp;b&lt;c&gt;&quot;d&quot;\u{FFFD}&#13;\n\t\u{FFFD}é"
+            xml.out,
+            "<a id=\"x&#9;&quot;y&quot;\">say \"&lt;hi&gt;\"&#13;\n\u{FFFD}</a>\n"
         );
     }
 }
