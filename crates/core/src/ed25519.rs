@@ -103,24 +103,23 @@ impl ExpandedKey {
 mod tests {
     use super::*;
     use ed25519_dalek::{Signer, SigningKey, Verifier};
+    use hex::FromHex;
     use proptest::prelude::*;
 
     /// RFC 8032, section 7.1, TEST 2 (one-byte message).
     #[test]
     fn rfc_8032_test_2() {
-        let seed: [u8; 32] = crate::keys::hex_decode(
+        let seed = <[u8; 32]>::from_hex(
             "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
         )
-        .unwrap()
-        .try_into()
         .unwrap();
         let key = ExpandedKey::from_seed(&seed);
         assert_eq!(
-            crate::keys::hex(key.public()),
+            hex::encode(key.public()),
             "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
         );
         assert_eq!(
-            crate::keys::hex(&key.sign(&[0x72])),
+            hex::encode(key.sign(&[0x72])),
             "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da\
              085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"
         );
