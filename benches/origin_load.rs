@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use invoice_edge_core::document::issue::{issue, IssueContext};
 use invoice_edge_core::document::model::uuid_v7;
 use invoice_edge_core::document::sign::{invoice_hash, Channel};
-use invoice_edge_core::keys::{hex, sha256, EdKey, Jwks};
+use invoice_edge_core::keys::{sha256, EdKey, Jwks};
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::series::{next_position, ChainPosition, SeriesHead};
 use invoice_edge_core::{parse_request, Payment};
@@ -164,7 +164,7 @@ fn document(
         },
     };
     let signed = issue(&request, merchant, Payment::FullyPaid, &context).expect("issued");
-    let hash = hex(&invoice_hash(&signed.invoice));
+    let hash = hex::encode(invoice_hash(&signed.invoice));
     (serde_json::to_value(signed).expect("json"), hash)
 }
 
@@ -213,12 +213,12 @@ fn run(options: &Options, dir: &std::path::Path) -> Result<(), String> {
         serde_json::to_string(&origin_key.to_private_jwk()).map_err(|e| e.to_string())?,
     )?;
     // The edge's bearer token; the origin keeps only its SHA-256.
-    let token = hex(&sha256(
+    let token = hex::encode(sha256(
         format!("token/{now_ms}/{}", std::process::id()).as_bytes(),
     ));
     write(
         "edge-tokens.txt",
-        format!("{}\n", hex(&sha256(token.as_bytes()))),
+        format!("{}\n", hex::encode(sha256(token.as_bytes()))),
     )?;
     let db = dir.join("ledger.db");
 

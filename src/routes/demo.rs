@@ -35,7 +35,7 @@ pub async fn token(req: Request, env: &Env) -> Result<Response> {
             "no randomness for an order id; retry",
         );
     };
-    let order_id = format!("DEMO-{}", invoice_edge_core::keys::hex(&suffix));
+    let order_id = format!("DEMO-{}", hex::encode(suffix));
     let claims = CheckoutClaims {
         merchant: merchant.id.clone(),
         order_id: order_id.clone(),

@@ -7,7 +7,6 @@ use invoice_edge_core::document::issue::{finish, IssueContext, Issuer};
 use invoice_edge_core::document::model::{uuid_v7, Document, Rejection, SignedInvoice};
 use invoice_edge_core::document::sign::{invoice_hash, Channel};
 use invoice_edge_core::invoice::ComputedInvoice;
-use invoice_edge_core::keys::hex;
 use invoice_edge_core::numbering::NumberFormat;
 use invoice_edge_core::offline::{admit, exposure, Candidate, Limits};
 use invoice_edge_core::series::{next_position, ChainPosition, SeriesHead};
@@ -215,7 +214,7 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
     let currency = call.computed.currency.clone();
     let signed = finish(call.computed, &issuer, &context);
     let signed_json = serde_json::to_string(&signed)?;
-    let hash = hex(&invoice_hash(&signed.invoice));
+    let hash = hex::encode(invoice_hash(&signed.invoice));
 
     state.head = Some(SeriesHead {
         seq: position.seq,

@@ -7,6 +7,7 @@
 //! in flight, and their writes must not be overwritten by a stale copy.
 
 use futures_util::future::join_all;
+use hex::FromHex;
 use invoice_edge_core::backoff::Backoff;
 use invoice_edge_core::breaker::Admission;
 use invoice_edge_core::document::model::{Final, Rejection};
@@ -211,9 +212,7 @@ fn receipt_is_valid(
 ) -> std::result::Result<(), String> {
     let signed: serde_json::Value =
         serde_json::from_str(&row.signed).map_err(|e| format!("stored document: {e}"))?;
-    let hash: [u8; 32] = invoice_edge_core::keys::hex_decode(&row.hash)
-        .and_then(|bytes| bytes.try_into().ok())
-        .ok_or("stored invoice hash unreadable")?;
+    let hash = <[u8; 32]>::from_hex(&row.hash).map_err(|_| "stored invoice hash unreadable")?;
     check_receipt(&signed["invoice"], &hash, final_, origin_keys).map_err(|(_, detail)| {
         format!(
             "the origin's receipt for seq {} does not check: {detail}",

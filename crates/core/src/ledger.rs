@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::canonical::to_jcs_bytes;
 use crate::document::model::{Final, FinalBody};
-use crate::keys::{hex, sha256, EdKey};
+use crate::keys::{sha256, EdKey};
 use crate::problem::{Code, Problem};
 
 /// Most documents in one batch request.
@@ -185,7 +185,7 @@ pub struct Archived<'a> {
 pub fn receipt(archived: &Archived<'_>, origin_key: &EdKey) -> Final {
     countersign(
         FinalBody {
-            hash: hex(&chain_hash(
+            hash: hex::encode(chain_hash(
                 archived.audit_prev_hash,
                 archived.invoice_hash,
                 archived.number,
@@ -193,7 +193,7 @@ pub fn receipt(archived: &Archived<'_>, origin_key: &EdKey) -> Final {
             ledger_seq: archived.ledger_seq,
             number: archived.number.to_string(),
             origin_kid: origin_key.kid().to_string(),
-            prev_hash: hex(archived.audit_prev_hash),
+            prev_hash: hex::encode(archived.audit_prev_hash),
             received_at: archived.received_at.to_string(),
             seq: archived.seq,
             series: archived.series.to_string(),

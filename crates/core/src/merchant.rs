@@ -322,5 +322,5 @@ pub fn retired(series: &SeriesConfig) -> FieldError {
 
 /// The hash under which an API key is stored (`apikey:{sha256}` in KV): lower-case hex SHA-256.
 pub fn api_key_hash(api_key: &str) -> String {
-    crate::keys::hex(&crate::keys::sha256(api_key.as_bytes()))
+    hex::encode(crate::keys::sha256(api_key.as_bytes()))
 }

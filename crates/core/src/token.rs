@@ -349,7 +349,7 @@ mod tests {
         let mut mac = mac("Jefe");
         mac.update(b"what do ya want for nothing?");
         let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
-        assert_eq!(crate::keys::hex(&mac.finalize().into_bytes()), expected);
+        assert_eq!(hex::encode(mac.finalize().into_bytes()), expected);
     }
 
     #[test]

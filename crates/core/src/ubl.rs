@@ -18,7 +18,6 @@ use crate::currency::Currency;
 use crate::document::model::{Document, Final, Status};
 use crate::document::sign::invoice_hash;
 use crate::escape::{escape_into, Context};
-use crate::keys::hex;
 use crate::merchant::Seller;
 use crate::money::{round_half_away_from_zero, Money};
 use crate::problem::{Code, FieldError, Problem};
@@ -259,7 +258,7 @@ fn trace_references(xml: &mut Xml, document: &Document, final_: Option<&Final>) 
         &format!(
             "{} signed invoice; sha256={}; alg={}; kid={}; sig={}",
             document.invoice.format,
-            hex(&invoice_hash(&document.invoice)),
+            hex::encode(invoice_hash(&document.invoice)),
             signature.alg,
             signature.kid,
             signature.sig
@@ -752,7 +751,7 @@ mod tests {
         assert_eq!(element(&xml, "cbc:Note"), vec!["Net 30"]);
         assert!(xml.contains("currencyID=\"EUR\">18.71</cbc:TaxAmount>"));
         // The trace back to the signed JSON and to the ledger.
-        let hash = hex(&invoice_hash(&document.invoice));
+        let hash = hex::encode(invoice_hash(&document.invoice));
         assert!(xml.contains(&format!("sha256={hash}")));
         assert!(xml.contains(&format!("sig={}", document.edge_signature.sig)));
         let final_ = document.final_.as_ref().unwrap();

@@ -6,7 +6,7 @@ use invoice_edge_core::document::model::{uuid_v7, Document, Final};
 use invoice_edge_core::document::sign::{invoice_hash, Channel};
 use invoice_edge_core::document::verify::{verify, VerifyCode};
 use invoice_edge_core::keys::{EdKey, Jwks};
-use invoice_edge_core::ledger::{receipt, Archived};
+use invoice_edge_core::ledger::{countersign, receipt, Archived};
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::series::{ChainPosition, GENESIS_PREV_HASH};
 use invoice_edge_core::token::{self, Cart, CheckoutClaims};
@@ -216,6 +216,22 @@ fn a_final_document_needs_a_valid_countersignature_bound_to_its_invoice() {
         elsewhere["final"] =
             serde_json::to_value(archive(&invoice_hash(&pending.invoice), number, seq)).unwrap();
         assert_eq!(verify(&elsewhere, &jwks).code, VerifyCode::FinalMismatch);
+    }
+
+    // A countersigned receipt whose prev_hash is not 32 bytes of hex links to nothing: not hex,
+    // odd length, too short, and sign characters (which a radix parse would have taken).
+    for prev_hash in [
+        "g".repeat(64),
+        "0".repeat(63),
+        "00".repeat(31),
+        "+0".repeat(32),
+    ] {
+        let mut body = final_.body();
+        body.prev_hash = prev_hash.clone();
+        let mut unlinked = document.clone();
+        unlinked["final"] = serde_json::to_value(countersign(body, &origin)).unwrap();
+        let verdict = verify(&unlinked, &jwks);
+        assert_eq!(verdict.code, VerifyCode::FinalMismatch, "{prev_hash}");
     }
 
     // An invoice without its chain fields is malformed, even when validly signed.

@@ -6,7 +6,7 @@ use invoice_edge_core::date::parse_rfc3339_millis;
 use invoice_edge_core::document::issue::{issue, IssueContext};
 use invoice_edge_core::document::model::SignedInvoice;
 use invoice_edge_core::document::sign::{invoice_hash, request_fingerprint, sign, Channel};
-use invoice_edge_core::keys::{hex, EdKey, Jwks};
+use invoice_edge_core::keys::{EdKey, Jwks};
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::numbering::{render_number, NumberFormat, UtcOffset};
 use invoice_edge_core::series::{
@@ -181,7 +181,7 @@ fn series_of(n: usize, key: &EdKey) -> Vec<SignedInvoice> {
         .unwrap();
         head = Some(SeriesHead {
             seq: signed.invoice.seq,
-            hash: hex(&invoice_hash(&signed.invoice)),
+            hash: hex::encode(invoice_hash(&signed.invoice)),
             issued_at_ms: 1_795_600_800_000 + i as i64,
         });
         out.push(signed);
@@ -239,7 +239,7 @@ proptest! {
             // Re-signed with the right key, but linked to nothing: a forged predecessor.
             Damage::Relink(i) => {
                 let mut invoice = damaged[i].invoice.clone();
-                invoice.prev_hash = hex(&[0xab; 32]);
+                invoice.prev_hash = hex::encode([0xab; 32]);
                 damaged[i] = sign(invoice, &key);
             }
         }

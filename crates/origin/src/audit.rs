@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use hex::FromHex;
 use invoice_edge_core::canonical::{canonicalize, to_jcs_bytes};
 use invoice_edge_core::document::model::FORMAT;
 use invoice_edge_core::document::verify::{verify, VerifyCode};
-use invoice_edge_core::keys::{hex, hex_decode, sha256, verify_signature, Jwks};
+use invoice_edge_core::keys::{sha256, verify_signature, Jwks};
 use invoice_edge_core::ledger::chain_hash;
 use invoice_edge_core::series::GENESIS_PREV_HASH;
 use serde_json::Value;
@@ -144,7 +145,7 @@ pub fn audit(db: &Path, trust: &Jwks) -> Result<Summary, AuditError> {
 
     let mut summary = Summary {
         origin_keys: origin_jwks.keys.len(),
-        head_hash: hex(&GENESIS),
+        head_hash: hex::encode(GENESIS),
         ..Summary::default()
     };
     let mut prev = GENESIS;
@@ -166,13 +167,13 @@ pub fn audit(db: &Path, trust: &Jwks) -> Result<Summary, AuditError> {
                 ),
             ));
         }
-        if entry.prev_hash != hex(&prev) {
+        if entry.prev_hash != hex::encode(prev) {
             return Err(broken_at(
                 &entry,
                 format!(
                     "prev_hash {} does not link to the previous entry's hash {}",
                     entry.prev_hash,
-                    hex(&prev)
+                    hex::encode(prev)
                 ),
             ));
         }
@@ -182,7 +183,7 @@ pub fn audit(db: &Path, trust: &Jwks) -> Result<Summary, AuditError> {
         let document: Value = serde_json::from_str(&entry.document)
             .map_err(|e| broken_at(&entry, format!("stored document is not JSON: {e}")))?;
         let invoice = &document["invoice"];
-        let invoice_hash = hex(&sha256(canonicalize(invoice).as_bytes()));
+        let invoice_hash = hex::encode(sha256(canonicalize(invoice).as_bytes()));
         if invoice_hash != entry.invoice_hash {
             return Err(broken_at(
                 &entry,
@@ -242,11 +243,10 @@ pub fn audit(db: &Path, trust: &Jwks) -> Result<Summary, AuditError> {
         }
 
         // The global chain link and the countersignature.
-        let invoice_hash_bytes: [u8; 32] = hex_decode(&invoice_hash)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| broken_at(&entry, "invoice hash is not 32 bytes of hex"))?;
+        let invoice_hash_bytes = <[u8; 32]>::from_hex(&invoice_hash)
+            .map_err(|_| broken_at(&entry, "invoice hash is not 32 bytes of hex"))?;
         let hash = chain_hash(&prev, &invoice_hash_bytes, &entry.number);
-        if hex(&hash) != entry.hash {
+        if hex::encode(hash) != entry.hash {
             return Err(broken_at(
                 &entry,
                 "hash is not SHA-256(prev_hash || invoice_hash || number)",

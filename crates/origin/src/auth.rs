@@ -4,7 +4,8 @@
 //! digest a line (`serve --edge-tokens FILE`; two lines during a rotation). `/metrics` has its
 //! own file (`--metrics-tokens`), so a monitoring system's credential cannot write the ledger.
 
-use invoice_edge_core::keys::{hex, sha256};
+use hex::FromHex;
+use invoice_edge_core::keys::sha256;
 use subtle::ConstantTimeEq;
 
 /// The SHA-256 digests of the tokens a route accepts.
@@ -22,9 +23,9 @@ impl TokenHashes {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let digest = invoice_edge_core::keys::hex_decode(line)
+            let digest = <[u8; 32]>::from_hex(line)
+                .ok()
                 .filter(|_| line.bytes().all(|b| !b.is_ascii_uppercase()))
-                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
                 .ok_or_else(|| {
                     format!(
                         "line {}: expected the lower-case hex SHA-256 of a token (64 digits), \
@@ -59,7 +60,7 @@ impl TokenHashes {
 
     /// The lower-case hex digest of a token: what a tokens file holds.
     pub fn digest_of(token: &str) -> String {
-        hex(&sha256(token.as_bytes()))
+        hex::encode(sha256(token.as_bytes()))
     }
 }
 

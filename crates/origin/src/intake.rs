@@ -3,10 +3,11 @@
 //! and lock-free, so request handlers run it in parallel and the single writer only judges the
 //! chain and appends.
 
+use hex::FromHex;
 use invoice_edge_core::date::parse_rfc3339_millis;
 use invoice_edge_core::document::model::{is_uuid, Invoice, FORMAT};
 use invoice_edge_core::document::verify::{verify, VerifyCode};
-use invoice_edge_core::keys::{hex_decode, Jwks};
+use invoice_edge_core::keys::Jwks;
 use invoice_edge_core::merchant::is_valid_series_name;
 use invoice_edge_core::series::is_hash_hex;
 use invoice_edge_core::{Code, FieldError, Problem};
@@ -120,8 +121,7 @@ pub fn check(document: Value, path_id: Option<&str>, trust: &Jwks) -> Result<Che
     let invoice_hash: [u8; 32] = verification
         .invoice_hash
         .as_deref()
-        .and_then(hex_decode)
-        .and_then(|bytes| bytes.try_into().ok())
+        .and_then(|hash| <[u8; 32]>::from_hex(hash).ok())
         .ok_or_else(|| Problem::single(Code::Internal, "verification returned no invoice hash"))?;
     let document = serde_json::to_string(&bare)
         .map_err(|e| Problem::single(Code::Internal, format!("cannot store document: {e}")))?;

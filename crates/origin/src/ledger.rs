@@ -10,9 +10,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 
+use hex::FromHex;
 use invoice_edge_core::date::rfc3339_millis;
 use invoice_edge_core::document::model::Final;
-use invoice_edge_core::keys::{hex, hex_decode, EdKey, Jwks, PublicJwk};
+use invoice_edge_core::keys::{EdKey, Jwks, PublicJwk};
 use invoice_edge_core::ledger::{receipt, Archived};
 use invoice_edge_core::series::{judge, ChainLink, Judgement};
 use invoice_edge_core::{Code, Problem};
@@ -420,9 +421,7 @@ fn audit_head(conn: &Connection) -> rusqlite::Result<AuditHead> {
         .optional()?
         .map(|(seq, hash)| AuditHead {
             seq: to_u64(seq),
-            hash: hex_decode(&hash)
-                .and_then(|b| b.try_into().ok())
-                .unwrap_or(GENESIS),
+            hash: <[u8; 32]>::from_hex(&hash).unwrap_or(GENESIS),
         })
         .unwrap_or(AuditHead {
             seq: 0,
@@ -521,7 +520,7 @@ fn archive_one(
     received_at: &str,
     void: Option<&Void>,
 ) -> rusqlite::Result<(Outcome, AuditHead)> {
-    let hash_hex = hex(&document.invoice_hash);
+    let hash_hex = hex::encode(document.invoice_hash);
     let rejected = |problem: Problem| Ok((Outcome::Rejected(problem), audit));
     if let Some(existing) = entry_by_id(conn, &document.id)? {
         if existing.invoice_hash == hash_hex {
@@ -687,9 +686,7 @@ fn archive_one(
     ])?;
     let next = AuditHead {
         seq: ledger_seq,
-        hash: hex_decode(&final_.hash)
-            .and_then(|b| b.try_into().ok())
-            .unwrap_or(GENESIS),
+        hash: <[u8; 32]>::from_hex(&final_.hash).unwrap_or(GENESIS),
     };
     Ok((
         Outcome::Created {

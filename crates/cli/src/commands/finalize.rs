@@ -12,10 +12,11 @@
 //! the retryable `UNKNOWN_KID`) or answered something that is not this invoice's final data.
 
 use clap::Args;
+use hex::FromHex;
 use invoice_edge_core::canonical::canonicalize;
 use invoice_edge_core::document::model::{is_uuid, Final, FORMAT};
 use invoice_edge_core::document::verify::{verify, VerifyCode};
-use invoice_edge_core::keys::{hex, hex_decode, sha256};
+use invoice_edge_core::keys::sha256;
 use invoice_edge_core::ledger::chain_hash;
 use invoice_edge_core::problem::{Code, Problem};
 use serde::Serialize;
@@ -127,9 +128,9 @@ pub fn run(args: &FinalizeArgs) -> Result<(), Failure> {
     }
     // The audit-chain link covers the invoice hash: a receipt for another invoice fails here.
     let hash = sha256(canonicalize(invoice).as_bytes());
-    let prev: Option<[u8; 32]> = hex_decode(&final_.prev_hash).and_then(|b| b.try_into().ok());
-    let linked =
-        prev.is_some_and(|prev| hex(&chain_hash(&prev, &hash, &final_.number)) == final_.hash);
+    let prev = <[u8; 32]>::from_hex(&final_.prev_hash).ok();
+    let linked = prev
+        .is_some_and(|prev| hex::encode(chain_hash(&prev, &hash, &final_.number)) == final_.hash);
     if !linked {
         return Err(not_ours("its chain hash does not cover this invoice"));
     }

@@ -10,7 +10,7 @@ use invoice_edge_core::document::issue::{issue, IssueContext};
 use invoice_edge_core::document::model::{uuid_v7, Document, FORMAT};
 use invoice_edge_core::document::sign::Channel;
 use invoice_edge_core::json_reader::parse_json;
-use invoice_edge_core::keys::{hex, sha256};
+use invoice_edge_core::keys::sha256;
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::problem::{Code, Problem};
 use invoice_edge_core::series::{next_position, ChainPosition, NextPosition, SeriesHead};
@@ -210,7 +210,7 @@ fn previous_of(document: &Value) -> Result<Previous, String> {
             seq,
             // The invoice hash as every verifier computes it: over the JSON as given, so a
             // field this version does not know still counts.
-            hash: hex(&sha256(canonicalize(invoice).as_bytes())),
+            hash: hex::encode(sha256(canonicalize(invoice).as_bytes())),
             issued_at_ms,
         },
     })
@@ -238,7 +238,7 @@ mod tests {
         assert_eq!(found.head.seq, 41);
         assert_eq!(
             found.head.hash,
-            hex(&sha256(canonicalize(&document["invoice"]).as_bytes()))
+            hex::encode(sha256(canonicalize(&document["invoice"]).as_bytes()))
         );
         assert_eq!(found.head.issued_at_ms, 1_798_761_599_999);
     }

@@ -11,10 +11,3 @@ pub mod issue;
 pub mod model;
 pub mod sign;
 pub mod verify;
-
-// Transitional: src/routes/page.rs (reworked on another branch at the time of this split) still
-// imports these names from here. Remove this line once it imports them from their homes above.
-pub use self::{
-    model::{is_uuid, Document, Status},
-    verify::{verify, VerifyCode},
-};

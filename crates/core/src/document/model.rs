@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::date::Date;
-use crate::keys::hex;
 use crate::merchant::Seller;
 use crate::request::{Buyer, Delivery};
 use crate::tax::{InvoiceLine, TaxBreakdown, Totals};
@@ -177,7 +176,7 @@ pub fn uuid_v7(unix_ms: u64, random: [u8; 10]) -> String {
     bytes[7] = random[1];
     bytes[8] = 0x80 | (random[2] & 0x3f);
     bytes[9..].copy_from_slice(&random[3..]);
-    let h = hex(&bytes);
+    let h = hex::encode(bytes);
     format!(
         "{}-{}-{}-{}-{}",
         &h[..8],

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::canonical::{canonicalize, to_jcs_bytes};
 use crate::document::model::{EdgeSignature, Invoice, SignedInvoice};
-use crate::keys::{hex, sha256, EdKey};
+use crate::keys::{sha256, EdKey};
 
 /// How a request was made. Part of the idempotency fingerprint, so an API-key request and a
 /// checkout-token request never replay each other (DESIGN.md, "Edge issuance path").
@@ -56,7 +56,7 @@ pub fn fingerprint_of_canonical(canonical: &str, channel: Channel) -> String {
     input.extend_from_slice(channel.as_str().as_bytes());
     input.push(b'\n');
     input.extend_from_slice(canonical.as_bytes());
-    hex(&sha256(&input))
+    hex::encode(sha256(&input))
 }
 
 /// SHA-256 of an invoice's canonical bytes, as raw bytes.

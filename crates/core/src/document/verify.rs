@@ -6,7 +6,9 @@ use serde_json::Value;
 
 use crate::canonical::{canonicalize, to_jcs_bytes};
 use crate::document::model::{EdgeSignature, Final, Status, FORMAT};
-use crate::keys::{hex, hex_decode, sha256, verify_signature, Jwks, ROLE_EDGE, ROLE_ORIGIN};
+use hex::FromHex;
+
+use crate::keys::{sha256, verify_signature, Jwks, ROLE_EDGE, ROLE_ORIGIN};
 use crate::ledger::chain_hash;
 
 /// The outcome codes of verification (documented in openapi.yaml).
@@ -145,9 +147,10 @@ pub fn check_receipt(
             "the origin's countersignature does not match final".into(),
         ));
     }
-    let prev: Option<[u8; 32]> = hex_decode(&final_.prev_hash).and_then(|b| b.try_into().ok());
-    let linked = prev
-        .is_some_and(|prev| hex(&chain_hash(&prev, invoice_hash, &final_.number)) == final_.hash);
+    let prev = <[u8; 32]>::from_hex(&final_.prev_hash).ok();
+    let linked = prev.is_some_and(|prev| {
+        hex::encode(chain_hash(&prev, invoice_hash, &final_.number)) == final_.hash
+    });
     // The receipt repeats the invoice's own number, series and seq.
     let same_place = invoice.get("number").and_then(Value::as_str) == Some(final_.number.as_str())
         && invoice.get("seq").and_then(Value::as_u64) == Some(final_.seq);
@@ -209,7 +212,7 @@ fn verify_signatures(document: &Value, jwks: &Jwks) -> Verification {
     }
     let bytes = canonicalize(invoice).into_bytes();
     let hash = sha256(&bytes);
-    let hash_hex = Some(hex(&hash));
+    let hash_hex = Some(hex::encode(hash));
     let Some(edge_key) = jwks.find_for(&signature.kid, ROLE_EDGE) else {
         return verdict(
             VerifyCode::UnknownKid,

@@ -12,7 +12,7 @@ use invoice_edge_core::canonical::canonicalize;
 use invoice_edge_core::document::issue::{issue, IssueContext};
 use invoice_edge_core::document::model::uuid_v7;
 use invoice_edge_core::document::sign::{invoice_hash, Channel};
-use invoice_edge_core::keys::{hex, sha256, EdKey, Jwks};
+use invoice_edge_core::keys::{sha256, EdKey, Jwks};
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::series::{next_position, ChainPosition, SeriesHead};
 use invoice_edge_core::{parse_request, Payment};
@@ -45,13 +45,13 @@ pub fn new_key() -> EdKey {
 
 /// A random bearer token.
 pub fn new_token() -> String {
-    hex(&fresh::<32>())
+    hex::encode(fresh::<32>())
 }
 
 /// What a tokens file holds for a token: its SHA-256 in lower-case hex. Computed here with the
 /// core's SHA-256, not the origin's helper, so the file format itself is under test.
 pub fn token_digest(token: &str) -> String {
-    hex(&sha256(token.as_bytes()))
+    hex::encode(sha256(token.as_bytes()))
 }
 
 pub fn jwks(keys: &[&EdKey]) -> Jwks {
@@ -524,7 +524,7 @@ fn id_or_none(document: &Value) -> &str {
 
 /// The invoice hash of a document as it stands (SHA-256 of its invoice's JCS bytes).
 pub fn hash_of(document: &Value) -> String {
-    hex(&sha256(canonicalize(&document["invoice"]).as_bytes()))
+    hex::encode(sha256(canonicalize(&document["invoice"]).as_bytes()))
 }
 
 /// An ordinary request: two cups of tea at `price` for a company buyer.
@@ -620,7 +620,7 @@ impl SeriesWriter {
         );
         let signed: invoice_edge_core::document::model::SignedInvoice =
             serde_json::from_value(document.clone()).unwrap();
-        let hash = hex(&invoice_hash(&signed.invoice));
+        let hash = hex::encode(invoice_hash(&signed.invoice));
         assert_eq!(
             hash,
             hash_of(&document),

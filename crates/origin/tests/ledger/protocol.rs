@@ -3,8 +3,9 @@
 //! series, large documents, untrusted keys, unsupported formats, malformed input, reads, and
 //! the version 1 path.
 
+use hex::FromHex;
 use invoice_edge_core::document::verify::{verify, VerifyCode};
-use invoice_edge_core::keys::{hex, hex_decode, Jwks};
+use invoice_edge_core::keys::Jwks;
 use invoice_edge_core::ledger::chain_hash;
 use invoice_edge_core::series::{verify_chain, GENESIS_PREV_HASH};
 use serde_json::{json, Value};
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 fn bytes32(text: &str) -> [u8; 32] {
-    hex_decode(text).unwrap().try_into().unwrap()
+    <[u8; 32]>::from_hex(text).unwrap()
 }
 
 /// The origin's JWKS (open to anyone) with the edge key added: all an offline verifier needs.
@@ -52,7 +53,7 @@ fn a_series_is_archived_in_order_and_verifies_offline() {
         receipts.push(reply.json);
     }
 
-    let mut audit_prev = hex(&[0; 32]);
+    let mut audit_prev = hex::encode([0; 32]);
     for (i, (document, final_)) in sent.iter().zip(&receipts).enumerate() {
         let invoice = &document["invoice"];
         // The receipt repeats the invoice's own place; the origin numbers nothing.
@@ -69,8 +70,8 @@ fn a_series_is_archived_in_order_and_verifies_offline() {
             &bytes32(&hash_of(document)),
             invoice["number"].as_str().unwrap(),
         );
-        assert_eq!(final_["hash"], hex(&hash));
-        audit_prev = hex(&hash);
+        assert_eq!(final_["hash"], hex::encode(hash));
+        audit_prev = hex::encode(hash);
     }
     let numbers: Vec<&Value> = receipts.iter().map(|r| &r["number"]).collect();
     assert_eq!(
