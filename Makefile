@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 ROOT := $(CURDIR)
 export PATH := $(ROOT)/.tools/bin:$(HOME)/.cargo/bin:$(PATH)
-# worker-build must not download its tools (../shared/TOOLCHAIN.md, "worker-build must not download").
+# worker-build must not download its tools (docs/DEVELOPERS.md, "worker-build must not download").
 export WASM_BINDGEN_BIN := $(HOME)/.cargo/bin/wasm-bindgen
 export WASM_OPT_BIN := $(ROOT)/node_modules/.bin/wasm-opt
 export ESBUILD_BIN := $(ROOT)/node_modules/.bin/esbuild

@@ -2,7 +2,7 @@
 # Builds the browser module (crates/browser) into www/pkg/: wasm32 build (profile `browser`,
 # size first; Cargo.toml), wasm-bindgen
 # --target web (an ES module the widget and /v/{id} import), then wasm-opt -Oz for size.
-# The pinned wasm-bindgen CLI must equal the library pin in Cargo.toml (../shared/TOOLCHAIN.md).
+# The pinned wasm-bindgen CLI must equal the library pin in Cargo.toml (docs/DEVELOPERS.md).
 # CARGO_TARGET_DIR is honoured, so the build can stay out of the worker's target dir.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the worker (root crate) for workerd into build/, using only local tools:
 # worker-build would otherwise try to download wasm-bindgen, wasm-opt and esbuild and fail
-# on this network (../shared/TOOLCHAIN.md). It uses the `deploy` profile of Cargo.toml (size-
+# on this network (docs/DEVELOPERS.md). It uses the `deploy` profile of Cargo.toml (size-
 # optimized, with signing and hashing at opt-level 3).
 #   WORKER_BUILD_OPT=0  skips wasm-opt (dev and tests: about 5 s faster);
 #   default             runs wasm-opt and strips the debug name section, as `wrangler deploy` ships.

@@ -8,7 +8,7 @@
 #     storage and alarms) persisted in .state/wrangler, and --test-scheduled so the cron handler
 #     can be triggered;
 #   - a ticker that triggers the cron's safety net every minute, because local cron does not
-#     fire by itself (../shared/TOOLCHAIN.md).
+#     fire by itself (docs/DEVELOPERS.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

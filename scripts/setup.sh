@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine, and nothing on a machine that has it.
 # Every step checks first (a version or a stamp holding a checksum), so a second run takes
-# about a second. Versions are pinned together in ../shared/TOOLCHAIN.md.
+# about a second. Versions are pinned together in docs/DEVELOPERS.md.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,4 +1,4 @@
-//! Who is calling (DESIGN.md, "Authentication"): a merchant's backend with an API key
+//! Who is calling (docs/ARCHITECTURE.md, "Authentication"): a merchant's backend with an API key
 //! (`Authorization: Bearer`), or a browser with a checkout token (`Checkout-Token` and
 //! `?merchant=`). One place for the header parsing, with a typed refusal.
 
@@ -39,7 +39,7 @@ pub fn bearer(req: &Request) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// A browser origin that may read this merchant's answers: one of its listed origins (DESIGN.md,
+/// A browser origin that may read this merchant's answers: one of its listed origins (docs/ARCHITECTURE.md,
 /// "CORS"). Only checkout-token calls come from browsers; API keys are server-to-server.
 pub fn listed_origin(req: &Request, merchant: &MerchantConfig) -> Option<String> {
     req.headers()

@@ -1,5 +1,5 @@
 //! The worker's one home for time and randomness: the core takes both as arguments
-//! (DESIGN.md, "Parts"), and every adapter call site gets them here.
+//! (docs/ARCHITECTURE.md, "Parts"), and every adapter call site gets them here.
 
 use worker::Env;
 
@@ -9,7 +9,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// A series object's clock: the runtime's, shifted in test builds by `TEST_CLOCK_SHIFT_MS` so a
-/// test can cross 72 offline hours in seconds (DESIGN.md, "Offline limits"). A deployed worker
+/// test can cross 72 offline hours in seconds (docs/ARCHITECTURE.md, "Offline limits"). A deployed worker
 /// is built without the `test-hooks` feature and ignores the variable.
 pub fn series_now_ms(env: &Env) -> i64 {
     i64::try_from(now_ms())

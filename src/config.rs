@@ -1,11 +1,11 @@
-//! The worker's configuration, read from its bindings (DESIGN.md, "Configuration names").
+//! The worker's configuration, read from its bindings (docs/ARCHITECTURE.md, "Configuration names").
 
 use invoice_edge_core::breaker::BreakerConfig;
 use invoice_edge_core::keys::{EdKey, Jwks, PublicJwk, ROLE_EDGE, ROLE_ORIGIN};
 use std::cell::RefCell;
 use worker::Env;
 
-/// Default deadline of one delivery batch (DESIGN.md: `ORIGIN_BATCH_TIMEOUT_MS`).
+/// Default deadline of one delivery batch (docs/ARCHITECTURE.md: `ORIGIN_BATCH_TIMEOUT_MS`).
 pub const DEFAULT_ORIGIN_BATCH_TIMEOUT_MS: u64 = 15_000;
 
 fn text(env: &Env, name: &str) -> Option<String> {
@@ -98,7 +98,7 @@ pub fn signing_key(env: &Env) -> Option<EdKey> {
 }
 
 /// KV `MERCHANTS` key of the archive of retired public keys, a JWKS `{"keys": [...]}`
-/// (DESIGN.md, "Configuration names"): a key leaves the secrets when it retires, never the JWKS,
+/// (docs/ARCHITECTURE.md, "Configuration names"): a key leaves the secrets when it retires, never the JWKS,
 /// so a ten-year-old invoice still verifies. `invoice-edge signing-key rotate` maintains it.
 pub const JWKS_ARCHIVE_KEY: &str = "jwks:archive";
 

@@ -35,7 +35,7 @@ pub fn method_not_allowed(allowed: &[&str]) -> Result<Response> {
     Ok(response)
 }
 
-/// The largest request body the edge reads (DESIGN.md, "Limits").
+/// The largest request body the edge reads (docs/ARCHITECTURE.md, "Limits").
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// A problem response with `Retry-After` in whole seconds (RFC 9110 section 10.2.3).

@@ -1,8 +1,8 @@
-//! Merchant configuration in KV `MERCHANTS` (DESIGN.md, "Authentication"):
+//! Merchant configuration in KV `MERCHANTS` (docs/ARCHITECTURE.md, "Authentication"):
 //! - `merchant:{id}` → the `MerchantConfig` JSON (`invoice-edge merchant create` output's `config`);
 //! - `apikey:{sha256}` → the merchant id, one key per valid API key (two during a rotation).
 //!
-//! Both lookups are cached in the isolate for at most 60 s (DESIGN.md, "Edge issuance path",
+//! Both lookups are cached in the isolate for at most 60 s (docs/ARCHITECTURE.md, "Edge issuance path",
 //! step 1): an issuance then makes no KV read at all. So a revoked key, or a changed
 //! configuration, takes effect within a minute (docs/SECURITY.md).
 

@@ -1,4 +1,4 @@
-//! The origin ledger client (DESIGN.md, "Origin ledger protocol"): the series objects' delivery
+//! The origin ledger client (docs/ARCHITECTURE.md, "Origin ledger protocol"): the series objects' delivery
 //! batches, each with `Authorization: Bearer ORIGIN_TOKEN` and raced against a deadline. The
 //! wire types, and which refusals are permanent, are the core's (`ledger`), shared with the
 //! origin.
@@ -9,7 +9,7 @@ use std::time::Duration;
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
 
 /// Sends a request and gives up after `timeout_ms`: the fetch is raced against a `Delay` and
-/// aborted, so a slow origin cannot hold the buyer's answer (TOOLCHAIN.md).
+/// aborted, so a slow origin cannot hold the buyer's answer (docs/DEVELOPERS.md).
 async fn send(
     url: &str,
     method: Method,

@@ -1,4 +1,4 @@
-//! The cron's safety net (DESIGN.md, "Delivery to the origin"): every minute, one bounded page
+//! The cron's safety net (docs/ARCHITECTURE.md, "Delivery to the origin"): every minute, one bounded page
 //! of the `series:` index, each series' object poked so that its alarm is set. Delivery never
 //! depends on it; it only catches an object whose alarm was lost. The page cursor is kept in KV
 //! `cron:series-cursor`, so successive runs walk every series.

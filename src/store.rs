@@ -1,4 +1,4 @@
-//! The KV records of an invoice (DESIGN.md, "Edge issuance path", step 4, and "Configuration
+//! The KV records of an invoice (docs/ARCHITECTURE.md, "Edge issuance path", step 4, and "Configuration
 //! names"). KV allows one write per second to a key, so each is written once and never
 //! rewritten with other bytes:
 //! - `inv:{id}`: the signed `{invoice, edge_signature}`, by the worker, else by the series'

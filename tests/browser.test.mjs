@@ -446,7 +446,7 @@ async function issueAsIndividual(widget) {
 test('the figures the widget shows for a cart rounded at a half are the ones the edge issues', async () => {
   // Each cart lands on a half: a line amount (0.5 × 24.97 = 12.485, and 3 × 0.415 = 1.245) and,
   // with net pricing, the tax (12.50 × 13 % = 1.625). Half away from zero gives 12.49, 1.25 and
-  // 1.63 (DESIGN.md, "Money rules"); half to even, or a float, would give 12.48, 1.24 or 1.62.
+  // 1.63 (docs/ARCHITECTURE.md, "Money rules"); half to even, or a float, would give 12.48, 1.24 or 1.62.
   const carts = [
     {
       order: 'HALF-NET',

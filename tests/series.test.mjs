@@ -1,4 +1,4 @@
-// Edge numbering (DESIGN.md, "Series", "Edge issuance path", "Delivery to the origin", "Offline
+// Edge numbering (docs/ARCHITECTURE.md, "Series", "Edge issuance path", "Delivery to the origin", "Offline
 // limits"): the worker in workerd with its SeriesLedger objects (SQLite storage, alarms) and KV,
 // the real `invoice-origin` on a temporary SQLite file. The only test double is the fault proxy,
 // for answers the real origin cannot give (401/413/429 on a batch, UNSUPPORTED_FORMAT).

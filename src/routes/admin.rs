@@ -1,5 +1,5 @@
 //! Admin routes for a merchant's backend (API key; no cross-origin use), over its series'
-//! objects (DESIGN.md, "HTTP surface of the edge"):
+//! objects (docs/ARCHITECTURE.md, "HTTP surface of the edge"):
 //! - `GET /v1/admin/series`: each series' head, what is not yet final, the delivery state and
 //!   the offline level;
 //! - `POST /v1/admin/series/{series}/resume`: resume a stopped series (it redelivers from the

@@ -1,5 +1,5 @@
 //! `POST /v1/bench/floor`, built only with the `bench` feature: the floor of an issuance
-//! (DESIGN.md, "Edge issuance path", budget). It makes exactly the calls an issuance makes, with
+//! (docs/ARCHITECTURE.md, "Edge issuance path", budget). It makes exactly the calls an issuance makes, with
 //! none of its parsing, validation or tax work: the merchant lookup and rate-limit check, one
 //! Ed25519 signature, **one** call to a Durable Object that does one storage write, and one KV
 //! put of about the same size. docs/PERFORMANCE.md compares issuance against it.

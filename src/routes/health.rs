@@ -1,5 +1,5 @@
 //! `GET /v1/health`: liveness, the version, and how many series are at each offline level
-//! (DESIGN.md, "Offline limits"), read from the `level:` index the series' objects keep. Nothing
+//! (docs/ARCHITECTURE.md, "Offline limits"), read from the `level:` index the series' objects keep. Nothing
 //! merchant-specific.
 
 use std::collections::BTreeMap;

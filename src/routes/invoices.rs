@@ -1,6 +1,6 @@
 //! `POST /v1/invoices` (issue) and `GET /v1/invoices/{id}` (the current document).
 //!
-//! Issuance follows DESIGN.md, "Edge issuance path": authenticate and rate-limit, validate and
+//! Issuance follows docs/ARCHITECTURE.md, "Edge issuance path": authenticate and rate-limit, validate and
 //! compute with the core, make one call to the series' object (which numbers, chains, signs and
 //! stores), write `inv:` to KV, and answer 201 with the offline exposure. The origin is not on
 //! this path: the object's alarm delivers.
@@ -55,7 +55,7 @@ pub async fn issue(mut req: Request, env: Env, edge_node: String) -> Result<Resp
             };
         }
     };
-    // A browser on one of the merchant's listed origins may read the answer (DESIGN.md, CORS).
+    // A browser on one of the merchant's listed origins may read the answer (docs/ARCHITECTURE.md, CORS).
     let cors_origin = match caller {
         Caller::Token(_) => auth::listed_origin(&req, &merchant),
         Caller::ApiKey => None,
@@ -99,9 +99,9 @@ async fn issue_for(
     let prepared = match &caller {
         // An API-key request is the body itself: the core reads it with its serde fast path,
         // or, for anything unusual, with the collecting reader that lists every problem (UTF-8,
-        // nesting depth and syntax each with its own code: DESIGN.md, "Limits").
+        // nesting depth and syntax each with its own code: docs/ARCHITECTURE.md, "Limits").
         Caller::ApiKey => prepare_body(&body, merchant, Payment::AsRequested, Channel::ApiKey),
-        // The cart from the token, the buyer from the body (DESIGN.md, "Authentication").
+        // The cart from the token, the buyer from the body (docs/ARCHITECTURE.md, "Authentication").
         Caller::Token(claims) => {
             let value = match invoice_edge_core::json_reader::parse_json(&body) {
                 Ok(value) => value,
@@ -155,7 +155,7 @@ async fn issue_for(
         Ok(answer) => answer,
         Err(error) => {
             worker::console_error!("series call failed: {error}");
-            // The edge cannot tell whether the object stored the invoice (DESIGN.md): a retry of
+            // The edge cannot tell whether the object stored the invoice (docs/ARCHITECTURE.md): a retry of
             // the same request returns it if it did.
             return http::problem_retry_after(
                 Code::StorageUnavailable,
@@ -235,7 +235,7 @@ fn pending_document(signed: &str) -> String {
     format!("{open},\"status\":\"pending_sync\",\"final\":null,\"rejection\":null}}")
 }
 
-/// Every issuance answer carries the series' offline state (DESIGN.md, "Offline limits").
+/// Every issuance answer carries the series' offline state (docs/ARCHITECTURE.md, "Offline limits").
 fn with_exposure(response: Response, exposure: &str) -> Result<Response> {
     response.headers().set("Offline-Exposure", exposure)?;
     Ok(response)
@@ -266,7 +266,7 @@ fn skip_kv_for_test(_req: &Request) -> bool {
 }
 
 /// How long after its id's time KV may still miss an invoice: KV is eventually consistent
-/// across locations, about a minute (DESIGN.md, "Edge issuance path").
+/// across locations, about a minute (docs/ARCHITECTURE.md, "Edge issuance path").
 const KV_PROPAGATION_MS: u64 = 120_000;
 
 /// The Unix ms in a UUIDv7's first 48 bits.

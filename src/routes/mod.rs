@@ -1,4 +1,4 @@
-//! One module per area of the HTTP surface (../shared/DESIGN.md, "HTTP surface of the edge").
+//! One module per area of the HTTP surface (docs/ARCHITECTURE.md, "HTTP surface of the edge").
 
 pub mod admin;
 pub mod assets;

@@ -20,7 +20,7 @@ pub async fn post(mut req: Request, env: &Env) -> Result<Response> {
         }
     };
     let verdict = verify(&document, &crate::config::jwks(env).await);
-    // DESIGN.md: 200 for any well-formed document, 4xx only for malformed input; JSON that is not
+    // docs/ARCHITECTURE.md: 200 for any well-formed document, 4xx only for malformed input; JSON that is not
     // a document at all is malformed input.
     if verdict.code == VerifyCode::Malformed {
         return http::problem(Code::MalformedDocument, &verdict.detail);

@@ -69,7 +69,7 @@ async fn post(stub: &Stub, path: &str, body: Option<String>) -> Result<Response>
     Ok(response)
 }
 
-/// The one call of an issuance (DESIGN.md, "Edge issuance path", step 3). An `Err` means the
+/// The one call of an issuance (docs/ARCHITECTURE.md, "Edge issuance path", step 3). An `Err` means the
 /// edge cannot tell whether the document was stored: the caller answers 503, and a retry of
 /// the same request returns the invoice if it was.
 pub async fn issue(stub: &Stub, call: &IssueCall) -> Result<IssueAnswer> {

@@ -1,4 +1,4 @@
-//! One issuance, inside the series' object (DESIGN.md, "Edge issuance path", step 3): in one
+//! One issuance, inside the series' object (docs/ARCHITECTURE.md, "Edge issuance path", step 3): in one
 //! synchronous step, with no I/O before its storage write, the object answers a replay, refuses
 //! (another request for the order, a stopped series, an offline limit), or numbers, chains,
 //! signs and stores the document with the order index and the new head.
@@ -29,7 +29,7 @@ pub struct IssueCall {
     pub edge_node: String,
     /// The `seq`s of this series whose `inv:` the calling isolate has written since its last
     /// call here (see [`super::client::note_inv_written`]): the object marks them seen, so its
-    /// alarm need not read KV to find out (DESIGN.md budget: one KV write per issuance, no
+    /// alarm need not read KV to find out (docs/ARCHITECTURE.md budget: one KV write per issuance, no
     /// KV read). A lost acknowledgement only means the alarm reads that record itself.
     #[serde(default)]
     pub inv_written: Vec<u64>,
@@ -67,7 +67,7 @@ pub enum IssueAnswer {
     },
 }
 
-/// The current document of a stored row: its receipt wins over a rejection (DESIGN.md).
+/// The current document of a stored row: its receipt wins over a rejection (docs/ARCHITECTURE.md).
 pub fn document_of(row: &DocumentRow) -> Result<Document> {
     let signed: SignedInvoice = serde_json::from_str(&row.signed)?;
     let receipt = row
@@ -188,7 +188,7 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
     };
 
     // Pinned at the first issuance: a later change of format or hint in the merchant's
-    // configuration does not move an existing series (DESIGN.md, "Series").
+    // configuration does not move an existing series (docs/ARCHITECTURE.md, "Series").
     let issuer = pin(&mut state, call.issuer);
     let Some(position) = next_position(state.head.as_ref(), now) else {
         return Ok(refused(

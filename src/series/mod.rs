@@ -1,5 +1,5 @@
 //! The `SeriesLedger` Durable Object (binding `SERIES`): one per `(merchant, series)`, named
-//! `{merchant}/{series}`, the only writer of its series (DESIGN.md, "Series" and "Edge issuance
+//! `{merchant}/{series}`, the only writer of its series (docs/ARCHITECTURE.md, "Series" and "Edge issuance
 //! path").
 //!
 //! - [`issue`]: idempotency, offline limits, numbering, chaining and signing in one synchronous
@@ -119,7 +119,7 @@ impl DurableObject for SeriesLedger {
         // This alarm is spent; whatever this run schedules, the next issuance checks storage.
         self.alarm_set.set(false);
         // Every error is caught here and the alarm re-armed: the platform's few automatic
-        // retries of a failed alarm are not relied on (DESIGN.md, "Delivery to the origin").
+        // retries of a failed alarm are not relied on (docs/ARCHITECTURE.md, "Delivery to the origin").
         let now = now_ms(&self.env);
         if let Err(error) = outbox::run(&self.state, &self.env, now).await {
             worker::console_error!("series alarm: {error}; retrying in 10 s");

@@ -1,6 +1,6 @@
 //! The series' alarm: it writes the KV records the object has not seen written, delivers the
 //! oldest documents the origin has not archived in one batch, keeps the offline level, and
-//! re-arms itself (DESIGN.md, "Delivery to the origin" and "Offline limits").
+//! re-arms itself (docs/ARCHITECTURE.md, "Delivery to the origin" and "Offline limits").
 //!
 //! The delivery state (breaker, back-off) lives in the object's storage. Everything read
 //! before an `await` on the network is read again after it: issuances run while the batch is
@@ -24,7 +24,7 @@ use crate::config::{self, EdgeConfig};
 /// Re-arm delays.
 const KV_RETRY_MS: i64 = 1_000;
 const NO_ORIGIN_RETRY_MS: i64 = 60_000;
-/// DESIGN.md: after a retryable failure the alarm is re-armed by the back-off, at most 60 s.
+/// docs/ARCHITECTURE.md: after a retryable failure the alarm is re-armed by the back-off, at most 60 s.
 const BACKOFF: Backoff = Backoff {
     base_ms: 1_000,
     factor: 2,
@@ -155,7 +155,7 @@ async fn write_kv_records(
     merchant: &str,
     now: i64,
 ) -> Result<()> {
-    // DESIGN.md: at least a second after issued_at, whatever the origin's state.
+    // docs/ARCHITECTURE.md: at least a second after issued_at, whatever the origin's state.
     let rows = store::kv_todo(sql, now.saturating_sub(1_000), 100)?;
     let writes = rows.iter().map(|row| async move {
         let mut inv = row.kv_inv != 0;

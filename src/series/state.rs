@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// What the series pinned at its first issuance: changing any of them needs a new series
-/// (DESIGN.md, "Series").
+/// (docs/ARCHITECTURE.md, "Series").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pinned {
     pub merchant: String,
@@ -51,8 +51,8 @@ pub struct SeriesState {
     /// decimal strings (money never passes through a float).
     pub outstanding_count: u64,
     pub outstanding_gross: BTreeMap<String, String>,
-    /// The latest limits the edge sent, for the alarm (DESIGN.md: "the object keeps the latest
-    /// limits it was sent").
+    /// The latest limits the edge sent, for the alarm, which judges the offline level without a
+    /// request (docs/ARCHITECTURE.md, "Offline limits").
     pub limits: Option<Limits>,
     pub stopped: Option<Stop>,
     pub regressed: Option<Regressed>,

@@ -3,7 +3,7 @@
 //!
 //! Every call here is synchronous (`SqlStorage::exec`), so a sequence of them inside one
 //! [`transaction_sync`] is one atomic storage transaction with no I/O in between: the input
-//! gate keeps other events out, and a failure half-way commits nothing (DESIGN.md, "Edge
+//! gate keeps other events out, and a failure half-way commits nothing (docs/ARCHITECTURE.md, "Edge
 //! issuance path", step 3).
 
 use invoice_edge_core::breaker::BreakerConfig;
@@ -316,7 +316,7 @@ pub fn mark_kv(sql: &SqlStorage, seq: u64, inv: bool, outcome: bool) -> Result<(
 
 /// Runs `step` inside the storage's `transactionSync` (not bound by `worker` 0.8, so reached
 /// through the raw JS object): it commits when `step` returns `Ok`, and rolls back everything
-/// it wrote when it returns `Err` (DESIGN.md, "Edge issuance path", step 3). `step` owns what
+/// it wrote when it returns `Err` (docs/ARCHITECTURE.md, "Edge issuance path", step 3). `step` owns what
 /// it writes, since the callback handed to JavaScript must be `'static`.
 pub fn transaction_sync<T: 'static>(
     storage: &Storage,

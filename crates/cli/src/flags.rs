@@ -4,7 +4,7 @@
 use invoice_edge_core::merchant::is_valid_series_name;
 use invoice_edge_core::series::is_hash_hex;
 
-/// `--series NAME`: 1-32 of `[A-Za-z0-9_-]` (DESIGN.md, "Series").
+/// `--series NAME`: 1-32 of `[A-Za-z0-9_-]` (docs/ARCHITECTURE.md, "Series").
 pub fn series_name(text: &str) -> Result<String, String> {
     if is_valid_series_name(text) {
         Ok(text.to_string())

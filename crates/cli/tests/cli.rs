@@ -723,7 +723,7 @@ fn issue_refuses_an_invoice_over_the_series_max_invoice_amount() {
     assert_eq!(json(&over.stderr)["code"], "INVOICE_AMOUNT_LIMIT");
 }
 
-/// DESIGN.md: tax IDs are accepted with or without their country prefix. For every country
+/// docs/ARCHITECTURE.md: tax IDs are accepted with or without their country prefix. For every country
 /// whose IDs are checked, `merchant create` takes the prefixed form (as the README writes it),
 /// stores it without the prefix, and refuses a wrong check digit as invalid input (exit 1).
 #[test]

@@ -1,8 +1,7 @@
 //! The delivery back-off: when a pending invoice should next be offered to the origin.
 //!
-//! DESIGN.md, "Edge issuance path", step 6: the queue consumer retries with back-off, and the
-//! cron reconciliation re-enqueues each `pending:` marker whose `next_attempt_at` is due. This
-//! module computes that time. Like tower's `retry/backoff.rs` it is a pure policy: the caller
+//! docs/ARCHITECTURE.md, "Delivery to the origin": after a failed batch the series' object sets
+//! its alarm for the next attempt, and this module computes that time. Like tower's `retry/backoff.rs` it is a pure policy: the caller
 //! passes the clock (`now_ms`, the worker's `Date.now()`) and the randomness (a
 //! [`RandomSource`]), so tests run with plain numbers, and the core never owns an rng.
 //!

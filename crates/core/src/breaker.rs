@@ -1,16 +1,16 @@
 //! The circuit breaker in front of the origin ledger, as a pure state machine over
 //! `(now, event)`.
 //!
-//! DESIGN.md, "Edge issuance path": the breaker opens after `BREAKER_FAILURES` consecutive
-//! failures (default 3), stays open for `BREAKER_COOLDOWN_MS` (default 30,000), and is then
-//! half-open for one probe. While it is open the edge skips the origin and answers
-//! `pending_sync` at once, instead of making every buyer wait out `ORIGIN_TIMEOUT_MS`.
+//! docs/ARCHITECTURE.md, "Delivery to the origin": the breaker opens after `BREAKER_FAILURES`
+//! consecutive failures (default 3), stays open for `BREAKER_COOLDOWN_MS` (default 30,000), and
+//! is then half-open for one probe. While it is open the series' alarm does not call the origin;
+//! issuance never waits for the origin in any state.
 //!
 //! Like tower's retry policies (`tower/src/retry/policy.rs`), it does no I/O and reads no
 //! clock: the caller passes `now_ms` (the worker's `Date.now()`, in milliseconds) with every
-//! event, so tests drive it with plain numbers. Its state is per isolate and a hint only;
-//! correctness never depends on it, because an invoice that skips the origin is still stored
-//! and delivered later.
+//! event, so tests drive it with plain numbers. Each series' object keeps its breaker in its own
+//! storage; correctness never depends on it, because a document the breaker holds back is
+//! still stored and delivered later.
 //!
 //! ```text
 //!            failures reach the threshold
@@ -24,11 +24,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The default number of consecutive failures that opens the breaker (DESIGN.md,
-/// `BREAKER_FAILURES`).
+/// The default number of consecutive failures that opens the breaker (docs/ARCHITECTURE.md,
+/// "Configuration names", `BREAKER_FAILURES`).
 pub const DEFAULT_FAILURES: u32 = 3;
 
-/// The default time the breaker stays open before a probe (DESIGN.md, `BREAKER_COOLDOWN_MS`).
+/// The default time the breaker stays open before a probe (docs/ARCHITECTURE.md, `BREAKER_COOLDOWN_MS`).
 pub const DEFAULT_COOLDOWN_MS: u64 = 30_000;
 
 /// How sensitive the breaker is. Deserializes with defaults for missing fields.

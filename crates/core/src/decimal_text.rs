@@ -1,4 +1,4 @@
-//! Decimal strings on the wire: `^-?(0|[1-9][0-9]*)(\.[0-9]+)?$` (DESIGN.md, "The invoice request").
+//! Decimal strings on the wire: `^-?(0|[1-9][0-9]*)(\.[0-9]+)?$` (docs/ARCHITECTURE.md, "The invoice request").
 //!
 //! Money and quantities never pass through `f64`: a JSON number, an exponent, `NaN` or
 //! `Infinity` is rejected before any arithmetic, and the text is parsed exactly.
@@ -6,7 +6,7 @@
 use rust_decimal::Decimal;
 use std::fmt;
 
-/// Significant digits allowed in a quantity or price (DESIGN.md, "Limits").
+/// Significant digits allowed in a quantity or price (docs/ARCHITECTURE.md, "Limits").
 pub const MAX_SIGNIFICANT_DIGITS: usize = 18;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use crate::tax_id::TaxId;
 pub enum Payment {
     /// `paid_amount` from the request, default 0.
     AsRequested,
-    /// The buyer has paid the gross: a checkout-token issuance (DESIGN.md, "Authentication").
+    /// The buyer has paid the gross: a checkout-token issuance (docs/ARCHITECTURE.md, "Authentication").
     FullyPaid,
 }
 
@@ -42,7 +42,7 @@ pub struct ComputedInvoice {
 pub struct Preview<'a> {
     #[serde(flatten)]
     pub invoice: &'a ComputedInvoice,
-    /// Per line, its amount `round(quantity × unit_price)` (DESIGN.md, "Money rules"): the line
+    /// Per line, its amount `round(quantity × unit_price)` (docs/ARCHITECTURE.md, "Money rules"): the line
     /// net with net pricing, the line gross (`net_amount + tax_amount`) with tax-inclusive
     /// pricing.
     pub line_amounts: Vec<Money>,
@@ -143,7 +143,7 @@ pub fn compute_invoice(
 }
 
 /// The buyer with its tax ID checked by its country's scheme and stored normalized, without its
-/// country prefix (DESIGN.md). The country is the buyer's, else the seller's; with neither (the
+/// country prefix (docs/ARCHITECTURE.md). The country is the buyer's, else the seller's; with neither (the
 /// CLI's `totals` without a merchant) the ID is kept as given.
 fn normalized_buyer(
     request: &InvoiceRequest,

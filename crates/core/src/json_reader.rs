@@ -8,10 +8,10 @@ use serde_json::{Map, Value};
 use crate::decimal_text::{self, DecimalTextError};
 use crate::problem::{Code, FieldError};
 
-/// Strings are at most 500 characters (DESIGN.md, "Limits").
+/// Strings are at most 500 characters (docs/ARCHITECTURE.md, "Limits").
 pub const MAX_STRING_CHARS: usize = 500;
 
-/// JSON bodies nest at most this many arrays and objects (DESIGN.md, "Limits"). An invoice
+/// JSON bodies nest at most this many arrays and objects (docs/ARCHITECTURE.md, "Limits"). An invoice
 /// request needs 4 (`/lines/0/...` plus an address); serde_json's own limit is 128.
 pub const MAX_JSON_DEPTH: usize = 32;
 

@@ -1,4 +1,4 @@
-//! The wire types of the origin ledger protocol (DESIGN.md, "Origin ledger protocol" and
+//! The wire types of the origin ledger protocol (docs/ARCHITECTURE.md, "Origin ledger protocol" and
 //! "Delivery to the origin"), defined once so the edge that sends and the origin that answers
 //! cannot drift apart, and the origin's global audit chain: each archived document's link
 //! ([`chain_hash`]) and the countersigned receipt that carries it ([`receipt`]).
@@ -22,7 +22,7 @@ pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 /// What one run of a series' delivery alarm sends at most: 100 documents or 4 MiB.
 pub const DELIVERY_BATCH_DOCUMENTS: usize = 100;
 pub const DELIVERY_BATCH_BYTES: usize = 4 * 1024 * 1024;
-/// The edge's request body limit (DESIGN.md, "Limits").
+/// The edge's request body limit (docs/ARCHITECTURE.md, "Limits").
 pub const EDGE_REQUEST_LIMIT_BYTES: usize = 256 * 1024;
 /// A single PUT takes up to twice the edge's request limit: a signed document is larger than
 /// the request it was made from.
@@ -55,7 +55,7 @@ pub struct BatchResponse {
 
 impl BatchResponse {
     /// Reads a batch answer, tolerating problem codes this version does not know: an origin
-    /// deployed before its edges (DESIGN.md) may answer a newer code, which is then retried as
+    /// deployed before its edges (docs/ARCHITECTURE.md) may answer a newer code, which is then retried as
     /// `INTERNAL` with the code kept in `detail`, instead of failing the whole batch's receipts.
     pub fn parse(text: &str) -> Result<BatchResponse, String> {
         let mut value: serde_json::Value =
@@ -92,7 +92,7 @@ fn normalize_codes(problem: &mut serde_json::Value) {
 }
 
 /// Only these refusals are permanent; everything else, including `UNKNOWN_KID`,
-/// `SEQUENCE_GAP` and `UNSUPPORTED_FORMAT`, is retried (DESIGN.md, "Delivery to the origin").
+/// `SEQUENCE_GAP` and `UNSUPPORTED_FORMAT`, is retried (docs/ARCHITECTURE.md, "Delivery to the origin").
 /// `CREDIT_EXCEEDS_INVOICE` joins them with credit notes.
 pub fn is_permanent(code: Code) -> bool {
     matches!(
@@ -133,7 +133,7 @@ impl BatchResult {
         }
     }
 
-    /// Classifies the answer by its code, as DESIGN.md lists; a 2xx without a receipt, or a
+    /// Classifies the answer by its code, as docs/ARCHITECTURE.md lists; a 2xx without a receipt, or a
     /// failure without a problem, is garbage and retryable.
     pub fn delivered(&self) -> Delivered {
         match (&self.final_, &self.problem) {
@@ -158,7 +158,7 @@ impl BatchResult {
 }
 
 /// The ledger's chain link: SHA-256(prev_hash ‖ invoice_hash ‖ UTF-8(number)) over raw bytes
-/// (DESIGN.md, "Origin ledger protocol"); the genesis `prev_hash` is 32 zero bytes.
+/// (docs/ARCHITECTURE.md, "Origin ledger protocol"); the genesis `prev_hash` is 32 zero bytes.
 pub fn chain_hash(prev_hash: &[u8; 32], invoice_hash: &[u8; 32], number: &str) -> [u8; 32] {
     let mut input = Vec::with_capacity(64 + number.len());
     input.extend_from_slice(prev_hash);
@@ -181,7 +181,7 @@ pub struct Archived<'a> {
 }
 
 /// The origin's receipt for an archived document: its link in the global audit chain
-/// (DESIGN.md: `hash = SHA-256(prev_hash ‖ invoice_hash ‖ UTF-8(number))`), countersigned.
+/// (docs/ARCHITECTURE.md: `hash = SHA-256(prev_hash ‖ invoice_hash ‖ UTF-8(number))`), countersigned.
 pub fn receipt(archived: &Archived<'_>, origin_key: &EdKey) -> Final {
     countersign(
         FinalBody {

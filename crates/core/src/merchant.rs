@@ -21,7 +21,7 @@ pub const LOCATION_HINTS: &[&str] = &[
 /// Workers limit of simultaneous subrequests per invocation.
 pub const MAX_SERIES: usize = 32;
 
-/// True for a series name: 1-32 of `[A-Za-z0-9_-]` (DESIGN.md, "Series"). Names key the
+/// True for a series name: 1-32 of `[A-Za-z0-9_-]` (docs/ARCHITECTURE.md, "Series"). Names key the
 /// series' Durable Object (`{merchant}/{series}`) and KV records, so no `/` or `:`.
 pub fn is_valid_series_name(text: &str) -> bool {
     (1..=32).contains(&text.len())
@@ -30,7 +30,7 @@ pub fn is_valid_series_name(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// One numbering series of a merchant (DESIGN.md, "Series").
+/// One numbering series of a merchant (docs/ARCHITECTURE.md, "Series").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeriesConfig {
@@ -82,13 +82,13 @@ pub struct MerchantConfig {
     /// The allowed (category, rate) pairs with their default exemption reasons.
     pub tax_profile: Vec<TaxProfileEntry>,
     /// The numbering series, one or more; a merchant with several must name one in every
-    /// request and token (DESIGN.md, "Series").
+    /// request and token (docs/ARCHITECTURE.md, "Series").
     pub series: Vec<SeriesConfig>,
     /// The merchant's offset from UTC: the year in a number and the default supply date are
     /// local (default `+00:00`).
     #[serde(default)]
     pub utc_offset: UtcOffset,
-    /// Merchant-wide offline limits, the defaults for each series (DESIGN.md, "Offline limits").
+    /// Merchant-wide offline limits, the defaults for each series (docs/ARCHITECTURE.md, "Offline limits").
     #[serde(default, skip_serializing_if = "LimitsConfig::is_empty")]
     pub limits: LimitsConfig,
     /// Printed on the invoice when something is payable, e.g. "Net 30".
@@ -250,7 +250,7 @@ impl MerchantConfig {
                 )
             })?,
             // Only a merchant with exactly one series may leave it out, so a retry can never
-            // land in another series (DESIGN.md, "The invoice request").
+            // land in another series (docs/ARCHITECTURE.md, "The invoice request").
             (None, [only]) => only,
             (None, _) => {
                 return Err(FieldError::new(

@@ -11,7 +11,7 @@ use std::fmt;
 
 use crate::currency::Currency;
 
-/// The largest magnitude of any amount, in minor units: 18 digits (DESIGN.md, "Limits").
+/// The largest magnitude of any amount, in minor units: 18 digits (docs/ARCHITECTURE.md, "Limits").
 pub const MAX_UNITS: i128 = 999_999_999_999_999_999;
 
 /// An amount could not be represented within [`MAX_UNITS`] or exactly in a decimal:
@@ -28,7 +28,7 @@ impl fmt::Display for AmountOverflow {
 /// Rounds to `decimal_places`, half away from zero: 0.125 → 0.13 and −0.125 → −0.13.
 ///
 /// `rust_decimal`'s plain `round_dp` rounds half to even (0.125 → 0.12), which is wrong for
-/// invoices (DESIGN.md, "Money rules"), so the strategy is always named.
+/// invoices (docs/ARCHITECTURE.md, "Money rules"), so the strategy is always named.
 pub fn round_half_away_from_zero(value: Decimal, decimal_places: u32) -> Decimal {
     value.round_dp_with_strategy(decimal_places, RoundingStrategy::MidpointAwayFromZero)
 }

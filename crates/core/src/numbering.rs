@@ -1,5 +1,5 @@
 //! Invoice numbers: a series' `number_format` filled in with the series name, the year of
-//! `issued_at` in the merchant's UTC offset, and the gapless `seq` (DESIGN.md, "The issued
+//! `issued_at` in the merchant's UTC offset, and the gapless `seq` (docs/ARCHITECTURE.md, "The issued
 //! document" and "Series"). The series' Durable Object renders the number at issuance; the
 //! origin and every verifier re-render it to check it.
 
@@ -37,7 +37,7 @@ pub struct NumberFormat {
 
 impl NumberFormat {
     /// Parses a format. It must contain `{series}` and `{seq}` or `{seq:0N}`, so that numbers
-    /// are unique per merchant across its series (DESIGN.md, "Series").
+    /// are unique per merchant across its series (docs/ARCHITECTURE.md, "Series").
     pub fn parse(text: &str) -> Result<NumberFormat, String> {
         let mut parts = Vec::new();
         let mut literal = String::new();
@@ -160,7 +160,7 @@ impl<'de> Deserialize<'de> for NumberFormat {
 }
 
 /// A merchant's offset from UTC, `+08:00` or `-05:30`, in minutes. The year in a number and
-/// the default `supply_date` are local to the merchant (DESIGN.md, "Series"): a Chinese invoice
+/// the default `supply_date` are local to the merchant (docs/ARCHITECTURE.md, "Series"): a Chinese invoice
 /// issued at 01:00 on 1 January belongs to the new year.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct UtcOffset {

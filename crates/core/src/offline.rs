@@ -1,4 +1,4 @@
-//! Offline limits (DESIGN.md, "Offline limits"): how much a series may issue that the origin
+//! Offline limits (docs/ARCHITECTURE.md, "Offline limits"): how much a series may issue that the origin
 //! has not archived yet, like a Chinese tax-control device's 离线开票时限 and 离线开票总金额, and
 //! the level a series is at. Pure: the series' Durable Object passes in the clock and what it
 //! holds that is not yet final, and uses the answer both to admit an issuance and to set the
@@ -16,7 +16,7 @@ use crate::problem::Code;
 pub const DEFAULT_MAX_OFFLINE_HOURS: u32 = 72;
 /// Default `max_offline_count`.
 pub const DEFAULT_MAX_OFFLINE_COUNT: u64 = 100_000;
-/// How long a blocked series asks clients to wait before retrying (DESIGN.md).
+/// How long a blocked series asks clients to wait before retrying (docs/ARCHITECTURE.md).
 pub const BLOCKED_RETRY_AFTER_SECONDS: u32 = 60;
 
 const MS_PER_HOUR: i64 = 3_600_000;
@@ -191,7 +191,7 @@ pub struct Outstanding {
     pub gross: BTreeMap<String, Decimal>,
 }
 
-/// The offline level of a series (DESIGN.md: ok below 50 % of every limit, warn from 50 %,
+/// The offline level of a series (docs/ARCHITECTURE.md: ok below 50 % of every limit, warn from 50 %,
 /// critical from 80 %, blocked at 100 %).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -46,7 +46,7 @@ catalogue! {
     NotFound = "NOT_FOUND", 404, "Not found";
     /// The route exists, but not with this method.
     MethodNotAllowed = "METHOD_NOT_ALLOWED", 405, "Method not allowed";
-    /// The body is over 256 KiB (DESIGN.md, "Limits").
+    /// The body is over 256 KiB (docs/ARCHITECTURE.md, "Limits").
     BodyTooLarge = "BODY_TOO_LARGE", 413, "Request body too large";
     /// The body is not `application/json`.
     UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE", 415, "Unsupported media type";
@@ -199,10 +199,10 @@ catalogue! {
     /// The invoice id in the path is not the `invoice.id` of the body.
     IdMismatch = "ID_MISMATCH", 400, "Invoice id mismatch";
     /// An `invoice.format` or field this origin does not understand. Retryable: deploy the
-    /// origin before the edge (DESIGN.md, "Origin ledger protocol").
+    /// origin before the edge (docs/ARCHITECTURE.md, "Origin ledger protocol").
     UnsupportedFormat = "UNSUPPORTED_FORMAT", 503, "Unsupported document format";
     /// The edge signature's kid is not in the origin's trusted JWKS. Retryable: a key missing
-    /// at the origin must never void an offline invoice (DESIGN.md, "Origin ledger protocol").
+    /// at the origin must never void an offline invoice (docs/ARCHITECTURE.md, "Origin ledger protocol").
     UnknownKid = "UNKNOWN_KID", 503, "Unknown signing key";
     /// The edge signature does not verify under the trusted key it names. Permanent.
     SignatureInvalid = "SIGNATURE_INVALID", 422, "Invalid edge signature";
@@ -220,7 +220,7 @@ catalogue! {
     /// A batch of more than 500 documents.
     BatchTooLarge = "BATCH_TOO_LARGE", 413, "Batch too large";
 
-    // Series and offline limits (DESIGN.md, "Series", "Offline limits").
+    // Series and offline limits (docs/ARCHITECTURE.md, "Series", "Offline limits").
     /// The merchant has several series, so a request or token must name one in `series`.
     SeriesRequired = "SERIES_REQUIRED", 422, "Series required";
     /// `series` names no series of this merchant.
@@ -249,7 +249,7 @@ catalogue! {
     // Security and limits.
     /// The request body is not UTF-8 (RFC 8259 section 8.1).
     InvalidUtf8 = "INVALID_UTF8", 400, "Body is not UTF-8";
-    /// JSON nested deeper than 32 arrays and objects (DESIGN.md, "Limits").
+    /// JSON nested deeper than 32 arrays and objects (docs/ARCHITECTURE.md, "Limits").
     JsonTooDeep = "JSON_TOO_DEEP", 422, "JSON nested too deeply";
     /// The checkout token's cart (lines, rates, currency or order id, all minted by the
     /// merchant's backend) breaks a rule or the merchant's tax profile; the buyer cannot fix it.

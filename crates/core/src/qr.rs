@@ -1,6 +1,6 @@
 //! The QR code printed on an invoice: a link to its public page, `PUBLIC_BASE_URL/v/{id}`,
 //! which shows the invoice and, once the origin has numbered it, its final number
-//! (DESIGN.md, "Who uses it": the same link later shows the final official number).
+//! (docs/ARCHITECTURE.md, "Who uses it": the same link later shows the final official number).
 //!
 //! The module matrix comes from the `qrcode` crate, built without its default features
 //! (`image`, `svg`, `pic`) to keep the wasm small. We draw the SVG ourselves because the
@@ -20,7 +20,7 @@ pub const QUIET_ZONE_MODULES: usize = 4;
 /// 5.3.8): enough for a printed or photographed invoice, with a smaller symbol than Q or H.
 const ERROR_CORRECTION: EcLevel = EcLevel::M;
 
-/// The longest invoice id accepted in a link. Ids are UUIDv7 (36 characters, DESIGN.md,
+/// The longest invoice id accepted in a link. Ids are UUIDv7 (36 characters, docs/ARCHITECTURE.md,
 /// "The issued document"); the slack allows other id formats without inviting abuse.
 const MAX_INVOICE_ID_LEN: usize = 128;
 

@@ -1,4 +1,4 @@
-//! The invoice request (DESIGN.md, "The invoice request"), parsed from JSON with every problem
+//! The invoice request (docs/ARCHITECTURE.md, "The invoice request"), parsed from JSON with every problem
 //! collected. Parsing checks shapes and single values; the EN 16931 category rules and the
 //! merchant's tax profile are checked in `rules`, which needs the whole request.
 
@@ -12,7 +12,7 @@ use crate::date::Date;
 use crate::json_reader::{ObjectReader, Problems};
 use crate::problem::Code;
 
-/// At most 1,000 lines (DESIGN.md, "Limits").
+/// At most 1,000 lines (docs/ARCHITECTURE.md, "Limits").
 pub const MAX_LINES: usize = 1000;
 /// Quantities have at most 6 decimal places.
 pub const MAX_QUANTITY_DECIMALS: u32 = 6;
@@ -181,7 +181,7 @@ pub struct InvoiceRequest {
     pub expected_total: Option<Decimal>,
 }
 
-/// `order_id`: 1-128 characters of `[A-Za-z0-9._:-]` (DESIGN.md).
+/// `order_id`: 1-128 characters of `[A-Za-z0-9._:-]` (docs/ARCHITECTURE.md).
 pub fn is_valid_order_id(text: &str) -> bool {
     (1..=128).contains(&text.len())
         && text

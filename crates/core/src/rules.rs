@@ -1,7 +1,7 @@
 //! The EN 16931 tax-category rules and the merchant's tax profile, checked on a parsed request.
 //!
 //! They are enforced at issuance so that every final invoice in a currency EN 16931 allows can
-//! be exported as valid UBL (DESIGN.md, "The invoice request").
+//! be exported as valid UBL (docs/ARCHITECTURE.md, "The invoice request").
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! The series chain (DESIGN.md, "The issued document" and "Origin ledger protocol"): each
+//! The series chain (docs/ARCHITECTURE.md, "The issued document" and "Origin ledger protocol"): each
 //! series numbers its documents 1, 2, 3, … without gaps, and each document carries the invoice
 //! hash of the one before it. These pure rules are shared by the series' Durable Object (which
 //! extends the chain), the origin (which archives it in order) and every verifier (which

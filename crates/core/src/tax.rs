@@ -1,4 +1,4 @@
-//! Tax computation (DESIGN.md, "Money rules"): line amounts, per-group tax, the allocation of
+//! Tax computation (docs/ARCHITECTURE.md, "Money rules"): line amounts, per-group tax, the allocation of
 //! each group's tax back to its lines, and the document totals of EN 16931 BR-CO-10..16.
 //!
 //! All sums are exact integers of minor units; the only roundings are the ones the rules name,
@@ -104,7 +104,7 @@ pub fn group_tax(amount_units: i128, rate: Option<TaxRate>, prices_include_tax: 
 
 /// Splits `total` over lines in proportion to `weights`: each share is rounded toward zero, and
 /// the remaining units (in the remainder's sign) go one each to the lines with the largest
-/// absolute remainder, the earliest line winning a tie (DESIGN.md, "Money rules").
+/// absolute remainder, the earliest line winning a tie (docs/ARCHITECTURE.md, "Money rules").
 pub fn allocate(total: i128, weights: &[i128]) -> Vec<i128> {
     let weight_sum: i128 = weights.iter().sum();
     if weight_sum == 0 {

@@ -1,7 +1,7 @@
 //! Checkout tokens: HS256 JWS (RFC 7515/7519) minted by a merchant's backend for one order.
 //!
 //! The token carries the cart, so the browser can add only the buyer and cannot change a line,
-//! a rate or a price (DESIGN.md, "Authentication").
+//! a rate or a price (docs/ARCHITECTURE.md, "Authentication").
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,7 @@ pub struct Cart {
 pub struct CheckoutClaims {
     pub merchant: String,
     pub order_id: String,
-    /// The numbering series; required when the merchant has several (DESIGN.md, "Series").
+    /// The numbering series; required when the merchant has several (docs/ARCHITECTURE.md, "Series").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series: Option<String>,
     pub currency: String,
@@ -179,7 +179,7 @@ pub const TOKEN_FIELDS: &[&str] = &[
 
 /// The invoice request of a checkout-token issuance: the token's claims supply the currency,
 /// the order id, the series and the cart (`prices_include_tax`, `lines`); the body supplies
-/// only `buyer` (DESIGN.md, "Authentication": the browser adds only the buyer and cannot change
+/// only `buyer` (docs/ARCHITECTURE.md, "Authentication": the browser adds only the buyer and cannot change
 /// a line, a rate or a price).
 ///
 /// Written once here for its three users, so they check one and the same request: the edge

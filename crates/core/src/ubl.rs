@@ -311,7 +311,7 @@ fn seller_party(xml: &mut Xml, seller: &Seller, merchant: &str) {
 
 /// BG-7, the buyer. EN 16931 needs a buyer name (BR-7) and country (BR-10, BR-11) even for
 /// anonymous B2C sales: see [`buyer_name`]. The buyer's country defaults to the seller's
-/// (DESIGN.md, "The invoice request").
+/// (docs/ARCHITECTURE.md, "The invoice request").
 fn buyer_party(xml: &mut Xml, document: &Document) {
     let invoice = &document.invoice;
     let buyer = invoice.buyer.as_ref();

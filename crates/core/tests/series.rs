@@ -1,4 +1,4 @@
-//! The series chain, numbering and series resolution (DESIGN.md, "Series" and "The issued
+//! The series chain, numbering and series resolution (docs/ARCHITECTURE.md, "Series" and "The issued
 //! document"): golden numbers across the year boundary, and a property test that a verifier
 //! detects any gap, swap, tamper or foreign key in a random series.
 

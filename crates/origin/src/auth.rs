@@ -1,4 +1,4 @@
-//! Bearer-token authentication of the ledger routes (DESIGN.md, "Origin ledger protocol").
+//! Bearer-token authentication of the ledger routes (docs/ARCHITECTURE.md, "Origin ledger protocol").
 //!
 //! The origin never holds a token, only the SHA-256 of each one it accepts, one lower-case hex
 //! digest a line (`serve --edge-tokens FILE`; two lines during a rotation). `/metrics` has its

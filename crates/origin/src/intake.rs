@@ -1,5 +1,5 @@
 //! What the origin checks before a document may touch the ledger: its shape, its format, the
-//! fields it is archived by, and the edge signature (DESIGN.md, "Origin ledger protocol"). Pure
+//! fields it is archived by, and the edge signature (docs/ARCHITECTURE.md, "Origin ledger protocol"). Pure
 //! and lock-free, so request handlers run it in parallel and the single writer only judges the
 //! chain and appends.
 
@@ -140,7 +140,7 @@ pub fn check(document: Value, path_id: Option<&str>, trust: &Jwks) -> Result<Che
 }
 
 /// Refuses an invoice holding a field this origin does not know, as it refuses an unknown
-/// `format` (DESIGN.md, "Origin ledger protocol": 503 `UNSUPPORTED_FORMAT`, retryable), so that a
+/// `format` (docs/ARCHITECTURE.md, "Origin ledger protocol": 503 `UNSUPPORTED_FORMAT`, retryable), so that a
 /// newer edge's document (a credit note's `credits`, say) waits for the origin's deploy instead
 /// of being archived unchecked. What this origin knows is the core's [`Invoice`]: the edge
 /// serializes that same type, so its documents read back exactly; anything else differs.

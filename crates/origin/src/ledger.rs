@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::intake::{Checked, Place};
 
-/// The genesis of the global audit chain: 32 zero bytes (DESIGN.md, "Origin ledger protocol").
+/// The genesis of the global audit chain: 32 zero bytes (docs/ARCHITECTURE.md, "Origin ledger protocol").
 pub const GENESIS: [u8; 32] = [0; 32];
 
 /// The schema version of a version 2 ledger (`PRAGMA user_version`).
@@ -94,7 +94,7 @@ pub fn open(path: &Path, create: bool) -> rusqlite::Result<Connection> {
     }
     let conn = Connection::open_with_flags(path, flags)?;
     // WAL lets readers run beside the writer; synchronous=FULL fsyncs the WAL at every commit,
-    // so an acknowledged receipt survives a crash or power loss (DESIGN.md).
+    // so an acknowledged receipt survives a crash or power loss (docs/ARCHITECTURE.md).
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(rusqlite::Error::InvalidParameterName(format!(
@@ -511,7 +511,7 @@ impl Archiver {
 }
 
 /// Checks one document against its series and appends it inside the open transaction, or
-/// says why not (DESIGN.md, "Origin ledger protocol").
+/// says why not (docs/ARCHITECTURE.md, "Origin ledger protocol").
 fn archive_one(
     conn: &Connection,
     document: &Checked,

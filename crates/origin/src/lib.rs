@@ -1,4 +1,4 @@
-//! The reference origin ledger (DESIGN.md, "Origin ledger protocol"): an HTTP server on SQLite
+//! The reference origin ledger (docs/ARCHITECTURE.md, "Origin ledger protocol"): an HTTP server on SQLite
 //! that takes edge-numbered, edge-signed documents idempotently, checks each series' chain in
 //! order, keys everything by `(merchant, series)`, appends every document to one global audit
 //! chain, and countersigns a receipt. It numbers nothing of its own. `invoice-origin verify` re-checks a ledger file offline, and

@@ -83,7 +83,7 @@ impl Metrics {
         });
     }
 
-    /// One `DUPLICATE_ORDER`: allowed, but an operator should look (DESIGN.md).
+    /// One `DUPLICATE_ORDER`: allowed, but an operator should look (docs/ARCHITECTURE.md).
     pub fn duplicate_order(&self) {
         self.duplicate_orders.fetch_add(1, Ordering::Relaxed);
     }

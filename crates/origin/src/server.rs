@@ -1,4 +1,4 @@
-//! The HTTP surface (DESIGN.md, "Origin ledger protocol"): thin axum handlers that check
+//! The HTTP surface (docs/ARCHITECTURE.md, "Origin ledger protocol"): thin axum handlers that check
 //! documents with [`crate::intake`] and hand them to the ledger's single writer. Every route
 //! but `/v1/health` and the JWKS needs a bearer token ([`crate::auth`]).
 
@@ -33,9 +33,9 @@ use crate::ledger::{self, Outcome, Writer};
 use crate::metrics::Metrics;
 
 /// `PUT` bodies: one signed document, up to twice the edge's 256 KiB request limit, since a
-/// signed document is larger than the request it was made from (DESIGN.md).
+/// signed document is larger than the request it was made from (docs/ARCHITECTURE.md).
 pub const PUT_BODY_LIMIT: usize = MAX_PUT_BYTES;
-/// Most documents in one batch (DESIGN.md, "Origin ledger protocol").
+/// Most documents in one batch (docs/ARCHITECTURE.md, "Origin ledger protocol").
 pub const BATCH_MAX_DOCUMENTS: usize = MAX_BATCH_DOCUMENTS;
 /// Batch bodies: 500 documents of 32 KiB on average. A typical invoice is 1-4 KiB, so a full
 /// batch of ordinary invoices fits many times over, while the worst case (500 documents at the
@@ -171,7 +171,7 @@ impl App {
             } => {
                 self.metrics.document("created", None);
                 self.metrics.duplicate_order();
-                // DESIGN.md: the same order in two series is archived, but the operator hears of it.
+                // docs/ARCHITECTURE.md: the same order in two series is archived, but the operator hears of it.
                 eprintln!("invoice-origin: DUPLICATE_ORDER: {description}");
             }
             Outcome::Created { .. } => self.metrics.document("created", None),

@@ -1,5 +1,5 @@
 //! `invoice-origin void`: archive a refused document as void, with the operator's reason
-//! (DESIGN.md, "Delivery to the origin").
+//! (docs/ARCHITECTURE.md, "Delivery to the origin").
 //!
 //! A permanent refusal (a bad signature, an order conflict) stops the edge's series: every later
 //! document chains through the refused one. Having found the cause, the operator archives the

@@ -1,5 +1,5 @@
 //! `finalize --origin URL --token T`: send a signed document to an origin ledger, as the edge
-//! does (`PUT /v1/ledger/invoices/{id}` with `Authorization: Bearer T`, DESIGN.md, "Origin
+//! does (`PUT /v1/ledger/invoices/{id}` with `Authorization: Bearer T`, docs/ARCHITECTURE.md, "Origin
 //! ledger protocol"), and print the final document. So `issue | finalize | ubl` works against a
 //! local `invoice-origin`.
 //!

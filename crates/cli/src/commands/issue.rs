@@ -1,4 +1,4 @@
-//! `issue`: sign a request offline as the next document of a series (DESIGN.md, "Series"). At
+//! `issue`: sign a request offline as the next document of a series (docs/ARCHITECTURE.md, "Series"). At
 //! the edge the series' Durable Object is its only writer; here the operator is, by naming the
 //! document's place: `--after FILE` (the series' previous document), `--seq N --prev-hash HEX`,
 //! or neither (seq 1). The document stays pending_sync until an origin archives it (`finalize`).
@@ -93,7 +93,7 @@ pub fn run(args: &IssueArgs) -> Result<(), Failure> {
     let signed = parse_request(&request)
         .and_then(|request| issue(&request, &merchant, Payment::AsRequested, &context))
         .map_err(reject)?;
-    // The series' max_invoice_amount holds offline too (DESIGN.md, "Offline limits"); the other
+    // The series' max_invoice_amount holds offline too (docs/ARCHITECTURE.md, "Offline limits"); the other
     // limits are about what an origin has not archived, which the CLI cannot know.
     let limits = merchant
         .series

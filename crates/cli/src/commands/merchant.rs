@@ -1,5 +1,5 @@
 //! `merchant create`: a merchant's configuration plus its first API key and token secret; its
-//! series (DESIGN.md, "Series"), UTC offset and merchant-wide offline limits ("Offline limits").
+//! series (docs/ARCHITECTURE.md, "Series"), UTC offset and merchant-wide offline limits ("Offline limits").
 
 use clap::{Args, Subcommand};
 use invoice_edge_core::keys::b64url;
@@ -339,7 +339,7 @@ fn create(args: CreateArgs) -> Result<(), Failure> {
     }
     let limits = limits(&args).map_err(Failure::Usage)?;
     // Tax IDs are accepted with or without their country prefix, in any case and with the
-    // usual separators, and stored normalized (DESIGN.md, "The invoice request"). A wrong
+    // usual separators, and stored normalized (docs/ARCHITECTURE.md, "The invoice request"). A wrong
     // check digit is invalid input (exit 1), not a usage error.
     let tax_id = match &args.tax_id {
         Some(raw) => match invoice_edge_core::tax_id::TaxId::parse(&args.country, raw) {

@@ -1,5 +1,5 @@
 //! `token`: mint a checkout token for one order from a cart on stdin. A merchant with several
-//! series must name one in every token (DESIGN.md, "Series"), so a retried checkout can never
+//! series must name one in every token (docs/ARCHITECTURE.md, "Series"), so a retried checkout can never
 //! land in another series: `--series` is required then.
 
 use invoice_edge_core::token::{self, Cart, CheckoutClaims, MAX_LIFETIME_SECONDS};

@@ -1,5 +1,5 @@
 //! `verify`: check a document's signatures offline against a JWKS; with `--chain FILE`, check a
-//! whole series (DESIGN.md, "The issued document"): every signature, `seq` without a gap, and
+//! whole series (docs/ARCHITECTURE.md, "The issued document"): every signature, `seq` without a gap, and
 //! every `prev_hash` link, with the core's `series::verify_chain`, as the origin's own `verify`.
 
 use invoice_edge_core::document::verify::{verify, Verification, VerifyCode};

@@ -1,4 +1,4 @@
-//! Building an issued document (DESIGN.md, "Edge issuance path"): a request validated and
+//! Building an issued document (docs/ARCHITECTURE.md, "Edge issuance path"): a request validated and
 //! computed for a merchant and its series, then numbered, chained and signed.
 
 use serde::{Deserialize, Serialize};
@@ -89,7 +89,7 @@ pub fn issue(
 }
 
 /// Gives a computed invoice its id, time and place in its series, and signs it: the series'
-/// object's part of an issuance (DESIGN.md, "Edge issuance path", step 3). CPU only.
+/// object's part of an issuance (docs/ARCHITECTURE.md, "Edge issuance path", step 3). CPU only.
 pub fn finish(
     computed: ComputedInvoice,
     issuer: &Issuer,
@@ -105,7 +105,7 @@ pub fn finish(
         issuer.utc_offset,
     );
     let buyer = computed.buyer.map(|mut buyer| {
-        // DESIGN.md: buyer.country defaults to the seller's country.
+        // docs/ARCHITECTURE.md: buyer.country defaults to the seller's country.
         buyer
             .country
             .get_or_insert_with(|| issuer.seller.country.clone());
@@ -130,7 +130,7 @@ pub fn finish(
         seller: issuer.seller.clone(),
         seq: position.seq,
         series: series.name.clone(),
-        // DESIGN.md, "Series": the default supply date is the merchant's local date.
+        // docs/ARCHITECTURE.md, "Series": the default supply date is the merchant's local date.
         supply_date: computed
             .supply_date
             .unwrap_or_else(|| issuer.utc_offset.local_date(context.issued_at_ms)),

@@ -1,4 +1,4 @@
-//! The issued document (DESIGN.md, "The issued document"), one concern per file:
+//! The issued document (docs/ARCHITECTURE.md, "The issued document"), one concern per file:
 //! - [`model`]: the signed invoice, the origin's receipt, the status, and the document's id;
 //! - [`issue`]: a request validated, computed, numbered and chained for a merchant's series;
 //! - [`sign`]: the edge signature, the invoice hash and the request's fingerprint;

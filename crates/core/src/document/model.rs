@@ -1,4 +1,4 @@
-//! The issued document's types (DESIGN.md, "The issued document"): the signed invoice, the
+//! The issued document's types (docs/ARCHITECTURE.md, "The issued document"): the signed invoice, the
 //! origin's receipt, the rejection, the status derived from them, and the document's id.
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use crate::tax::{InvoiceLine, TaxBreakdown, Totals};
 /// 1 (numbers from the origin) is not understood: no version 1 document exists in production.
 pub const FORMAT: &str = "invoice-edge/2";
 
-/// What a document is (DESIGN.md, "The issued document").
+/// What a document is (docs/ARCHITECTURE.md, "The issued document").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {

@@ -1,4 +1,4 @@
-//! Signing an invoice and the hashes over canonical bytes (DESIGN.md, "The issued document",
+//! Signing an invoice and the hashes over canonical bytes (docs/ARCHITECTURE.md, "The issued document",
 //! "Signing"), and the idempotency fingerprint of the request it was made from.
 
 use serde_json::Value;
@@ -8,7 +8,7 @@ use crate::document::model::{EdgeSignature, Invoice, SignedInvoice};
 use crate::keys::{sha256, EdKey};
 
 /// How a request was made. Part of the idempotency fingerprint, so an API-key request and a
-/// checkout-token request never replay each other (DESIGN.md, "Edge issuance path").
+/// checkout-token request never replay each other (docs/ARCHITECTURE.md, "Edge issuance path").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Channel {
     ApiKey,

@@ -1,4 +1,4 @@
-//! Offline verification of an issued document (DESIGN.md, "The issued document"): the edge
+//! Offline verification of an issued document (docs/ARCHITECTURE.md, "The issued document"): the edge
 //! signature, the series chain fields, and the origin's receipt.
 
 use serde::{Deserialize, Serialize};

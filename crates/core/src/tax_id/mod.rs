@@ -1,7 +1,7 @@
 //! Tax identifiers: normalization and the published check-digit rules, one file per scheme.
 //!
 //! `TaxId::parse("DE", "de 136-695-976")` gives `DE` + `136695976`, status `Checked`. An ID
-//! is stored without its country prefix (DESIGN.md, "The invoice request"), in upper case,
+//! is stored without its country prefix (docs/ARCHITECTURE.md, "The invoice request"), in upper case,
 //! with spaces, dots and hyphens removed.
 //!
 //! A country without a scheme here is accepted as given, with status `Unchecked`: it is never

@@ -1,4 +1,4 @@
-//! Bearer tokens (DESIGN.md, "Origin ledger protocol"): every ledger route needs the edge's
+//! Bearer tokens (docs/ARCHITECTURE.md, "Origin ledger protocol"): every ledger route needs the edge's
 //! token, `/metrics` its own; the origin holds only their SHA-256 digests, two at once during a
 //! rotation, reloaded on SIGHUP.
 

@@ -1,6 +1,6 @@
 //! Starts the real `invoice-origin` binary on a fresh SQLite file and a free 127.0.0.1 port,
 //! with random edge and metrics tokens, and makes edge-numbered, edge-chained, edge-signed
-//! documents with the core, as a series' Durable Object would (DESIGN.md, "Series").
+//! documents with the core, as a series' Durable Object would (docs/ARCHITECTURE.md, "Series").
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! Integration tests of the origin ledger, version 2: each test runs the real `invoice-origin`
-//! binary on its own SQLite file and port, with its own tokens (DESIGN.md, "Origin ledger
+//! binary on its own SQLite file and port, with its own tokens (docs/ARCHITECTURE.md, "Origin ledger
 //! protocol" and "Delivery to the origin"; issue 7).
 
 mod helpers;

@@ -1,4 +1,4 @@
-//! Single-document ingest (DESIGN.md, "Origin ledger protocol"): a series archived in order,
+//! Single-document ingest (docs/ARCHITECTURE.md, "Origin ledger protocol"): a series archived in order,
 //! replays, gaps, permanent conflicts, separate counters per merchant, duplicate orders across
 //! series, large documents, untrusted keys, unsupported formats, malformed input, reads, and
 //! the version 1 path.

@@ -1,4 +1,4 @@
-//! `invoice-origin void` (DESIGN.md, "Delivery to the origin"): a document refused for good
+//! `invoice-origin void` (docs/ARCHITECTURE.md, "Delivery to the origin"): a document refused for good
 //! stops its series, since every later document chains through it; archived as void, with the
 //! operator's reason, it lets the rest chain on.
 
