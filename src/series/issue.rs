@@ -5,7 +5,7 @@
 
 use invoice_edge_core::document::issue::{finish, IssueContext, Issuer};
 use invoice_edge_core::document::model::{uuid_v7, Document, Rejection, SignedInvoice};
-use invoice_edge_core::document::sign::{invoice_hash, Channel};
+use invoice_edge_core::document::sign::Channel;
 use invoice_edge_core::invoice::ComputedInvoice;
 use invoice_edge_core::numbering::NumberFormat;
 use invoice_edge_core::offline::{admit, exposure, Candidate, Limits};
@@ -212,9 +212,9 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
         },
     };
     let currency = call.computed.currency.clone();
-    let signed = finish(call.computed, &issuer, &context);
+    let (signed, invoice_hash) = finish(call.computed, &issuer, &context);
     let signed_json = serde_json::to_string(&signed)?;
-    let hash = hex::encode(invoice_hash(&signed.invoice));
+    let hash = hex::encode(invoice_hash);
 
     state.head = Some(SeriesHead {
         seq: position.seq,

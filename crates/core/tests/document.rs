@@ -382,3 +382,14 @@ fn verification_names_the_unsigned_fields_and_keeps_each_key_to_its_role() {
     };
     assert_eq!(verify(&by_edge, &without_roles).code, VerifyCode::Valid);
 }
+
+#[test]
+fn signing_hashes_the_same_canonical_bytes_it_signs() {
+    use invoice_edge_core::document::sign::sign_and_hash;
+    let key = EdKey::from_seed(&[3; 32]);
+    let request = json!({"currency": "CNY", "order_id": "H-1", "lines": [{"description": "x", "quantity": "1", "unit_price": "10", "tax_category": "S", "tax_rate": "13"}]});
+    let document = issue_document(&request, &key);
+    let (signed, hash) = sign_and_hash(document.invoice.clone(), &key);
+    assert_eq!(hash, invoice_hash(&signed.invoice));
+    assert_eq!(signed.edge_signature, document.edge_signature);
+}

@@ -6,7 +6,9 @@ use serde_json::Value;
 
 use crate::date::rfc3339_millis;
 use crate::document::model::{Invoice, Kind, SignedInvoice, FORMAT};
-use crate::document::sign::{fingerprint_of_canonical, request_fingerprint, sign, Channel};
+use crate::document::sign::{
+    fingerprint_of_canonical, request_fingerprint, sign_and_hash, Channel,
+};
 use crate::invoice::{compute_invoice, ComputedInvoice, Payment};
 use crate::keys::EdKey;
 use crate::merchant::{MerchantConfig, Seller};
@@ -85,16 +87,17 @@ pub fn issue(
     if issuer.series.retired {
         return Err(vec![crate::merchant::retired(&issuer.series)]);
     }
-    Ok(finish(computed, &issuer, context))
+    Ok(finish(computed, &issuer, context).0)
 }
 
 /// Gives a computed invoice its id, time and place in its series, and signs it: the series'
 /// object's part of an issuance (docs/ARCHITECTURE.md, "Edge issuance path", step 3). CPU only.
+/// Returns the invoice hash too, which the next document of the series links to.
 pub fn finish(
     computed: ComputedInvoice,
     issuer: &Issuer,
     context: &IssueContext<'_>,
-) -> SignedInvoice {
+) -> (SignedInvoice, [u8; 32]) {
     let series = &issuer.series;
     let position = &context.position;
     let number = crate::numbering::render_number(
@@ -137,7 +140,7 @@ pub fn finish(
         tax_breakdown: computed.tax_breakdown,
         totals: computed.totals,
     };
-    sign(invoice, context.key)
+    sign_and_hash(invoice, context.key)
 }
 
 /// A request made ready for its series' object: validated and computed, with its series and

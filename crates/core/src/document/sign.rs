@@ -29,16 +29,24 @@ impl Channel {
 
 /// Signs an invoice: Ed25519 over its canonical bytes.
 pub fn sign(invoice: Invoice, key: &EdKey) -> SignedInvoice {
+    sign_and_hash(invoice, key).0
+}
+
+/// [`sign`], with the [`invoice_hash`] of the same canonical bytes: the series' object needs
+/// both, and the canonical form is serialized once instead of twice (about a tenth of the
+/// issue path's CPU, docs/PERFORMANCE.md).
+pub fn sign_and_hash(invoice: Invoice, key: &EdKey) -> (SignedInvoice, [u8; 32]) {
     // Serializing plain structs of strings, integers and booleans cannot fail.
     let bytes = to_jcs_bytes(&invoice).unwrap_or_default();
-    SignedInvoice {
+    let signed = SignedInvoice {
         edge_signature: EdgeSignature {
             alg: "EdDSA".into(),
             kid: key.kid().to_string(),
             sig: key.sign(&bytes),
         },
         invoice,
-    }
+    };
+    (signed, sha256(&bytes))
 }
 
 /// The idempotency fingerprint of a request: lower-case hex SHA-256 of how it was made, a
