@@ -58,6 +58,15 @@ fn issue_path(c: &mut Criterion) {
     stages.bench_function("json_to_value", |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(REQUEST.as_bytes())))
     });
+    // The collecting reader's way in (strict: duplicate keys, depth, UTF-8), against the serde
+    // fast path that reads a plain valid body straight into the typed request, with its
+    // canonical text for the fingerprint.
+    stages.bench_function("strict_json_to_value", |b| {
+        b.iter(|| invoice_edge_core::json_reader::parse_json(black_box(REQUEST.as_bytes())))
+    });
+    stages.bench_function("fast_path_request_and_canonical", |b| {
+        b.iter(|| invoice_edge_core::request::parse_request_fast(black_box(REQUEST.as_bytes())))
+    });
     stages.bench_function("parse_request", |b| {
         b.iter(|| parse_request(black_box(&value)))
     });
