@@ -1,16 +1,20 @@
 // Times the core's issue path compiled to wasm32 under V8 (Node 24), as workerd runs it, in one
-// run: the release profile (opt-level 3) against the deploy profile the worker ships with, each
-// beside a bare Ed25519 signature of the same bytes, and the JS peer's own micro benchmark
-// (../shared/peers/js-edge/micro.mjs) before and after, over the peer's 10-line body.
+// run, paired sample by sample so that the machine's drifting speed (these 2-core boxes move by
+// 2x within minutes) hits every side of a ratio alike:
+//   - the release profile (opt-level 3) against the deploy profile the worker ships with;
+//   - each beside a bare Ed25519 signature of the same bytes;
+//   - the JS peer's issuance (../shared/peers/js-edge: the exact computation of its micro.mjs,
+//     imported in this process and interleaved with ours), over the peer's own 10-line body.
+// The peer's micro.mjs is also run as is, once before and once after, for reference.
 // Run with `make bench-wasm` (scripts/bench-wasm.sh builds what this loads); figures go to
-// docs/PERFORMANCE.md. Medians of repeated samples, rounds interleaved so that the machine's
-// noise hits every side alike.
+// docs/PERFORMANCE.md. Each figure is a median over samples; each ratio is the median of the
+// per-sample ratios.
 import { readFileSync, statSync, existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'target/bench-wasm');
@@ -21,77 +25,102 @@ const modules = Object.fromEntries(profiles.map((p) => [p, require(path.join(out
 const ours = readFileSync(path.join(root, 'benches/fixtures/ten_lines.json'));
 const merchant = readFileSync(path.join(root, 'benches/fixtures/merchant.json'), 'utf8');
 const peerDir = path.join(out, 'peers/js-edge');
+const peerFile = path.join(out, 'peers/bench-invoice-10.json');
+const havePeer = existsSync(peerFile) && existsSync(path.join(peerDir, 'node_modules'));
+
 // The peer's body with each line's `unit` as our UN/ECE Rec. 20 `unit_code`, exactly as
 // scripts/bench-edge.sh sends it to our worker (the same content, our field names).
-const peerFile = path.join(out, 'peers/bench-invoice-10.json');
-const peerBody = existsSync(peerFile) ? Buffer.from(JSON.stringify(withUnitCodes(JSON.parse(readFileSync(peerFile, 'utf8'))))) : null;
-
 function withUnitCodes(request) {
   const unitCode = { EA: 'H87' };
   request.lines = request.lines.map(({ unit, ...line }) => ({ ...line, unit_code: unitCode[unit] ?? unit }));
   return request;
 }
+const peerText = havePeer ? readFileSync(peerFile, 'utf8') : null;
+const peerBodyForUs = havePeer ? Buffer.from(JSON.stringify(withUnitCodes(JSON.parse(peerText)))) : null;
 
-const ITERATIONS = 300; // per sample
-const SAMPLES = 21;
-const ROUNDS = 3;
+const CALLS = 100; // per timed batch
+const SAMPLES = 41;
 
 function microsPerCall(fn) {
-  fn(ITERATIONS); // warm-up: compile tiers and fill caches
-  const samples = [];
-  for (let i = 0; i < SAMPLES; i++) {
-    const start = process.hrtime.bigint();
-    fn(ITERATIONS);
-    samples.push(Number(process.hrtime.bigint() - start) / 1000 / ITERATIONS);
-  }
-  return median(samples);
+  const start = process.hrtime.bigint();
+  fn(CALLS);
+  return Number(process.hrtime.bigint() - start) / 1000 / CALLS;
 }
 
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
+async function microsPerCallAsync(fn) {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < CALLS; i++) await fn();
+  return Number(process.hrtime.bigint() - start) / 1000 / CALLS;
 }
 
-/** The peer's micro.mjs in a child Node: parse+validate+tax+JCS, and signing its invoice. */
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+// The peer, as micro.mjs computes it: JSON.parse, validateRequest, buildInvoice (decimal.js),
+// canonicalize (its JCS), then WebCrypto Ed25519 over the canonical bytes.
+let peer = null;
+if (havePeer) {
+  const { validateRequest, buildInvoice } = await import(pathToFileURL(path.join(peerDir, 'src/invoice.js')));
+  const { canonicalize } = await import(pathToFileURL(path.join(peerDir, 'src/jcs.js')));
+  const PKCS8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.alloc(32, 7)]);
+  const key = await crypto.subtle.importKey('pkcs8', PKCS8, { name: 'Ed25519' }, false, ['sign']);
+  const encoder = new TextEncoder();
+  const compute = () => {
+    const checked = validateRequest(JSON.parse(peerText));
+    const built = buildInvoice(checked.request, { id: crypto.randomUUID(), issuedAt: new Date().toISOString(), merchant: 'demo', seller: { name: 'x' }, edgeNode: 'local' });
+    return canonicalize(built.invoice);
+  };
+  peer = {
+    compute: (n) => {
+      for (let i = 0; i < n; i++) compute();
+    },
+    computeAndSign: async () => crypto.subtle.sign('Ed25519', key, encoder.encode(compute())),
+  };
+}
+
+/** micro.mjs itself in a child Node, for reference: `compute + sign` in µs. */
 function peerMicro() {
   const text = execFileSync(process.execPath, ['micro.mjs'], { cwd: peerDir, encoding: 'utf8' });
   const number = (re) => Number(text.match(re)?.[1]);
-  const computed = { compute: number(/JCS \(10 lines\): ([\d.]+) us/), sign: number(/sign invoice \(\d+ B\): ([\d.]+) us/) };
-  if (!(computed.compute > 0 && computed.sign > 0)) throw new Error(`unexpected micro.mjs output: ${text}`);
-  return computed;
+  return `${number(/JCS \(10 lines\): ([\d.]+) us/)} + ${number(/sign invoice \(\d+ B\): ([\d.]+) us/)}`;
 }
 
-const bodies = { ten_lines: ours, ...(peerBody ? { peer_body: peerBody } : {}) };
-const times = {};
-const record = (name, value) => (times[name] ??= []).push(value);
-const peerRuns = [];
-if (peerBody) peerRuns.push(peerMicro());
-for (let round = 0; round < ROUNDS; round++) {
-  for (const profile of profiles) {
-    const wasm = modules[profile];
-    for (const [bodyName, body] of Object.entries(bodies)) {
-      record(`${profile} path ${bodyName}`, microsPerCall((n) => wasm.issuePath(body, merchant, n)));
-    }
-    record(`${profile} sign`, microsPerCall((n) => wasm.bareSign(ours, merchant, n)));
-  }
-}
-if (peerBody) peerRuns.push(peerMicro());
-
-const m = (name) => median(times[name]);
-console.log(`node ${process.version}; medians of ${ROUNDS} rounds x ${SAMPLES} samples x ${ITERATIONS} calls, profiles interleaved`);
-console.log(`check: gross of ten_lines.json = ${modules.release.issuePath(ours, merchant, 1)} (release), ${modules.deploy.issuePath(ours, merchant, 1)} (deploy)`);
-for (const name of Object.keys(times)) console.log(`${name.padEnd(28)} ${m(name).toFixed(1).padStart(7)} µs   (rounds: ${times[name].map((t) => t.toFixed(1)).join(', ')})`);
+const sides = {};
 for (const profile of profiles) {
-  console.log(`${profile}: issue path / bare sign = ${(m(`${profile} path ten_lines`) / m(`${profile} sign`)).toFixed(2)}x`);
+  const wasm = modules[profile];
+  sides[`${profile} path`] = () => microsPerCall((n) => wasm.issuePath(ours, merchant, n));
+  sides[`${profile} sign`] = () => microsPerCall((n) => wasm.bareSign(ours, merchant, n));
+  if (havePeer) sides[`${profile} path, peer body`] = () => microsPerCall((n) => wasm.issuePath(peerBodyForUs, merchant, n));
 }
-console.log(`deploy / release, issue path (ten_lines): ${(m('deploy path ten_lines') / m('release path ten_lines')).toFixed(3)}x (target <= 1.10)`);
-console.log(`deploy / release, bare sign: ${(m('deploy sign') / m('release sign')).toFixed(3)}x`);
-if (peerBody) {
-  const peerTotal = median(peerRuns.map((r) => r.compute + r.sign));
-  console.log(`JS peer micro.mjs (compute + sign), runs: ${peerRuns.map((r) => `${r.compute.toFixed(1)} + ${r.sign.toFixed(1)}`).join('; ')} µs`);
-  for (const profile of profiles) {
-    console.log(`${profile}: ours on the peer's body / peer compute+sign = ${(m(`${profile} path peer_body`) / peerTotal).toFixed(2)}x (target <= 0.6)`);
+if (peer) {
+  sides['peer compute'] = () => microsPerCall(peer.compute);
+  sides['peer compute+sign'] = () => microsPerCallAsync(peer.computeAndSign);
+}
+
+const microBefore = havePeer ? peerMicro() : null;
+const names = Object.keys(sides);
+for (const name of names) await sides[name](); // warm-up: compile tiers, the signing table
+const times = Object.fromEntries(names.map((name) => [name, []]));
+for (let sample = 0; sample < SAMPLES; sample++) {
+  // A rotating order, so no side always runs first or last in a sample.
+  for (let k = 0; k < names.length; k++) {
+    const name = names[(sample + k) % names.length];
+    times[name].push(await sides[name]());
   }
+}
+const microAfter = havePeer ? peerMicro() : null;
+
+const pairedRatio = (a, b) => median(times[a].map((t, i) => t / times[b][i]));
+console.log(`node ${process.version}; ${SAMPLES} samples of ${CALLS} calls per side, sides interleaved in each sample`);
+console.log(`check: gross of ten_lines.json = ${modules.release.issuePath(ours, merchant, 1)} (release), ${modules.deploy.issuePath(ours, merchant, 1)} (deploy)`);
+for (const name of names) console.log(`${name.padEnd(26)} median ${median(times[name]).toFixed(1).padStart(7)} µs   (min ${Math.min(...times[name]).toFixed(1)})`);
+for (const profile of profiles) console.log(`${profile}: issue path / bare sign = ${pairedRatio(`${profile} path`, `${profile} sign`).toFixed(2)}x`);
+console.log(`deploy / release, issue path: ${pairedRatio('deploy path', 'release path').toFixed(3)}x (target <= 1.10)`);
+console.log(`deploy / release, bare sign: ${pairedRatio('deploy sign', 'release sign').toFixed(3)}x`);
+if (peer) {
+  for (const profile of profiles) {
+    console.log(`${profile}: ours on the peer's body / peer compute+sign = ${pairedRatio(`${profile} path, peer body`, 'peer compute+sign').toFixed(2)}x (target <= 0.6)`);
+  }
+  console.log(`JS peer's own micro.mjs, compute + sign (µs): before ${microBefore}, after ${microAfter}`);
 }
 for (const profile of profiles) {
   const file = path.join(out, profile, 'invoice_edge_bench_wasm_bg.wasm');
