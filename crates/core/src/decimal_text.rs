@@ -69,7 +69,27 @@ pub fn parse(text: &str) -> Result<Decimal, DecimalTextError> {
     if significant_digits(text) > MAX_SIGNIFICANT_DIGITS {
         return Err(DecimalTextError::TooManyDigits);
     }
-    Decimal::from_str_exact(text).map_err(|_| DecimalTextError::Unrepresentable)
+    // The pattern holds and there are at most 18 digits after the leading zeros, trailing zeros
+    // included: the digits fit an i64, so the value is built directly instead of through
+    // rust_decimal's general parser (the same mantissa, scale and sign: tested against it).
+    let negative = text.starts_with('-');
+    let mut mantissa: i64 = 0;
+    let mut scale: u32 = 0;
+    let mut in_fraction = false;
+    for byte in text.bytes() {
+        match byte {
+            b'.' => in_fraction = true,
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + i64::from(byte - b'0');
+                scale += u32::from(in_fraction);
+            }
+            _ => {}
+        }
+    }
+    let mut value =
+        Decimal::try_new(mantissa, scale).map_err(|_| DecimalTextError::Unrepresentable)?;
+    value.set_sign_negative(negative && mantissa != 0);
+    Ok(value)
 }
 
 /// Serde for a `Decimal` field as a wire decimal string (`#[serde(with = "decimal_text::as_string")]`).
@@ -113,6 +133,28 @@ mod tests {
         assert_eq!(significant_digits("0"), 0);
         assert_eq!(fraction_digits("2.50"), 2);
         assert_eq!(fraction_digits("2"), 0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parses_as_rust_decimal_does(integer in "0|[1-9][0-9]{0,12}", fraction in proptest::option::of("[0-9]{1,30}"), negative in proptest::bool::ANY) {
+            let text = format!("{}{integer}{}", if negative { "-" } else { "" }, fraction.map(|f| format!(".{f}")).unwrap_or_default());
+            let ours = parse(&text);
+            if significant_digits(&text) > MAX_SIGNIFICANT_DIGITS {
+                proptest::prop_assert_eq!(ours, Err(DecimalTextError::TooManyDigits));
+            } else {
+                match Decimal::from_str_exact(&text) {
+                    Ok(expected) => {
+                        let ours = ours.unwrap();
+                        proptest::prop_assert_eq!(ours.mantissa(), expected.mantissa());
+                        proptest::prop_assert_eq!(ours.scale(), expected.scale());
+                        proptest::prop_assert_eq!(ours.is_sign_negative(), expected.is_sign_negative());
+                        proptest::prop_assert_eq!(ours.to_string(), expected.to_string());
+                    }
+                    Err(_) => proptest::prop_assert_eq!(ours, Err(DecimalTextError::Unrepresentable)),
+                }
+            }
+        }
     }
 
     #[test]

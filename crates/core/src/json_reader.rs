@@ -154,6 +154,16 @@ pub fn check_text(text: &str, multiline: bool) -> Result<(), (Code, String)> {
 /// (`STRING_TOO_LONG`), not blank (`EMPTY_STRING`), and [`check_text`]. The collecting reader
 /// and the request's serde fast path (`request::parse_request_fast`) both apply exactly this.
 pub fn check_field_text(key: &str, text: &str) -> Result<(), (Code, String)> {
+    // Printable ASCII only (codes, amounts, most Latin-script names): no character that the
+    // rules refuse is printable ASCII, and a byte is a character, so one pass over the bytes
+    // decides everything; only blankness is left (the one ASCII whitespace here is the space).
+    let bytes = text.as_bytes();
+    if bytes.len() <= MAX_STRING_CHARS && bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+        if bytes.iter().all(|&b| b == b' ') {
+            return Err((Code::EmptyString, "must not be empty".into()));
+        }
+        return Ok(());
+    }
     if text.chars().count() > MAX_STRING_CHARS {
         return Err((
             Code::StringTooLong,
