@@ -116,6 +116,6 @@ pub async fn authenticate(
             Err(with_cors(Code::TokenMerchantMismatch, mismatch))
         }
         Ok(claims) => Ok((merchant, Caller::Token(claims))),
-        Err(error) => Err(with_cors(error.code(), error.detail())),
+        Err(error) => Err(with_cors(error.code(), &error.detail())),
     }
 }

@@ -10,10 +10,27 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response> {
     Ok(Response::from_json(body)?.with_status(status))
 }
 
+/// The challenge of every 401 the edge answers. RFC 9110 section 15.5.2: a 401 carries
+/// `WWW-Authenticate` with at least one challenge; the API key is a bearer credential
+/// (RFC 6750 section 3), and a wrong one is `invalid_token`. A checkout token has no scheme of
+/// its own: its 401s name the same realm.
+pub const REALM: &str = "invoice-edge";
+
+fn challenge(code: Code) -> String {
+    match code {
+        Code::ApiKeyInvalid => format!("Bearer realm=\"{REALM}\", error=\"invalid_token\""),
+        _ => format!("Bearer realm=\"{REALM}\""),
+    }
+}
+
 /// An RFC 9457 problem response: status, code and body all come from the core's catalogue.
+/// Every 401 goes through here, so every 401 carries its challenge.
 pub fn problem_response(problem: &Problem) -> Result<Response> {
     let headers = Headers::new();
     headers.set("Content-Type", PROBLEM_CONTENT_TYPE)?;
+    if problem.status == 401 {
+        headers.set("WWW-Authenticate", &challenge(problem.code))?;
+    }
     Ok(Response::ok(problem.to_json())?
         .with_status(problem.status)
         .with_headers(headers))
@@ -51,6 +68,25 @@ pub fn problem_retry_after(code: Code, detail: &str, retry_after_ms: u64) -> Res
 /// Public read routes and static assets may be read from any origin, without credentials.
 pub fn allow_any_origin(response: Response) -> Result<Response> {
     response.headers().set("Access-Control-Allow-Origin", "*")?;
+    Ok(response)
+}
+
+/// The headers of a capability URL's answer: `GET /v1/invoices/{id}` (and its `.xml`) and the
+/// page `/v/{id}` return the buyer's name and tax ID to whoever holds the link
+/// (docs/SECURITY.md, "Public invoice links"). So no shared cache keeps a copy (`private`;
+/// `no-store` also because the status changes from pending to final), the link does not leave
+/// in a `Referer` when the page links elsewhere, and search engines that come across a link do
+/// not index it.
+pub fn capability_url_headers(headers: &Headers) -> Result<()> {
+    headers.set("Cache-Control", "private, no-store")?;
+    headers.set("Referrer-Policy", "no-referrer")?;
+    headers.set("X-Robots-Tag", "noindex")?;
+    Ok(())
+}
+
+/// `response` with `capability_url_headers`.
+pub fn capability_url(response: Response) -> Result<Response> {
+    capability_url_headers(response.headers())?;
     Ok(response)
 }
 

@@ -59,10 +59,12 @@ async fn route(req: Request, env: Env) -> Result<Response> {
         (["v1", "invoices"], _) => http::method_not_allowed(&["POST", "OPTIONS"]),
         (["v1", "invoices", file], Method::Get | Method::Head) if file.ends_with(".xml") => {
             let id = file.trim_end_matches(".xml");
-            http::allow_any_origin(routes::invoices::get_ubl(&env, id).await?)
+            let answer = routes::invoices::get_ubl(&env, id).await?;
+            http::allow_any_origin(http::capability_url(answer)?)
         }
         (["v1", "invoices", id], Method::Get | Method::Head) => {
-            http::allow_any_origin(routes::invoices::get(&env, id).await?)
+            let answer = routes::invoices::get(&env, id).await?;
+            http::allow_any_origin(http::capability_url(answer)?)
         }
         (["v1", "invoices", _], Method::Options) => preflight_public(&["GET", "HEAD"]),
         (["v1", "invoices", _], _) => http::method_not_allowed(&["GET", "HEAD", "OPTIONS"]),

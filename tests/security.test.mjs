@@ -130,6 +130,64 @@ test('tokens: forged, over 24 h, not yet valid and cross-merchant each get their
   assertProblem(await withToken(mint(claims('S-7'), merchantFile.token_secret), {}, { merchant: 'nobody' }), 404, 'UNKNOWN_MERCHANT');
 });
 
+test('tokens from ordinary JWT libraries: registered claims are ignored, nbf is checked, a bad claim is named', async () => {
+  const secret = merchantFile.token_secret;
+  // What jose, PyJWT or jsonwebtoken add when asked: a jti, an issuer, an audience (string or
+  // array), a subject, and a not-before in the past.
+  const registered = { jti: 'c9f1d3e2-5b7a-4a1e-9d2c-0f1e2d3c4b5a', iss: 'https://shop.example', aud: ['invoice-edge'], sub: 'customer-42', nbf: now() - 5 };
+  const accepted = await withToken(mint(claims('J-1', registered), secret), { buyer: { name: 'JWT buyer' } });
+  assert.equal(accepted.status, 201, JSON.stringify(accepted.body));
+  assert.equal(accepted.body.invoice.order_id, 'J-1');
+  for (const [name, value] of Object.entries(registered)) {
+    assert.equal((await withToken(mint(claims(`J-${name}`, { [name]: value }), secret))).status, 201, name);
+  }
+  // nbf in the future (past the 60 s of clock skew): not yet valid, and the detail says nbf.
+  const early = await withToken(mint(claims('J-2', { nbf: now() + 3600 }), secret));
+  assertProblem(early, 401, 'TOKEN_NOT_YET_VALID');
+  assert.match(early.body.detail, /nbf/);
+  // A claim of the wrong type, or one the edge does not know, is named in the detail.
+  for (const [overrides, named] of [
+    [{ nbf: String(now()) }, /claim nbf/],
+    [{ exp: 'later' }, /claim exp/],
+    [{ scope: 'invoice' }, /unknown claim "scope"/],
+    [{ cart: { prices_include_taxes: true, lines: cart.lines } }, /"prices_include_taxes"/],
+  ]) {
+    const refused = await withToken(mint(claims('J-3', overrides), secret));
+    assertProblem(refused, 401, 'TOKEN_MALFORMED');
+    assert.match(refused.body.detail, named);
+  }
+  // A cart without prices_include_tax is priced net, as a request without it is.
+  const net = await withToken(mint(claims('J-4', { cart: { lines: cart.lines } }), secret), { buyer: { name: 'Net buyer' } });
+  assert.equal(net.status, 201, JSON.stringify(net.body));
+  assert.equal(net.body.invoice.prices_include_tax, false);
+  assert.equal(net.body.invoice.totals.net, '68.00');
+  assert.equal(net.body.invoice.totals.gross, '74.12');
+});
+
+test('every 401 carries WWW-Authenticate: Bearer with the realm', async () => {
+  const bearer = 'Bearer realm="invoice-edge"';
+  const admin = (init) => call(`${edge.url}/v1/admin/series`, init);
+  const refusals = [
+    [await issue(request('W-1'), { key: '' }), 'UNAUTHENTICATED', bearer],
+    [await call(`${edge.url}/v1/invoices`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 'UNAUTHENTICATED', bearer],
+    [await issue(request('W-2'), { key: 'iek_wrong' }), 'API_KEY_INVALID', `${bearer}, error="invalid_token"`],
+    [await admin({}), 'UNAUTHENTICATED', bearer],
+    [await admin({ headers: { authorization: 'Bearer iek_wrong' } }), 'API_KEY_INVALID', `${bearer}, error="invalid_token"`],
+    [await call(`${edge.url}/v1/admin/sync`, { method: 'POST' }), 'UNAUTHENTICATED', bearer],
+    [await withToken('not.a.token'), 'TOKEN_MALFORMED', bearer],
+    [await withToken(mint(claims('W-3'), 'not-the-secret')), 'TOKEN_SIGNATURE_INVALID', bearer],
+    [await withToken(mint(claims('W-4', { iat: now() - 7200, exp: now() - 3600 }), merchantFile.token_secret)), 'TOKEN_EXPIRED', bearer],
+  ];
+  for (const [response, code, challenge] of refusals) {
+    assertProblem(response, 401, code);
+    assert.equal(response.headers.get('www-authenticate'), challenge, code);
+  }
+  // Not on other errors.
+  const notFound = await call(`${edge.url}/v1/invoices/01936d4e-8a0b-7c3d-9e2f-0123456789ab`);
+  assert.equal(notFound.status, 404);
+  assert.equal(notFound.headers.get('www-authenticate'), null);
+});
+
 test('a token whose cart breaks the tax profile is 422 TOKEN_CART_INVALID, listing the cause', async () => {
   const bad = claims('S-cart', { cart: { prices_include_tax: true, lines: [{ description: 'x', quantity: '1', unit_price: '10.00', tax_category: 'S', tax_rate: '19' }] } });
   const response = await withToken(mint(bad, merchantFile.token_secret), { buyer: { name: 'A' } });
@@ -446,6 +504,40 @@ test('the verification page escapes an HTML-injection attempt in the buyer name'
   assert.ok(!String(notFound.body).includes('<script>x'));
   // The page's templates are compiled into the worker; www/.assetsignore keeps them unserved.
   assert.equal((await call(`${edge.url}/templates/invoice-page.html`)).status, 404);
+});
+
+test('invoice links are capability URLs: private, no referrer, not indexed, and no email on the page', async () => {
+  const email = 'buyer.private@example.cn';
+  const issued = await issue(request('P-1', { buyer: { kind: 'individual', name: '张三', email, country: 'CN' } }));
+  assert.equal(issued.status, 201, JSON.stringify(issued.body));
+  const { id } = issued.body.invoice;
+  const unknown = '01936d4e-8a0b-7c3d-9e2f-0123456789ab';
+  const answers = {
+    json: await call(`${edge.url}/v1/invoices/${id}`),
+    xml: await call(`${edge.url}/v1/invoices/${id}.xml`),
+    page: await call(`${edge.url}/v/${id}`),
+    'json 404': await call(`${edge.url}/v1/invoices/${unknown}`),
+    'page 404': await call(`${edge.url}/v/${unknown}`),
+    head: await call(`${edge.url}/v1/invoices/${id}`, { method: 'HEAD' }),
+  };
+  for (const [name, answer] of Object.entries(answers)) {
+    const cacheControl = answer.headers.get('cache-control') ?? '';
+    assert.ok(cacheControl.split(/,\s*/).includes('private'), `${name}: Cache-Control ${cacheControl}`);
+    // The status changes from pending to final: nothing keeps a stale copy either.
+    assert.ok(cacheControl.split(/,\s*/).includes('no-store'), `${name}: Cache-Control ${cacheControl}`);
+    assert.equal(answer.headers.get('referrer-policy'), 'no-referrer', name);
+    assert.equal(answer.headers.get('x-robots-tag'), 'noindex', name);
+  }
+  assert.equal(answers.json.status, 200);
+  assert.equal(answers.page.status, 200);
+  assert.equal(answers['page 404'].status, 404);
+  // The email is in the signed document, which the buyer keeps, and never on the public page.
+  assert.equal(answers.json.body.invoice.buyer.email, email);
+  const html = answers.page.body;
+  assert.ok(html.includes('张三'), 'the page shows the buyer');
+  assert.ok(!html.includes(email), 'the page shows the buyer\'s email');
+  assert.ok(!html.includes('buyer.private'), 'no part of the email either');
+  assert.ok(!html.includes('邮箱'), 'no email row');
 });
 
 test('docs/examples mint checkout tokens in Node and Python that the edge accepts', async () => {

@@ -37,3 +37,14 @@ test('a wrong method on a known route is a problem+json 405 with Allow', async (
   const body = await response.json();
   assert.equal(body.code, 'METHOD_NOT_ALLOWED');
 });
+
+test('/favicon.ico is a small icon, not a problem+json 404', async () => {
+  const response = await fetch(`${edge.url}/favicon.ico`);
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type'), /^image\//);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  // An ICO directory (reserved 0, type 1) holding one PNG image.
+  assert.deepEqual([...bytes.subarray(0, 4)], [0, 0, 1, 0]);
+  assert.deepEqual([...bytes.subarray(22, 26)], [0x89, 0x50, 0x4e, 0x47]);
+  assert.ok(bytes.length < 1024, `${bytes.length} bytes`);
+});

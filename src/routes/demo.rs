@@ -55,6 +55,7 @@ pub async fn token(req: Request, env: &Env) -> Result<Response> {
         },
         iat: now,
         exp: now + DEMO_TOKEN_TTL_S,
+        nbf: None,
     };
     http::json(
         200,

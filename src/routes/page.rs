@@ -52,9 +52,9 @@ fn html_response(status: u16, page: Page, data: &Record) -> Result<Response> {
     headers.set("Content-Type", "text/html; charset=utf-8")?;
     headers.set("Content-Security-Policy", CONTENT_SECURITY_POLICY)?;
     headers.set("X-Content-Type-Options", "nosniff")?;
-    headers.set("Referrer-Policy", "no-referrer")?;
-    // The status changes (pending, then final): never serve a stale page from a cache.
-    headers.set("Cache-Control", "no-store")?;
+    // Cache-Control: private, no-store (the status changes, pending then final, and the page
+    // shows the buyer), Referrer-Policy: no-referrer, X-Robots-Tag: noindex: a capability URL.
+    crate::http::capability_url_headers(&headers)?;
     Ok(Response::ok(body)?
         .with_status(status)
         .with_headers(headers))
@@ -126,6 +126,9 @@ fn invoice_view(document: &Document, base: &str, jwks: &Jwks) -> Record {
         .with("tax_id", seller.tax_id.clone().unwrap_or_default())
         .with("country", seller.country.as_str())
         .with("address", address_text(seller.address.as_ref()));
+    // Not the buyer's email: the page is shown to whoever holds its link, and an email is
+    // contact data no verifier needs (docs/SECURITY.md, "Public invoice links"). It stays in
+    // the signed document, which the buyer and the merchant keep.
     let buyer = invoice.buyer.as_ref().map(|buyer| {
         Record::new()
             .with("name", buyer.name.clone().unwrap_or_default())
@@ -133,7 +136,6 @@ fn invoice_view(document: &Document, base: &str, jwks: &Jwks) -> Record {
             .with("individual", buyer.kind == BuyerKind::Individual)
             .with("tax_id", buyer.tax_id.clone().unwrap_or_default())
             .with("country", buyer.country.clone().unwrap_or_default())
-            .with("email", buyer.email.clone().unwrap_or_default())
             .with("address", address_text(buyer.address.as_ref()))
     });
     let lines = invoice
@@ -321,6 +323,9 @@ mod tests {
         assert!(html
             .contains("href=\"/v1/invoices/01900000-0000-7000-8000-000000000001.xml\" id=\"ubl\""));
         assert!(html.contains("<dt>Type · 类型</dt><dd>Company · 企业</dd>"));
+        // The buyer's email is in the document, never on the public page.
+        assert!(!html.contains("ap@example.com"));
+        assert!(!html.contains("邮箱"));
         for id in [
             "id=\"number\"",
             "id=\"browser-check\"",

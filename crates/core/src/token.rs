@@ -4,9 +4,10 @@
 //! a rate or a price (docs/ARCHITECTURE.md, "Authentication").
 
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use sha2::Sha256;
+use std::borrow::Cow;
 
 use crate::keys::{b64url, b64url_decode};
 use crate::problem::{Code, FieldError, Problem};
@@ -20,57 +21,213 @@ pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
 
 const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Cart {
+    /// Absent in a token means `false`, as in a request (docs/ARCHITECTURE.md, "The invoice
+    /// request": `prices_include_tax` defaults to `false`).
     pub prices_include_tax: bool,
     /// Request lines, validated by the same parser as any request when the token is used.
     pub lines: Vec<Value>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A token's claims. Read by `read_claims` (not serde), so that a refusal names the claim at
+/// fault; written by `mint` with serde.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CheckoutClaims {
     pub merchant: String,
     pub order_id: String,
     /// The numbering series; required when the merchant has several (docs/ARCHITECTURE.md, "Series").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub series: Option<String>,
     pub currency: String,
     pub cart: Cart,
     /// Seconds since the Unix epoch.
     pub iat: i64,
     pub exp: i64,
+    /// RFC 7519 section 4.1.5 "not before", in seconds, when the minting library set one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The registered claims of RFC 7519 section 4.1 that ordinary JWT libraries add on their own
+/// (a `jti` per token, a configured `iss`, `aud` or `sub`). None of them says anything the edge
+/// acts on: the token is bound to its merchant by the `merchant` claim and `?merchant=`, and
+/// to its order by `order_id`. They are accepted and ignored, whatever their value
+/// (docs/ARCHITECTURE.md, "Authentication"). `nbf`, `iat` and `exp` are read and checked.
+pub const IGNORED_REGISTERED_CLAIMS: &[&str] = &["jti", "iss", "aud", "sub"];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenError {
-    Malformed,
+    /// Not an HS256 JWS with checkout claims; the text says what is wrong, naming the claim
+    /// at fault when there is one.
+    Malformed(Cow<'static, str>),
     /// Forged: the HMAC does not verify under the merchant's secret.
     SignatureInvalid,
     Expired,
     LifetimeTooLong,
-    NotYetValid,
+    /// `iat` (beyond the clock skew) or `nbf` is in the future; the claim it names.
+    NotYetValid(&'static str),
 }
 
 impl TokenError {
-    pub fn code(self) -> Code {
+    pub fn code(&self) -> Code {
         match self {
-            TokenError::Malformed => Code::TokenMalformed,
+            TokenError::Malformed(_) => Code::TokenMalformed,
             TokenError::SignatureInvalid => Code::TokenSignatureInvalid,
             TokenError::Expired => Code::TokenExpired,
             TokenError::LifetimeTooLong => Code::TokenLifetimeTooLong,
-            TokenError::NotYetValid => Code::TokenNotYetValid,
+            TokenError::NotYetValid(_) => Code::TokenNotYetValid,
         }
     }
 
-    pub fn detail(self) -> &'static str {
+    pub fn detail(&self) -> Cow<'static, str> {
         match self {
-            TokenError::Malformed => "the checkout token is not an HS256 JWS with checkout claims",
-            TokenError::SignatureInvalid => "the checkout token's signature does not verify",
-            TokenError::Expired => "the checkout token has expired; ask the shop for a new one",
-            TokenError::LifetimeTooLong => "a checkout token lives at most 24 hours (exp - iat)",
-            TokenError::NotYetValid => "the checkout token's iat is in the future",
+            TokenError::Malformed(why) => {
+                format!("the checkout token is not an HS256 JWS with checkout claims: {why}").into()
+            }
+            TokenError::SignatureInvalid => "the checkout token's signature does not verify".into(),
+            TokenError::Expired => {
+                "the checkout token has expired; ask the shop for a new one".into()
+            }
+            TokenError::LifetimeTooLong => {
+                "a checkout token lives at most 24 hours (exp - iat)".into()
+            }
+            TokenError::NotYetValid(claim) => {
+                format!("the checkout token is not valid yet: its {claim} is in the future").into()
+            }
         }
+    }
+}
+
+fn malformed(why: impl Into<Cow<'static, str>>) -> TokenError {
+    TokenError::Malformed(why.into())
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The claims of a payload, each checked for presence and type, so that a refusal names the
+/// claim at fault (`claim exp: ...`). The details never quote a value: a claim may be anything
+/// a client sent. A `null` optional claim counts as absent, as in a request.
+fn read_claims(payload: &[u8]) -> Result<CheckoutClaims, TokenError> {
+    let text = std::str::from_utf8(payload).map_err(|_| malformed("its payload is not UTF-8"))?;
+    // The strict reader: a claim named twice is refused, as a key named twice is everywhere
+    // else (docs/ARCHITECTURE.md, "Error catalogue": DUPLICATE_KEY).
+    let value = crate::json_reader::parse_strict(text)
+        .map_err(|error| malformed(format!("its payload is not a JSON object ({error})")))?;
+    let Value::Object(claims) = value else {
+        return Err(malformed("its payload is not a JSON object"));
+    };
+    if let Some(unknown) = claims.keys().find(|name| {
+        !CLAIMS.contains(&name.as_str()) && !IGNORED_REGISTERED_CLAIMS.contains(&name.as_str())
+    }) {
+        return Err(malformed(format!(
+            "unknown claim {unknown:?} (checkout claims are {}, and RFC 7519's registered claims)",
+            CLAIMS.join(", ")
+        )));
+    }
+    let cart = claims
+        .get("cart")
+        .ok_or_else(|| malformed("claim cart is missing"))?;
+    let Value::Object(cart) = cart else {
+        return Err(malformed(format!(
+            "claim cart must be an object {{prices_include_tax, lines}}, not {}",
+            json_type(cart)
+        )));
+    };
+    // A misspelt member would otherwise be dropped, and a misspelt prices_include_tax would
+    // silently price the cart net.
+    if let Some(unknown) = cart
+        .keys()
+        .find(|name| !CART_MEMBERS.contains(&name.as_str()))
+    {
+        return Err(malformed(format!(
+            "claim cart has an unknown member {unknown:?} (it holds prices_include_tax and lines)"
+        )));
+    }
+    let prices_include_tax = match cart.get("prices_include_tax") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(other) => {
+            return Err(malformed(format!(
+                "claim cart.prices_include_tax must be true or false, not {}",
+                json_type(other)
+            )))
+        }
+    };
+    let lines = match cart.get("lines") {
+        Some(Value::Array(lines)) => lines.clone(),
+        None | Some(Value::Null) => return Err(malformed("claim cart.lines is missing")),
+        Some(other) => {
+            return Err(malformed(format!(
+                "claim cart.lines must be an array, not {}",
+                json_type(other)
+            )))
+        }
+    };
+    Ok(CheckoutClaims {
+        merchant: string_claim(&claims, "merchant")?
+            .ok_or_else(|| malformed("claim merchant is missing"))?,
+        order_id: string_claim(&claims, "order_id")?
+            .ok_or_else(|| malformed("claim order_id is missing"))?,
+        series: string_claim(&claims, "series")?,
+        currency: string_claim(&claims, "currency")?
+            .ok_or_else(|| malformed("claim currency is missing"))?,
+        cart: Cart {
+            prices_include_tax,
+            lines,
+        },
+        iat: time_claim(&claims, "iat")?.ok_or_else(|| malformed("claim iat is missing"))?,
+        exp: time_claim(&claims, "exp")?.ok_or_else(|| malformed("claim exp is missing"))?,
+        nbf: time_claim(&claims, "nbf")?,
+    })
+}
+
+/// The checkout claims a token may carry besides RFC 7519's ignored ones.
+const CLAIMS: &[&str] = &[
+    "merchant", "order_id", "series", "currency", "cart", "iat", "exp", "nbf",
+];
+const CART_MEMBERS: &[&str] = &["prices_include_tax", "lines"];
+
+fn string_claim(
+    claims: &serde_json::Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, TokenError> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(other) => Err(malformed(format!(
+            "claim {name} must be a string, not {}",
+            json_type(other)
+        ))),
+    }
+}
+
+/// A NumericDate (RFC 7519 section 2) in whole seconds, as JWT libraries write `iat`, `exp`
+/// and `nbf`.
+fn time_claim(
+    claims: &serde_json::Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<i64>, TokenError> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(number)) => number.as_i64().map(Some).ok_or_else(|| {
+            malformed(format!(
+                "claim {name} must be a whole number of seconds since 1970-01-01T00:00:00Z"
+            ))
+        }),
+        Some(other) => Err(malformed(format!(
+            "claim {name} must be a number of seconds since 1970-01-01T00:00:00Z, not {}",
+            json_type(other)
+        ))),
     }
 }
 
@@ -97,25 +254,28 @@ struct Parts<'a> {
 
 fn split(token: &str) -> Result<Parts<'_>, TokenError> {
     if token.len() > MAX_TOKEN_BYTES {
-        return Err(TokenError::Malformed);
+        return Err(malformed("it is over 64 KiB"));
     }
     let mut pieces = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (pieces.next(), pieces.next(), pieces.next(), pieces.next())
     else {
-        return Err(TokenError::Malformed);
+        return Err(malformed(
+            "a JWS in compact form is three base64url parts joined by '.'",
+        ));
     };
     let header: Value = b64url_decode(header)
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or(TokenError::Malformed)?;
+        .ok_or_else(|| malformed("its header is not base64url-encoded JSON"))?;
     // Only HS256: "none" or an asymmetric alg would let a forger choose how we check.
     if header.get("alg").and_then(Value::as_str) != Some("HS256") {
-        return Err(TokenError::Malformed);
+        return Err(malformed("its header's alg is not HS256"));
     }
-    let claims = b64url_decode(payload)
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or(TokenError::Malformed)?;
-    let signature = b64url_decode(signature).ok_or(TokenError::Malformed)?;
+    let payload =
+        b64url_decode(payload).ok_or_else(|| malformed("its payload is not base64url"))?;
+    let claims = read_claims(&payload)?;
+    let signature =
+        b64url_decode(signature).ok_or_else(|| malformed("its signature is not base64url"))?;
     // The signing input is everything before the last '.', borrowed rather than rebuilt.
     let signing_input = token.rfind('.').map_or("", |dot| &token[..dot]);
     Ok(Parts {
@@ -162,7 +322,15 @@ pub fn verify(
         return Err(TokenError::Expired);
     }
     if claims.iat > now_seconds.saturating_add(CLOCK_SKEW_SECONDS) {
-        return Err(TokenError::NotYetValid);
+        return Err(TokenError::NotYetValid("iat"));
+    }
+    // RFC 7519 section 4.1.5: not accepted before `nbf`, with the same leeway for clock skew
+    // as `iat` (the section allows "a few minutes").
+    if claims
+        .nbf
+        .is_some_and(|nbf| nbf > now_seconds.saturating_add(CLOCK_SKEW_SECONDS))
+    {
+        return Err(TokenError::NotYetValid("nbf"));
     }
     Ok(claims)
 }
@@ -302,6 +470,7 @@ mod tests {
             },
             iat,
             exp,
+            nbf: None,
         }
     }
 
@@ -323,14 +492,17 @@ mod tests {
         assert_eq!(verify(&token, &["s3cret"], 1900), Err(TokenError::Expired));
         assert_eq!(
             verify(&token, &["s3cret"], 900),
-            Err(TokenError::NotYetValid)
+            Err(TokenError::NotYetValid("iat"))
         );
         let long = mint(&claims(0, MAX_LIFETIME_SECONDS + 1), "s3cret");
         assert_eq!(
             verify(&long, &["s3cret"], 10),
             Err(TokenError::LifetimeTooLong)
         );
-        assert_eq!(verify("a.b", &["s3cret"], 10), Err(TokenError::Malformed));
+        assert!(matches!(
+            verify("a.b", &["s3cret"], 10),
+            Err(TokenError::Malformed(_))
+        ));
         assert_eq!(unverified_merchant(&token).as_deref(), Some("demo"));
     }
 
@@ -339,7 +511,10 @@ mod tests {
         let token = mint(&claims(1000, 1900), "s3cret");
         let payload = token.split('.').nth(1).unwrap();
         let none = format!("{}.{payload}.", b64url(br#"{"alg":"none"}"#));
-        assert_eq!(verify(&none, &["s3cret"], 1500), Err(TokenError::Malformed));
+        assert!(matches!(
+            verify(&none, &["s3cret"], 1500),
+            Err(TokenError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -396,6 +571,7 @@ mod tests {
             },
             iat: 1000,
             exp: 1900,
+            nbf: None,
         }
     }
 
@@ -476,10 +652,204 @@ mod tests {
     fn the_claims_read_unverified_are_the_minted_ones_and_a_bad_token_is_malformed() {
         let token = mint(&cart_claims(), "s3cret");
         assert_eq!(unverified_claims(&token), Ok(cart_claims()));
-        assert_eq!(unverified_claims("a.b.c"), Err(TokenError::Malformed));
+        assert!(matches!(
+            unverified_claims("a.b.c"),
+            Err(TokenError::Malformed(_))
+        ));
         let payload = token.split('.').nth(1).unwrap();
         let none = format!("{}.{payload}.", b64url(br#"{"alg":"none"}"#));
-        assert_eq!(unverified_claims(&none), Err(TokenError::Malformed));
+        assert!(matches!(
+            unverified_claims(&none),
+            Err(TokenError::Malformed(_))
+        ));
+    }
+
+    /// A token as a JWT library writes it: any payload, HS256, with our HMAC.
+    fn mint_payload(payload: &Value, secret: &str) -> String {
+        let signing_input = format!(
+            "{}.{}",
+            b64url(br#"{"alg":"HS256","typ":"JWT"}"#),
+            b64url(payload.to_string().as_bytes())
+        );
+        let mut mac = mac(secret);
+        mac.update(signing_input.as_bytes());
+        format!("{signing_input}.{}", b64url(&mac.finalize().into_bytes()))
+    }
+
+    fn payload() -> Value {
+        serde_json::to_value(claims(1000, 1900)).unwrap()
+    }
+
+    fn with(mut payload: Value, name: &str, value: Value) -> Value {
+        payload[name] = value;
+        payload
+    }
+
+    #[test]
+    fn each_registered_claim_a_jwt_library_adds_is_accepted_and_ignored() {
+        for (name, value) in [
+            ("jti", json!("4f1c9b2e-7d1a-4c2b-9e8f-0a1b2c3d4e5f")),
+            ("iss", json!("https://shop.example")),
+            ("aud", json!("invoice-edge")),
+            ("aud", json!(["invoice-edge", "other"])),
+            ("sub", json!("customer-42")),
+            // Whatever its value: the edge acts on none of them.
+            ("jti", json!(17)),
+        ] {
+            let token = mint_payload(&with(payload(), name, value.clone()), "s3cret");
+            assert_eq!(
+                verify(&token, &["s3cret"], 1500),
+                Ok(claims(1000, 1900)),
+                "{name}: {value}"
+            );
+        }
+        let all = json!({"jti": "j-1", "iss": "shop", "aud": "edge", "sub": "c-1", "nbf": 1000});
+        let mut every = payload();
+        for (name, value) in all.as_object().unwrap() {
+            every[name] = value.clone();
+        }
+        let verified = verify(&mint_payload(&every, "s3cret"), &["s3cret"], 1500).unwrap();
+        assert_eq!(verified.nbf, Some(1000));
+        assert_eq!(verified.order_id, "A-1");
+    }
+
+    #[test]
+    fn nbf_in_the_future_is_refused_and_nbf_past_is_accepted() {
+        let at = |nbf: Value| mint_payload(&with(payload(), "nbf", nbf), "s3cret");
+        // Past, now, and within the clock skew allowed for iat: accepted.
+        for nbf in [900, 1500, 1500 + CLOCK_SKEW_SECONDS] {
+            assert_eq!(
+                verify(&at(json!(nbf)), &["s3cret"], 1500).map(|c| c.nbf),
+                Ok(Some(nbf)),
+                "nbf {nbf}"
+            );
+        }
+        let future = verify(&at(json!(1500 + CLOCK_SKEW_SECONDS + 1)), &["s3cret"], 1500);
+        assert_eq!(future, Err(TokenError::NotYetValid("nbf")));
+        let error = future.unwrap_err();
+        assert_eq!(error.code(), Code::TokenNotYetValid);
+        assert!(error.detail().contains("nbf"), "{}", error.detail());
+        // Once its time comes, the same token is accepted; null is no nbf.
+        assert!(verify(&at(json!(1800)), &["s3cret"], 1800).is_ok());
+        assert_eq!(
+            verify(&at(Value::Null), &["s3cret"], 1500).map(|c| c.nbf),
+            Ok(None)
+        );
+        // Minted with an nbf, it round-trips.
+        let mut minted = claims(1000, 1900);
+        minted.nbf = Some(1200);
+        assert_eq!(
+            verify(&mint(&minted, "s3cret"), &["s3cret"], 1500),
+            Ok(minted)
+        );
+    }
+
+    #[test]
+    fn a_malformed_claim_is_named_in_the_detail() {
+        let mut no_exp = payload();
+        no_exp.as_object_mut().unwrap().remove("exp");
+        let cases = [
+            (with(payload(), "nbf", json!("1000")), "claim nbf"),
+            (with(payload(), "nbf", json!(1000.5)), "claim nbf"),
+            (with(payload(), "exp", json!("soon")), "claim exp"),
+            (no_exp, "claim exp is missing"),
+            (with(payload(), "order_id", json!(42)), "claim order_id"),
+            (with(payload(), "series", json!(["A"])), "claim series"),
+            (
+                with(payload(), "currency", Value::Null),
+                "claim currency is missing",
+            ),
+            (with(payload(), "cart", json!([])), "claim cart"),
+            (
+                with(payload(), "scope", json!("x")),
+                "unknown claim \"scope\"",
+            ),
+            (
+                with(
+                    payload(),
+                    "cart",
+                    json!({"prices_include_tax": "yes", "lines": []}),
+                ),
+                "claim cart.prices_include_tax",
+            ),
+            (
+                with(
+                    payload(),
+                    "cart",
+                    json!({"prices_include_taxes": true, "lines": []}),
+                ),
+                "\"prices_include_taxes\"",
+            ),
+            (
+                with(payload(), "cart", json!({"prices_include_tax": true})),
+                "claim cart.lines is missing",
+            ),
+        ];
+        for (payload, named) in cases {
+            let token = mint_payload(&payload, "s3cret");
+            let error = verify(&token, &["s3cret"], 1500).unwrap_err();
+            assert_eq!(error.code(), Code::TokenMalformed, "{payload}");
+            assert!(
+                error.detail().contains(named),
+                "{named}: {}",
+                error.detail()
+            );
+        }
+        // A claim named twice is refused, naming it, as DUPLICATE_KEY is everywhere else.
+        let twice = r#"{"merchant":"demo","order_id":"A-1","order_id":"B-2","currency":"CNY","cart":{"lines":[]},"iat":1000,"exp":1900}"#;
+        let token = format!(
+            "{}.{}.{}",
+            b64url(br#"{"alg":"HS256"}"#),
+            b64url(twice.as_bytes()),
+            b64url(b"sig")
+        );
+        let error = unverified_claims(&token).unwrap_err();
+        assert!(
+            error.detail().contains("\"order_id\""),
+            "{}",
+            error.detail()
+        );
+        // The cart's flag, left out, is false as in a request.
+        let net = verify(
+            &mint_payload(&no_cart_flag_ok(), "s3cret"),
+            &["s3cret"],
+            1500,
+        );
+        assert_eq!(net.map(|c| c.cart.prices_include_tax), Ok(false));
+    }
+
+    fn no_cart_flag_ok() -> Value {
+        let mut payload = payload();
+        payload["cart"]
+            .as_object_mut()
+            .unwrap()
+            .remove("prices_include_tax");
+        payload
+    }
+
+    #[test]
+    fn a_cart_without_prices_include_tax_is_priced_net_as_a_request_is() {
+        let token = mint_payload(&no_cart_flag_ok(), "s3cret");
+        let claims = verify(&token, &["s3cret"], 1500).unwrap();
+        assert!(!claims.cart.prices_include_tax);
+        let request = invoice_request(&claims, &json!({})).unwrap();
+        assert_eq!(request["prices_include_tax"], json!(false));
+        // The same request as one that leaves the field out: parsed, both price net.
+        let mut without = request.clone();
+        without
+            .as_object_mut()
+            .unwrap()
+            .remove("prices_include_tax");
+        let computed = |request: &Value| {
+            let parsed = crate::parse_request(request).unwrap();
+            crate::compute_invoice(&parsed, None, crate::Payment::FullyPaid)
+                .unwrap()
+                .totals
+                .gross
+                .to_string()
+        };
+        assert_eq!(computed(&request), "11.30");
+        assert_eq!(computed(&request), computed(&without));
     }
 
     #[test]

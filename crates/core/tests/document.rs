@@ -141,7 +141,7 @@ proptest! {
 
     #[test]
     fn a_token_round_trips_and_any_change_is_rejected(order in "[A-Za-z0-9-]{1,20}", index in any::<prop::sample::Index>(), replacement in "[A-Za-z0-9_.-]") {
-        let claims = CheckoutClaims { merchant: "demo".into(), order_id: order, series: Some("DEMO".into()), currency: "CNY".into(), cart: Cart { prices_include_tax: true, lines: vec![json!({"description": "tea"})] }, iat: 100, exp: 1000 };
+        let claims = CheckoutClaims { merchant: "demo".into(), order_id: order, series: Some("DEMO".into()), currency: "CNY".into(), cart: Cart { prices_include_tax: true, lines: vec![json!({"description": "tea"})] }, iat: 100, exp: 1000, nbf: None };
         let minted = token::mint(&claims, "secret");
         prop_assert_eq!(token::verify(&minted, &["secret"], 500).unwrap(), claims);
         let mut chars: Vec<char> = minted.chars().collect();

@@ -53,6 +53,7 @@ pub fn run(merchant: &Path, order: &str, series: Option<&str>, ttl: &str) -> Res
         },
         iat: now,
         exp: now + ttl,
+        nbf: None,
     };
     // Check the cart as the edge will, with the request it will assemble from this token (no
     // buyer yet: the buyer adds one at checkout), so a bad cart fails here and not in the
