@@ -19,7 +19,7 @@ export CARGO_TERM_COLOR := never
 WORKER_SOURCES := $(shell find src crates/core/src -name '*.rs' 2>/dev/null) $(wildcard www/templates/*.html) Cargo.toml Cargo.lock crates/core/Cargo.toml
 BROWSER_SOURCES := $(shell find crates/browser/src crates/core/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock crates/core/Cargo.toml crates/browser/Cargo.toml
 
-.PHONY: help setup dev test lint unit worker worker-test browser binaries integration bench bench-native bench-wasm bench-edge bench-origin drill-long schemathesis fuzz-setup fuzz-short fuzz clean
+.PHONY: help setup dev test lint unit worker worker-test worker-size browser binaries integration bench bench-native bench-wasm bench-edge bench-origin drill-long schemathesis fuzz-setup fuzz-short fuzz clean
 
 help:
 	@echo "make dev    build and run the whole system locally (http://127.0.0.1:8787/)"
@@ -43,6 +43,15 @@ build-test/index_bg.wasm: $(WORKER_SOURCES)
 	WORKER_BUILD_OPT=0 WORKER_BUILD_OUT=build-test scripts/build-worker.sh --features test-hooks
 
 worker-test: setup build-test/index_bg.wasm
+
+## The deployable worker within its budget (docs/DEVELOPERS.md, "size"): built exactly as
+## `wrangler deploy` builds it (deploy profile, wasm-opt), into build-size/.
+WORKER_SIZE_BUDGET := 450000
+worker-size: setup
+	WORKER_BUILD_OUT=build-size scripts/build-worker.sh
+	@size=$$(gzip -9c build-size/index_bg.wasm | wc -c); \
+	  echo "deployable worker: $$size bytes gzip -9 (budget $(WORKER_SIZE_BUDGET))"; \
+	  test "$$size" -le $(WORKER_SIZE_BUDGET) || { echo "the deployable worker is over its size budget"; exit 1; }
 
 ## The browser module (crates/browser) for the widget and /v/{id}: wasm-bindgen --target web
 ## into www/pkg/ (gitignored), wasm-opt -Oz for size (README, "Embed the widget").
@@ -71,6 +80,7 @@ integration: worker-test browser binaries
 test: setup
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory worker-size
 	$(MAKE) --no-print-directory worker-test
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory schemathesis
