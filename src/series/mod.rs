@@ -7,7 +7,9 @@
 //! - [`outbox`]: the alarm that writes the KV records and delivers the series to the origin in
 //!   `seq` order;
 //! - [`state`]: the head, the delivery state and the counters kept beside the documents;
-//! - [`store`]: the object's SQLite tables.
+//! - [`store`]: the object's SQLite tables;
+//! - `/lookup`: the current document of an order, read from the order index
+//!   (`GET /v1/invoices?order_id=`).
 //!
 //! The worker reaches it through [`client`].
 
@@ -50,6 +52,13 @@ pub struct SeriesReport {
     pub kv_records_unconfirmed: u64,
 }
 
+/// What `/lookup` answers: the current document of an order as JSON text (the same bytes as
+/// `GET /v1/invoices/{id}`), or `None` when the series has no invoice for that order.
+#[derive(Serialize, Deserialize)]
+pub struct LookupAnswer {
+    pub document: Option<String>,
+}
+
 #[durable_object]
 pub struct SeriesLedger {
     state: State,
@@ -84,6 +93,11 @@ impl DurableObject for SeriesLedger {
                 issue::issue(&self.state, &self.env, &self.alarm_set, call).await
             }
             "/state" => Response::from_json(&self.report()?),
+            "/lookup" => {
+                // The body is the order id, already checked by the worker.
+                let order_id = req.text().await?;
+                Response::from_json(&self.lookup(&order_id)?)
+            }
             "/resume" => {
                 self.control(|state| {
                     state.stopped = None;
@@ -134,6 +148,19 @@ impl DurableObject for SeriesLedger {
 }
 
 impl SeriesLedger {
+    /// The current document of an order, from this object's own storage: the order index is
+    /// its `documents` table, and the status comes from the receipt or rejection stored beside
+    /// the document (docs/ARCHITECTURE.md, "Storage records"). Read only: storage is never
+    /// written here, and KV is not read, so a document issued a moment ago is found at once.
+    fn lookup(&self, order_id: &str) -> Result<LookupAnswer> {
+        let sql = self.state.storage().sql();
+        let document = match store::by_order(&sql, order_id)? {
+            Some(row) => Some(serde_json::to_string(&issue::document_of(&row)?)?),
+            None => None,
+        };
+        Ok(LookupAnswer { document })
+    }
+
     fn report(&self) -> Result<SeriesReport> {
         let sql = self.state.storage().sql();
         let config = EdgeConfig::from_env(&self.env);
