@@ -3,7 +3,7 @@
 use worker::{Env, Method, Request, RequestInit, Response, Result, Stub};
 
 pub use super::issue::{IssueAnswer, IssueCall};
-use super::{LookupAnswer, SeriesReport};
+use super::{SeriesReport, LOOKUP_NONE};
 
 /// The binding of the `SeriesLedger` class (wrangler.toml).
 pub const BINDING: &str = "SERIES";
@@ -102,8 +102,10 @@ pub async fn lookup(
 ) -> Result<Option<String>> {
     let stub = stub(env, merchant, series, location_hint)?;
     let mut response = post(&stub, "/lookup", Some(order_id.to_string())).await?;
-    let answer: LookupAnswer = response.json().await?;
-    Ok(answer.document)
+    if response.status_code() == LOOKUP_NONE {
+        return Ok(None);
+    }
+    response.text().await.map(Some)
 }
 
 /// `resume` or `sync`: both reset the back-off and the breaker and deliver now.

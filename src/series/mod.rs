@@ -52,12 +52,8 @@ pub struct SeriesReport {
     pub kv_records_unconfirmed: u64,
 }
 
-/// What `/lookup` answers: the current document of an order as JSON text (the same bytes as
-/// `GET /v1/invoices/{id}`), or `None` when the series has no invoice for that order.
-#[derive(Serialize, Deserialize)]
-pub struct LookupAnswer {
-    pub document: Option<String>,
-}
+/// `/lookup`'s status when the series has no invoice for the order (204 No Content).
+pub const LOOKUP_NONE: u16 = 204;
 
 #[durable_object]
 pub struct SeriesLedger {
@@ -96,7 +92,7 @@ impl DurableObject for SeriesLedger {
             "/lookup" => {
                 // The body is the order id, already checked by the worker.
                 let order_id = req.text().await?;
-                Response::from_json(&self.lookup(&order_id)?)
+                self.lookup(&order_id)
             }
             "/resume" => {
                 self.control(|state| {
@@ -152,13 +148,17 @@ impl SeriesLedger {
     /// its `documents` table, and the status comes from the receipt or rejection stored beside
     /// the document (docs/ARCHITECTURE.md, "Storage records"). Read only: storage is never
     /// written here, and KV is not read, so a document issued a moment ago is found at once.
-    fn lookup(&self, order_id: &str) -> Result<LookupAnswer> {
+    ///
+    /// 200 with the document's JSON (the same bytes as `GET /v1/invoices/{id}`), or 204 when the
+    /// series has no invoice for the order: a status rather than a JSON envelope, which would
+    /// cost the worker a serde type of its own (docs/PERFORMANCE.md, "The deployable worker's
+    /// size").
+    fn lookup(&self, order_id: &str) -> Result<Response> {
         let sql = self.state.storage().sql();
-        let document = match store::by_order(&sql, order_id)? {
-            Some(row) => Some(serde_json::to_string(&issue::document_of(&row)?)?),
-            None => None,
-        };
-        Ok(LookupAnswer { document })
+        match store::by_order(&sql, order_id)? {
+            Some(row) => Response::ok(serde_json::to_string(&issue::document_of(&row)?)?),
+            None => Ok(Response::empty()?.with_status(LOOKUP_NONE)),
+        }
     }
 
     fn report(&self) -> Result<SeriesReport> {
