@@ -55,8 +55,10 @@ async fn route(req: Request, env: Env) -> Result<Response> {
         (["v1", "health"], _) => http::method_not_allowed(&["GET", "HEAD"]),
 
         (["v1", "invoices"], Method::Post) => routes::invoices::issue(req, env, edge_node).await,
+        // An order's invoice, for the merchant's backend: API key, no CORS.
+        (["v1", "invoices"], Method::Get) => routes::lookup::get(req, &env).await,
         (["v1", "invoices"], Method::Options) => preflight_issue(&req, &env).await,
-        (["v1", "invoices"], _) => http::method_not_allowed(&["POST", "OPTIONS"]),
+        (["v1", "invoices"], _) => http::method_not_allowed(&["GET", "POST", "OPTIONS"]),
         (["v1", "invoices", file], Method::Get | Method::Head) if file.ends_with(".xml") => {
             let id = file.trim_end_matches(".xml");
             let answer = routes::invoices::get_ubl(&env, id).await?;

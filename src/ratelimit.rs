@@ -12,8 +12,8 @@
 //!   series' object of the merchant (at most `merchant::MAX_SERIES`) and resets their back-off;
 //!   a script calling it in a loop would otherwise defeat the back-off that protects the origin.
 //!
-//! Failed authentication on the admin routes counts against `ISSUE_IP_LIMITER` as it does on
-//! issuance, so API keys cannot be guessed through them either.
+//! Failed authentication on the admin routes and on the order lookup counts against
+//! `ISSUE_IP_LIMITER` as it does on issuance, so API keys cannot be guessed through them either.
 //!
 //! A missing binding, or a limiter that fails, allows the request: the limit is a guard against
 //! floods, never a reason to refuse a paid buyer their invoice.

@@ -380,7 +380,7 @@ test('body limits: chunked over 256 KiB, deep nesting and non-UTF-8 each get the
   assertProblem(await issue(request('U-4', { lines: [{ ...request('x').lines[0], unit_price: '1234567890123456789' }] })), 422, 'TOO_MANY_DIGITS');
   const wrongMethod = await call(`${edge.url}/v1/invoices`, { method: 'PUT' });
   assertProblem(wrongMethod, 405, 'METHOD_NOT_ALLOWED');
-  assert.equal(wrongMethod.headers.get('allow'), 'POST, OPTIONS');
+  assert.equal(wrongMethod.headers.get('allow'), 'GET, POST, OPTIONS');
 });
 
 test('money fields: JSON numbers, exponents, NaN and Infinity are refused with exact codes', async () => {
@@ -483,6 +483,13 @@ test('rate limits: 429 RATE_LIMITED with Retry-After per client IP and per merch
     // Wrong keys on the admin routes count against the IP, as on issuance.
     for (let i = 0; i < 3; i++) assertProblem(await sync(`iek_admin_guess_${i}`, '192.0.2.70'), 401, 'API_KEY_INVALID');
     assertProblem(await sync('iek_admin_guess_3', '192.0.2.70'), 429, 'RATE_LIMITED');
+    // And on the order lookup: the same API keys, the same guard.
+    const lookup = (key, ip) => call(`${limited.url}/v1/invoices?order_id=RL-s1`, { headers: { authorization: `Bearer ${key}`, 'cf-connecting-ip': ip } });
+    for (let i = 0; i < 3; i++) assertProblem(await lookup(`iek_lookup_guess_${i}`, '192.0.2.80'), 401, 'API_KEY_INVALID');
+    const lookupOver = await lookup('iek_lookup_guess_3', '192.0.2.80');
+    assertProblem(lookupOver, 429, 'RATE_LIMITED');
+    assert.match(lookupOver.body.detail, /lookup/);
+    assert.equal((await lookup(merchantFile.api_key, '192.0.2.80')).status, 200, 'a successful lookup is not counted, and RL-s1 is found');
   } finally {
     await limited.stop();
     await ownOrigin.kill();

@@ -77,6 +77,12 @@ async function setup({ flags = [], bindings = {}, origin: withOrigin = true, pro
       const response = await fetch(`${edge.url}/v1/invoices/${id}`);
       return { status: response.status, headers: response.headers, body: await response.json() };
     },
+    /** `GET /v1/invoices?order_id=&series=` with this merchant's API key (or `key`). */
+    async lookup(order, { series, key = apiKey, headers = {} } = {}) {
+      const query = new URLSearchParams({ ...(order === undefined ? {} : { order_id: order }), ...(series === undefined ? {} : { series }) });
+      const response = await fetch(`${edge.url}/v1/invoices?${query}`, { headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers } });
+      return { status: response.status, headers: response.headers, body: await response.json() };
+    },
     async series() {
       const response = await fetch(`${edge.url}/v1/admin/series`, { headers: { authorization: `Bearer ${apiKey}` } });
       assert.equal(response.status, 200);
@@ -198,6 +204,93 @@ test('two series of one merchant number independently, and such a merchant must 
   assert.equal(tokenBody.invoice.series, 'B');
 });
 
+test("an order's invoice is found by its order id: pending_sync, then final; never another merchant's", async () => {
+  const ctx = await setup();
+  const issued = await ctx.issue('LOOK-1');
+  assert.equal(issued.status, 201);
+  // At once, from the series' object (its alarm delivers a second later): the same document.
+  const pending = await ctx.lookup('LOOK-1');
+  assert.equal(pending.status, 200, JSON.stringify(pending.body));
+  assert.match(pending.headers.get('content-type'), /^application\/json/);
+  assert.equal(pending.body.status, 'pending_sync');
+  assert.deepEqual(pending.body, issued.body);
+  // No CORS: the route is for the merchant's backend, even from a listed origin.
+  assert.equal(pending.headers.get('access-control-allow-origin'), null);
+  assert.equal((await ctx.lookup('LOOK-1', { headers: { origin: 'https://shop.example' } })).headers.get('access-control-allow-origin'), null);
+  // Once the origin archived it: final, the same JSON as GET /v1/invoices/{id}.
+  const final = await ctx.final(issued.body.invoice.id);
+  const found = await ctx.lookup('LOOK-1');
+  assert.equal(found.status, 200);
+  assert.equal(found.body.status, 'final');
+  assert.deepEqual(found.body, final);
+  // Named explicitly, and percent-encoded characters of an order id are decoded.
+  assert.equal((await ctx.lookup('LOOK-1', { series: 'SHOP' })).body.invoice.id, issued.body.invoice.id);
+  const odd = await ctx.issue('A:1.b_c-d');
+  assert.equal((await fetch(`${ctx.edge.url}/v1/invoices?order_id=A%3A1.b_c-d`, { headers: { authorization: `Bearer ${ctx.apiKey}` } }).then((r) => r.json())).invoice.id, odd.body.invoice.id);
+
+  const unknown = await ctx.lookup('NO-SUCH-ORDER');
+  assert.equal(unknown.status, 404);
+  assert.match(unknown.headers.get('content-type'), /^application\/problem\+json/);
+  assert.equal(unknown.body.code, 'NOT_FOUND');
+  assert.equal(unknown.headers.get('retry-after'), null, 'the object is the record: no KV propagation to wait for');
+
+  // Another merchant on the same edge never sees this merchant's order.
+  const other = demoMerchant('other');
+  await loadMerchant(await ctx.edge.kv('MERCHANTS'), other);
+  const theirs = await ctx.lookup('LOOK-1', { key: other.api_key });
+  assert.equal(theirs.status, 404);
+  assert.equal(theirs.body.code, 'NOT_FOUND');
+  const theirsNamed = await ctx.lookup('LOOK-1', { key: other.api_key, series: 'SHOP' });
+  assert.equal(theirsNamed.status, 422);
+  assert.equal(theirsNamed.body.code, 'UNKNOWN_SERIES');
+
+  // Authentication: a wrong key, and none.
+  const wrongKey = await ctx.lookup('LOOK-1', { key: 'iek_not_a_key' });
+  assert.equal(wrongKey.status, 401);
+  assert.equal(wrongKey.body.code, 'API_KEY_INVALID');
+  const noKey = await ctx.lookup('LOOK-1', { key: null });
+  assert.equal(noKey.status, 401);
+  assert.equal(noKey.body.code, 'UNAUTHENTICATED');
+
+  // The order id, with the codes issuance uses; every problem at once.
+  const missing = await ctx.lookup(undefined);
+  assert.equal(missing.status, 422);
+  assert.equal(missing.body.code, 'MISSING_FIELD');
+  assert.match(missing.body.detail, /order_id/);
+  for (const bad of ['', 'has space', 'x'.repeat(129), '订单']) {
+    const invalid = await ctx.lookup(bad);
+    assert.equal(invalid.status, 422, bad);
+    assert.equal(invalid.body.code, 'INVALID_ORDER_ID', bad);
+  }
+  const both = await ctx.lookup('bad id', { series: 'NOPE' });
+  assert.deepEqual(both.body.errors.map((e) => e.code), ['INVALID_ORDER_ID', 'UNKNOWN_SERIES']);
+
+  // Only GET: the route's other methods are issuance's.
+  const put = await fetch(`${ctx.edge.url}/v1/invoices?order_id=LOOK-1`, { method: 'PUT', headers: { authorization: `Bearer ${ctx.apiKey}` } });
+  assert.equal(put.status, 405);
+  assert.equal(put.headers.get('allow'), 'GET, POST, OPTIONS');
+});
+
+test('a merchant with two series names one to look an order up', async () => {
+  const ctx = await setup({ flags: ['--series', 'A', '--series', 'B'], origin: false });
+  const a = await ctx.issue('LOOK-2', { series: 'A' });
+  assert.equal(a.status, 201);
+  const unnamed = await ctx.lookup('LOOK-2');
+  assert.equal(unnamed.status, 422);
+  assert.equal(unnamed.body.code, 'SERIES_REQUIRED');
+  const found = await ctx.lookup('LOOK-2', { series: 'A' });
+  assert.equal(found.status, 200);
+  assert.equal(found.body.invoice.id, a.body.invoice.id);
+  assert.equal(found.body.status, 'pending_sync');
+  // The same order id in the other series is another order: B has none.
+  assert.equal((await ctx.lookup('LOOK-2', { series: 'B' })).body.code, 'NOT_FOUND');
+  const b = await ctx.issue('LOOK-2', { series: 'B' });
+  assert.equal((await ctx.lookup('LOOK-2', { series: 'B' })).body.invoice.id, b.body.invoice.id);
+  const unknown = await ctx.lookup('LOOK-2', { series: 'C' });
+  assert.equal(unknown.status, 422);
+  assert.equal(unknown.body.code, 'UNKNOWN_SERIES');
+});
+
 test('a retired series still replays its invoices and refuses new ones with SERIES_RETIRED', async () => {
   const ctx = await setup({ bindings: { MERCHANT_CACHE_MS: '0' } });
   const first = await ctx.issue('RET-1');
@@ -212,6 +305,8 @@ test('a retired series still replays its invoices and refuses new ones with SERI
   assert.equal(fresh.status, 422);
   assert.equal(fresh.body.code, 'SERIES_RETIRED');
   assert.equal((await ctx.series())[0].head_seq, 1, 'still listed, nothing new issued');
+  // Its invoices are still found by order id, with the series named or not.
+  assert.equal((await ctx.lookup('RET-1')).body.invoice.id, first.body.invoice.id);
 });
 
 test('a KV write that fails after the object committed: retries see the invoice, and the alarm writes inv:', async () => {
@@ -331,6 +426,10 @@ test('a permanent refusal stops the series; resume redelivers once the cause is 
   assert.equal(refused.body.code, 'SERIES_STOPPED');
   assert.equal((await ctx.issue('STOP-1')).status, 201, 'replays still answer');
   await eventually('rejected: written', async () => (await ctx.get(first.body.invoice.id)).body.status === 'rejected');
+  // The order lookup tells the same story, from the object's own storage.
+  const rejected = await ctx.lookup('STOP-1');
+  assert.equal(rejected.body.status, 'rejected');
+  assert.equal(rejected.body.rejection.code, 'SIGNATURE_INVALID');
   // The operator finds the cause (the path to the origin), fixes it and resumes: seq 1 is
   // delivered again and final wins over the rejection.
   ctx.proxy.set({ kind: 'forward' });

@@ -14,9 +14,13 @@ use worker::{Env, Request, Response, Result};
 use crate::series::{client, SeriesReport};
 use crate::{http, ratelimit};
 
-async fn merchant(
+/// The merchant of the request's API key, or the answer to give: the refusal, or 429 once this
+/// client IP has failed too often. `what` names the route in a 429's detail. Shared by every
+/// route that takes only an API key (the admin routes and `GET /v1/invoices?order_id=`).
+pub(crate) async fn merchant(
     req: &Request,
     env: &Env,
+    what: &str,
 ) -> std::result::Result<MerchantConfig, Result<Response>> {
     match crate::auth::api_key_merchant(req, env).await {
         Ok(merchant) => Ok(merchant),
@@ -27,7 +31,7 @@ async fn merchant(
             Err(
                 match ratelimit::over_limit(env, ratelimit::IP_LIMITER, &ip).await {
                     Some(retry_after_ms) => {
-                        ratelimit::rate_limited("admin", "this client", retry_after_ms)
+                        ratelimit::rate_limited(what, "this client", retry_after_ms)
                     }
                     None => http::problem_response(&refused.problem),
                 },
@@ -80,7 +84,7 @@ async fn entries(env: &Env, merchant: &MerchantConfig, action: Option<&str>) -> 
 }
 
 pub async fn series(req: Request, env: &Env) -> Result<Response> {
-    let merchant = match merchant(&req, env).await {
+    let merchant = match merchant(&req, env, "admin").await {
         Ok(merchant) => merchant,
         Err(response) => return response,
     };
@@ -95,7 +99,7 @@ pub async fn series(req: Request, env: &Env) -> Result<Response> {
 }
 
 pub async fn resume(req: Request, env: &Env, name: &str) -> Result<Response> {
-    let merchant = match merchant(&req, env).await {
+    let merchant = match merchant(&req, env, "admin").await {
         Ok(merchant) => merchant,
         Err(response) => return response,
     };
@@ -116,7 +120,7 @@ pub async fn resume(req: Request, env: &Env, name: &str) -> Result<Response> {
 }
 
 pub async fn sync(req: Request, env: &Env) -> Result<Response> {
-    let merchant = match merchant(&req, env).await {
+    let merchant = match merchant(&req, env, "admin").await {
         Ok(merchant) => merchant,
         Err(response) => return response,
     };

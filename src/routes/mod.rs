@@ -9,5 +9,6 @@ pub mod demo;
 pub mod health;
 pub mod invoices;
 pub mod keys;
+pub mod lookup;
 pub mod page;
 pub mod verify;

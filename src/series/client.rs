@@ -3,7 +3,7 @@
 use worker::{Env, Method, Request, RequestInit, Response, Result, Stub};
 
 pub use super::issue::{IssueAnswer, IssueCall};
-use super::SeriesReport;
+use super::{SeriesReport, LOOKUP_NONE};
 
 /// The binding of the `SeriesLedger` class (wrangler.toml).
 pub const BINDING: &str = "SERIES";
@@ -88,6 +88,24 @@ pub async fn report(
     let stub = stub(env, merchant, series, location_hint)?;
     let mut response = post(&stub, "/state", None).await?;
     response.json().await
+}
+
+/// The current document of `order_id` in the series, as JSON text, or `None` when the series
+/// has no invoice for it (docs/ARCHITECTURE.md, "HTTP surface of the edge"). `order_id` must
+/// already be valid. An `Err` means the object could not be asked: the caller answers 503.
+pub async fn lookup(
+    env: &Env,
+    merchant: &str,
+    series: &str,
+    location_hint: Option<&str>,
+    order_id: &str,
+) -> Result<Option<String>> {
+    let stub = stub(env, merchant, series, location_hint)?;
+    let mut response = post(&stub, "/lookup", Some(order_id.to_string())).await?;
+    if response.status_code() == LOOKUP_NONE {
+        return Ok(None);
+    }
+    response.text().await.map(Some)
 }
 
 /// `resume` or `sync`: both reset the back-off and the breaker and deliver now.

@@ -7,7 +7,9 @@
 //! - [`outbox`]: the alarm that writes the KV records and delivers the series to the origin in
 //!   `seq` order;
 //! - [`state`]: the head, the delivery state and the counters kept beside the documents;
-//! - [`store`]: the object's SQLite tables.
+//! - [`store`]: the object's SQLite tables;
+//! - `/lookup`: the current document of an order, read from the order index
+//!   (`GET /v1/invoices?order_id=`).
 //!
 //! The worker reaches it through [`client`].
 
@@ -50,6 +52,9 @@ pub struct SeriesReport {
     pub kv_records_unconfirmed: u64,
 }
 
+/// `/lookup`'s status when the series has no invoice for the order (204 No Content).
+pub const LOOKUP_NONE: u16 = 204;
+
 #[durable_object]
 pub struct SeriesLedger {
     state: State,
@@ -84,6 +89,11 @@ impl DurableObject for SeriesLedger {
                 issue::issue(&self.state, &self.env, &self.alarm_set, call).await
             }
             "/state" => Response::from_json(&self.report()?),
+            "/lookup" => {
+                // The body is the order id, already checked by the worker.
+                let order_id = req.text().await?;
+                self.lookup(&order_id)
+            }
             "/resume" => {
                 self.control(|state| {
                     state.stopped = None;
@@ -134,6 +144,23 @@ impl DurableObject for SeriesLedger {
 }
 
 impl SeriesLedger {
+    /// The current document of an order, from this object's own storage: the order index is
+    /// its `documents` table, and the status comes from the receipt or rejection stored beside
+    /// the document (docs/ARCHITECTURE.md, "Storage records"). Read only: storage is never
+    /// written here, and KV is not read, so a document issued a moment ago is found at once.
+    ///
+    /// 200 with the document's JSON (the same bytes as `GET /v1/invoices/{id}`), or 204 when the
+    /// series has no invoice for the order: a status rather than a JSON envelope, which would
+    /// cost the worker a serde type of its own (docs/PERFORMANCE.md, "The deployable worker's
+    /// size").
+    fn lookup(&self, order_id: &str) -> Result<Response> {
+        let sql = self.state.storage().sql();
+        match store::by_order(&sql, order_id)? {
+            Some(row) => Response::ok(serde_json::to_string(&issue::document_of(&row)?)?),
+            None => Ok(Response::empty()?.with_status(LOOKUP_NONE)),
+        }
+    }
+
     fn report(&self) -> Result<SeriesReport> {
         let sql = self.state.storage().sql();
         let config = EdgeConfig::from_env(&self.env);
