@@ -107,7 +107,7 @@ async fn route(req: Request, env: Env) -> Result<Response> {
         // the static files of www/ (demo checkout, widget, wasm) for any other GET.
         (["v", id], Method::Get | Method::Head) => routes::page::get(req, &env, id).await,
         (["v1", "merchants", id, "checkout"], Method::Get | Method::Head) => {
-            http::allow_any_origin(routes::checkout::get(&env, id).await?)
+            http::allow_any_origin(routes::checkout::get(&req, &env, id).await?)
         }
         (_, Method::Get | Method::Head) => routes::assets::get(req, &env).await,
 

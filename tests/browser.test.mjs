@@ -5,6 +5,7 @@
 // languages. Screenshots go to target/screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -102,7 +103,8 @@ test('the worker serves the demo checkout, the widget (classic and module) and t
   assert.ok(widgetGzip <= 20 * 1024, `widget ${widgetGzip} B gzip`);
   assert.ok(wasmGzip <= 200 * 1024, `wasm ${wasmGzip} B gzip`);
   const profile = await (await fetch(`${edge.url}/v1/merchants/demo/checkout`)).json();
-  assert.deepEqual(profile, { merchant: 'demo', seller: { name: '示例商店有限公司', country: 'CN' }, require_buyer_address: false });
+  // Node's fetch sends no Origin: not a listed origin.
+  assert.deepEqual(profile, { merchant: 'demo', seller: { name: '示例商店有限公司', country: 'CN' }, require_buyer_address: false, origin_allowed: false });
 });
 
 test('an invalid unified social credit code is flagged as typed, and no request is sent', async () => {
@@ -511,5 +513,140 @@ test('a signature whose key is not published is shown as "cannot be checked", ne
   assert.equal(await check.getAttribute('data-code'), 'UNKNOWN_KID');
   assert.match(await check.textContent(), /cannot be checked: key not published/);
   assert.doesNotMatch(await check.textContent(), /invalid|failed/i);
+  await page.context().close();
+});
+
+/** Which of the buyer's fields a person can see (display, visibility and size, as Playwright judges). */
+async function visibleFields(widget) {
+  const shown = {};
+  for (const name of ['name', 'tax_id', 'country', 'email']) shown[name] = await widget.locator(`[data-field=${name}]`).isVisible();
+  return shown;
+}
+
+/** Submits, and answers the buyer the widget posted and the buyer of the invoice the edge issued. */
+async function submitAndRead(page, widget) {
+  const posted = page.waitForRequest((r) => r.method() === 'POST' && r.url().includes('/v1/invoices?merchant=demo'));
+  await widget.getByRole('button', { name: 'Issue invoice' }).click();
+  const sent = JSON.parse((await posted).postData()).buyer;
+  await widget.locator('.badge').waitFor();
+  const id = (await widget.getByRole('link', { name: 'View and print the invoice' }).getAttribute('href')).split('/v/')[1];
+  const document = await (await fetch(`${edge.url}/v1/invoices/${id}`)).json();
+  return { sent, issued: document.invoice.buyer };
+}
+
+test('each buyer kind shows only its fields and sends what is shown (issue 21)', async () => {
+  // 个人 / Individual: no tax-ID field on screen, and none sent.
+  let page = await newPage();
+  let widget = await checkout(page, '?lang=en');
+  assert.deepEqual(await visibleFields(widget), { name: true, tax_id: false, country: true, email: true });
+  await widget.locator('input[name=name]').fill('张三');
+  await widget.locator('input[name=email]').fill('zhang@example.cn');
+  let { sent, issued: buyer } = await submitAndRead(page, widget);
+  assert.deepEqual(sent, { kind: 'individual', country: 'CN', name: '张三', email: 'zhang@example.cn' });
+  assert.equal(buyer.kind, 'individual');
+  assert.equal(buyer.tax_id, undefined);
+  await page.context().close();
+
+  // 企业 / Company: the tax ID shows, is required, and reaches the invoice.
+  page = await newPage();
+  widget = await checkout(page, '?lang=en');
+  await fillCompany(widget, { name: '北京示例科技有限公司' });
+  assert.deepEqual(await visibleFields(widget), { name: true, tax_id: true, country: true, email: true });
+  ({ sent, issued: buyer } = await submitAndRead(page, widget));
+  assert.deepEqual(sent, { kind: 'company', country: 'CN', name: '北京示例科技有限公司', tax_id: VALID_USCC, email: 'finance@example.cn' });
+  assert.equal(buyer.kind, 'company');
+  assert.equal(buyer.tax_id, VALID_USCC);
+  await page.context().close();
+
+  // A tax ID arriving while 个人 is selected (as autofill or a page script puts it in the
+  // hidden field): the buyer becomes 企业, the field shows, and the tax ID is sent.
+  page = await newPage();
+  widget = await checkout(page, '?lang=en');
+  await page.evaluate((taxId) => {
+    const input = document.querySelector('invoice-edge-widget').shadowRoot.querySelector('input[name=tax_id]');
+    input.value = taxId;
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  }, VALID_USCC);
+  assert.equal(await widget.getByRole('radio', { name: 'Company' }).isChecked(), true);
+  assert.deepEqual(await visibleFields(widget), { name: true, tax_id: true, country: true, email: true });
+  await widget.getByText('Company name').waitFor();
+  await widget.locator('input[name=name]').fill('上海示例贸易有限公司');
+  ({ sent, issued: buyer } = await submitAndRead(page, widget));
+  assert.deepEqual(sent, { kind: 'company', country: 'CN', name: '上海示例贸易有限公司', tax_id: VALID_USCC });
+  assert.equal(buyer.tax_id, VALID_USCC);
+  await page.context().close();
+});
+
+/** A shop's own web server on another port than the edge: another origin. Serves `html(origin)`. */
+async function startShop(html) {
+  const server = createServer((request, response) => {
+    // No favicon, without a 404 in the console.
+    response.writeHead(request.url === '/' ? 200 : 204, { 'content-type': 'text/html; charset=utf-8' });
+    response.end(request.url === '/' ? html(`http://127.0.0.1:${server.address().port}`) : '');
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  // Chromium keeps connections alive: end them, or close() would wait for them.
+  return { url, close: () => new Promise((resolve) => { server.close(resolve); server.closeAllConnections(); }) };
+}
+
+const shopPage = (merchant, token, lang) => () => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
+<body><main><h1>Thank you for your order</h1>
+<script src="${edge.url}/widget.js" data-merchant="${merchant}" data-token="${token}" data-lang="${lang}"></script></main></body></html>`;
+
+test('on a page whose origin the merchant did not list, the widget says invoicing is not set up, once in the console, with no retry (issue 21)', async () => {
+  const token = (await (await fetch(`${edge.url}/v1/demo/token`, { method: 'POST' })).json()).token;
+  for (const [lang, text] of [['en', 'Invoicing is not set up for this site'], ['zh-CN', '本网站尚未开通开票服务']]) {
+    const shop = await startShop(shopPage('demo', token, lang));
+    after(() => shop.close());
+    assert.notEqual(new URL(shop.url).origin, new URL(edge.url).origin);
+    const page = await newPage();
+    const errors = [];
+    page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
+    const posts = [];
+    page.on('request', (request) => { if (request.method() === 'POST') posts.push(request.url()); });
+    await page.goto(shop.url);
+    await page.waitForFunction(() => document.querySelector('invoice-edge-widget')?.dataset.state === 'error');
+    const widget = page.locator('invoice-edge-widget');
+    const alert = widget.getByRole('alert');
+    assert.match(await alert.textContent(), new RegExp(text));
+    assert.equal(await alert.getAttribute('data-code'), 'ORIGIN_NOT_ALLOWED');
+    assert.equal(await widget.locator('button').count(), 0, 'no retry, no submit');
+    assert.equal(await widget.locator('form').count(), 0);
+    // For the merchant: one message naming the origin to add and the command that adds it.
+    const ours = errors.filter((text) => text.startsWith('invoice-edge widget:'));
+    assert.equal(ours.length, 1, errors.join('\n'));
+    assert.ok(ours[0].includes(`--allow-origin ${shop.url}`), ours[0]);
+    assert.match(ours[0], /invoice-edge merchant update /);
+    assert.match(ours[0], /merchant "demo"/);
+    if (lang === 'en') await widget.screenshot({ path: path.join(screenshots, 'widget-origin-not-listed.png') });
+    await page.waitForTimeout(200);
+    assert.deepEqual(posts, []);
+    await page.context().close();
+  }
+});
+
+test('on a page whose origin the merchant listed, the widget on another origin issues through CORS (issue 21)', async () => {
+  // The page is known once the server has its port, and the merchant lists that origin.
+  let html = () => '';
+  const shop = await startShop((origin) => html(origin));
+  after(() => shop.close());
+  const listed = demoMerchant('listedshop', ['--allowed-origin', shop.url]);
+  await loadMerchant(await edge.kv('MERCHANTS'), listed);
+  const dir = mkdtempSync(path.join(tmpdir(), 'widget-'));
+  const merchantPath = path.join(dir, 'merchant.json');
+  writeFileSync(merchantPath, JSON.stringify(listed));
+  const checkoutToken = cliToken(merchantPath, 'CROSS-ORIGIN-1', { currency: 'CNY', prices_include_tax: true, lines: [{ description: 'tea', quantity: '1', unit_price: '10.00', tax_category: 'S', tax_rate: '13' }] });
+  html = shopPage('listedshop', checkoutToken, 'en');
+  const page = await newPage();
+  const errors = [];
+  page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
+  await page.goto(shop.url);
+  await page.waitForFunction(() => document.querySelector('invoice-edge-widget')?.dataset.state === 'ready');
+  const widget = page.locator('invoice-edge-widget');
+  await widget.getByRole('button', { name: 'Issue invoice' }).click();
+  await widget.locator('.badge').waitFor();
+  assert.match(await widget.locator('.number').textContent(), /^LISTEDSHOP-\d{4}-00000001$/);
+  assert.deepEqual(errors, []);
   await page.context().close();
 });

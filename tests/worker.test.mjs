@@ -2,6 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEdge } from './support/edge.mjs';
+import { demoMerchant, loadMerchant } from './support/cli.mjs';
 
 let edge;
 before(async () => {
@@ -47,4 +48,25 @@ test('/favicon.ico is a small icon, not a problem+json 404', async () => {
   assert.deepEqual([...bytes.subarray(0, 4)], [0, 0, 1, 0]);
   assert.deepEqual([...bytes.subarray(22, 26)], [0x89, 0x50, 0x4e, 0x47]);
   assert.ok(bytes.length < 1024, `${bytes.length} bytes`);
+});
+
+test('the checkout profile answers origin_allowed for the request Origin, with Vary: Origin (issue 21)', async () => {
+  const merchantFile = demoMerchant('origins');
+  await loadMerchant(await edge.kv('MERCHANTS'), merchantFile);
+  const url = `${edge.url}/v1/merchants/origins/checkout`;
+  const cases = [
+    ['https://shop.example', true], // listed by demoMerchant
+    ['https://evil.example', false],
+    ['https://shop.example:8443', false], // compared exactly, as issuance's CORS check does
+    ['http://shop.example', false],
+    [null, false], // no Origin: a same-origin GET, or not a browser
+  ];
+  for (const [origin, allowed] of cases) {
+    const response = await fetch(url, { headers: origin ? { origin } : {} });
+    assert.equal(response.status, 200, String(origin));
+    assert.match(response.headers.get('vary') ?? '', /\bOrigin\b/i, String(origin));
+    assert.equal(response.headers.get('access-control-allow-origin'), '*');
+    const body = await response.json();
+    assert.equal(body.origin_allowed, allowed, String(origin));
+  }
 });

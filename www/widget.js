@@ -78,6 +78,7 @@
       taxIdCountry: 'This tax ID carries another country’s prefix.',
       email_: 'Enter a valid email address, like name@example.com.',
       tooLong: 'Too long: at most 500 characters.',
+      notSetUp: 'Invoicing is not set up for this site yet, so no invoice can be issued here. Please contact the shop.',
       countries: { CN: 'China mainland', HK: 'Hong Kong', SG: 'Singapore', JP: 'Japan', DE: 'Germany', FR: 'France', GB: 'United Kingdom', US: 'United States' },
     },
     'zh-CN': {
@@ -141,6 +142,7 @@
       taxIdCountry: '该税号带有其他国家的前缀。',
       email_: '请输入有效的邮箱地址，例如 name@example.com。',
       tooLong: '过长：最多 500 个字符。',
+      notSetUp: '本网站尚未开通开票服务，暂时无法在此开具发票。请联系商家。',
       countries: { CN: '中国大陆', HK: '中国香港', SG: '新加坡', JP: '日本', DE: '德国', FR: '法国', GB: '英国', US: '美国' },
     },
   };
@@ -214,10 +216,16 @@
     '.check{font-size:13px;margin-top:6px}.check[data-state=valid]{color:#0d6148}.check[data-state=unknown]{color:#7a4600}.check[data-state=invalid]{color:#8a1c12}',
     '.links{display:flex;flex-wrap:wrap;gap:10px;margin-top:14px}.links a{color:#0b5cad;font-weight:600;text-decoration:underline;text-underline-offset:3px}',
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
+    // The author rules above (.f{display:block} and the like) would beat the user agent's
+    // [hidden]{display:none}: a hidden field must stay hidden (issue 21, a tax ID on screen
+    // but never sent).
+    '[hidden]{display:none!important}',
     '@media (max-width:480px){.res{grid-template-columns:1fr}.row{grid-template-columns:1fr}}',
   ].join('');
 
   var uid = 0;
+  /** Pages told about an origin the merchant has not listed: the console hears it once. */
+  var originWarned = false;
 
   /**
    * Mounts the widget into `target` (an element; its content is replaced by a shadow root).
@@ -274,6 +282,18 @@
       if (destroyed) return;
       state.wasm = loaded[0];
       state.profile = loaded[1] || { seller: { name: options.merchant, country: 'CN' }, require_buyer_address: false };
+      // A page on another origin than the edge issues by a cross-origin POST, which the edge
+      // allows only for the merchant's listed origins (docs/ARCHITECTURE.md, "CORS"). The edge
+      // says at load whether this page's is one, so the buyer is not left to fail at submit.
+      // A same-origin page needs no CORS (and its GET carries no Origin to judge by).
+      state.blocked = state.profile.origin_allowed === false && location.origin !== base.origin;
+      if (state.blocked && !originWarned) {
+        originWarned = true;
+        console.error('invoice-edge widget: merchant "' + options.merchant + '" does not list this page\'s origin ' + location.origin +
+          ', so the edge refuses its invoices (CORS) and the widget shows the buyer that invoicing is not set up. Add the origin to the merchant and load the file again:\n' +
+          '  invoice-edge merchant update MERCHANT_FILE --allow-origin ' + location.origin + ' > MERCHANT_FILE.new && mv MERCHANT_FILE.new MERCHANT_FILE\n' +
+          '  scripts/load-merchant.sh MERCHANT_FILE --remote');
+      }
       render();
     });
 
@@ -287,6 +307,12 @@
       var claims = state.claims;
       wrap.appendChild(el('h2', { text: t.title }));
       wrap.appendChild(el('p', { class: 'sub', text: fill(t.subtitle, { seller: state.profile.seller.name }) }));
+      if (state.blocked) {
+        // No form and no retry: nothing the buyer does here can succeed.
+        wrap.appendChild(el('p', { class: 'alert', role: 'alert', 'data-code': 'ORIGIN_NOT_ALLOWED', text: t.notSetUp }));
+        host.setAttribute('data-state', 'error');
+        return;
+      }
       var unreadable = false;
       if (state.wasm) {
         try { checkoutRequest({}); } catch (problem) { unreadable = !!(problem && problem.code === 'TOKEN_MALFORMED'); }
@@ -388,6 +414,14 @@
       });
       var taxInput = el('input', { type: 'text', autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false', maxlength: '40', inputmode: 'text' });
       form.appendChild(field('tax_id', t.taxIdCN, taxInput, t.taxIdHintCN));
+      // A tax ID arriving while 个人 is selected (autofill, a script, a field shown by an old
+      // stylesheet) means a company buyer: switch to 企业 and show it, rather than drop it.
+      taxInput.addEventListener('input', function () {
+        if (kindValue() === 'individual' && taxInput.value.trim()) {
+          formEl.querySelector('input[name=kind][value=company]').checked = true;
+          updateKind();
+        }
+      });
       form.appendChild(field('country', t.country, country));
       country.addEventListener('change', function () { updateKind(); check(); });
       form.appendChild(field('email', t.email, el('input', { type: 'email', autocomplete: 'email', maxlength: '500' })));

@@ -806,3 +806,79 @@ fn merchant_create_accepts_a_tax_id_with_its_country_prefix() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("DE136695977"));
 }
+
+#[test]
+fn merchant_update_allows_and_removes_origins_and_keeps_the_rest() {
+    let dir = scratch("update-origins");
+    let file = merchant(
+        &dir,
+        "m.json",
+        "shop",
+        &["--allowed-origin", "https://shop.example"],
+    );
+    let before = json(&std::fs::read(&file).unwrap());
+    let out = run(
+        &[
+            "merchant",
+            "update",
+            &file,
+            "--allow-origin",
+            "https://checkout.shop.example",
+            "--allow-origin",
+            "http://127.0.0.1:8080",
+            "--remove-origin",
+            "https://shop.example",
+        ],
+        "",
+    );
+    let updated = write(&dir, "m2.json", &out);
+    let after = json(&std::fs::read(&updated).unwrap());
+    assert_eq!(
+        after["config"]["allowed_origins"],
+        serde_json::json!(["https://checkout.shop.example", "http://127.0.0.1:8080"])
+    );
+    // Everything else is the file as it was: keys, secrets, series.
+    let mut same = after.clone();
+    same["config"]["allowed_origins"] = before["config"]["allowed_origins"].clone();
+    assert_eq!(same, before);
+
+    // Allowing a listed origin again changes nothing.
+    let again = run(
+        &[
+            "merchant",
+            "update",
+            &updated,
+            "--allow-origin",
+            "http://127.0.0.1:8080",
+        ],
+        "",
+    );
+    assert_eq!(json(&again.stdout), after);
+
+    // What a browser never sends as Origin is refused as invalid input (exit 1), with a hint,
+    // and so is removing an origin that is not listed; nothing is printed.
+    for (flag, origin, hint) in [
+        ("--allow-origin", "https://shop.example/", "no path"),
+        (
+            "--allow-origin",
+            "https://Shop.example",
+            "try https://shop.example",
+        ),
+        (
+            "--allow-origin",
+            "https://shop.example:443",
+            "try https://shop.example",
+        ),
+        ("--allow-origin", "shop.example", "https://"),
+        ("--remove-origin", "https://other.example", "not listed"),
+    ] {
+        let out = run(&["merchant", "update", &updated, flag, origin], "");
+        assert_eq!(out.status.code(), Some(1), "{origin}");
+        assert!(out.stdout.is_empty(), "{origin}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(hint), "{origin}: {stderr}");
+    }
+    // Nothing to change is a usage error.
+    let out = run(&["merchant", "update", &updated], "");
+    assert_eq!(out.status.code(), Some(2));
+}

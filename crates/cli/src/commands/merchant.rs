@@ -41,6 +41,19 @@ pub enum MerchantCommand {
         #[arg(long)]
         old_until: String,
     },
+    /// Change the browser origins allowed to issue with checkout tokens and print the updated
+    /// merchant file; load it with scripts/load-merchant.sh.
+    Update {
+        /// The merchant file (`merchant create` output).
+        file: PathBuf,
+        /// An origin to allow, exactly as a browser sends it: scheme://host[:port], e.g.
+        /// https://shop.example; repeatable.
+        #[arg(long = "allow-origin", value_name = "ORIGIN")]
+        allow_origins: Vec<String>,
+        /// A listed origin to remove; repeatable.
+        #[arg(long = "remove-origin", value_name = "ORIGIN")]
+        remove_origins: Vec<String>,
+    },
 }
 
 #[derive(Args)]
@@ -271,6 +284,79 @@ fn rotate_token_secret(path: &Path, old_until: &str) -> Result<(), Failure> {
     io::print_json(&file)
 }
 
+/// Why `text` is not an origin as a browser serializes it in `Origin` (RFC 6454 section 6.1):
+/// issuance compares origins exactly (docs/ARCHITECTURE.md, "CORS"), so a trailing slash, a
+/// path, upper case or a default port would be listed and never match.
+pub fn origin_problem(text: &str) -> Option<String> {
+    let Some((scheme, authority)) = text.split_once("://") else {
+        return Some("an origin starts with https:// or http://".into());
+    };
+    if scheme != "https" && scheme != "http" {
+        return Some("an origin starts with https:// or http://".into());
+    }
+    if authority.is_empty() {
+        return Some("an origin names a host".into());
+    }
+    if authority.contains(['/', '?', '#', '@']) || authority.contains(char::is_whitespace) {
+        return Some(format!(
+            "an origin is scheme://host[:port], with no path, query or user (try {scheme}://{})",
+            authority.split(['/', '?', '#']).next().unwrap_or_default()
+        ));
+    }
+    if authority.chars().any(|c| c.is_ascii_uppercase()) {
+        return Some(format!(
+            "browsers send the host in lower case (try {scheme}://{})",
+            authority.to_ascii_lowercase()
+        ));
+    }
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    if let Some(host) = authority.strip_suffix(default_port) {
+        return Some(format!(
+            "browsers leave out the default port (try {scheme}://{host})"
+        ));
+    }
+    None
+}
+
+fn update(path: &Path, allow: &[String], remove: &[String]) -> Result<(), Failure> {
+    if allow.is_empty() && remove.is_empty() {
+        return Err(Failure::Usage(
+            "nothing to change: give --allow-origin or --remove-origin".into(),
+        ));
+    }
+    let mut file = read_merchant_file(path)?;
+    let mut config = io::read_merchant(path)?;
+    let mut invalid = false;
+    for origin in allow {
+        if let Some(problem) = origin_problem(origin) {
+            eprintln!("--allow-origin {origin}: {problem}");
+            invalid = true;
+        }
+    }
+    for origin in remove {
+        if !config.allowed_origins.contains(origin) {
+            eprintln!(
+                "--remove-origin {origin}: not listed (listed: {})",
+                config.allowed_origins.join(", ")
+            );
+            invalid = true;
+        }
+    }
+    if invalid {
+        return Err(Failure::Invalid);
+    }
+    config
+        .allowed_origins
+        .retain(|origin| !remove.contains(origin));
+    for origin in allow {
+        if !config.allowed_origins.contains(origin) {
+            config.allowed_origins.push(origin.clone());
+        }
+    }
+    file["config"] = serde_json::to_value(&config).map_err(|e| Failure::Io(e.to_string()))?;
+    io::print_json(&file)
+}
+
 /// Splits CAT:RATE[:REASON] at its first two colons.
 pub fn parse_tax(text: &str) -> Result<TaxProfileEntry, String> {
     let mut parts = text.splitn(3, ':');
@@ -311,6 +397,11 @@ pub fn run(command: MerchantCommand) -> Result<(), Failure> {
             merchant,
             old_until,
         } => rotate_token_secret(&merchant, &old_until),
+        MerchantCommand::Update {
+            file,
+            allow_origins,
+            remove_origins,
+        } => update(&file, &allow_origins, &remove_origins),
     }
 }
 
