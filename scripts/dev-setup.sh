@@ -23,12 +23,14 @@ fi
 printf '%s' "$(cat "$keys/origin-token")" | sha256sum | cut -d' ' -f1 >"$keys/edge-tokens"
 [ -s "$keys/origin.jwk" ] || "$cli" keygen >"$keys/origin.jwk"
 if [ ! -s "$keys/demo-merchant.json" ]; then
+  # The payment terms are true of both kinds of invoice the demo issues: a checkout's (paid, the
+  # totals say so) and one made with the API key (unpaid unless `paid_amount` says otherwise).
   # A Chinese general VAT taxpayer invoicing in CNY (issue 8): S at 13, 9, 6, 5, 3 and 1; Z and E at 0.
   "$cli" merchant create --id demo --name "示例商店有限公司 Demo Shop Ltd." --country CN \
     --tax-id 91110000600037341L \
     --tax S:13 --tax S:9 --tax S:6 --tax S:5 --tax S:3 --tax S:1 \
     --tax "Z:0:出口零税率 Zero-rated export" --tax "E:0:免征增值税 VAT-exempt (VAT Law art. 24)" \
-    --payment-terms "Paid at checkout" \
+    --payment-terms "付款方式：结账时付款或收到发票后付款 Paid at checkout, or due on receipt" \
     --allowed-origin http://127.0.0.1:8787 --allowed-origin http://localhost:8787 >"$keys/demo-merchant.json"
 fi
 "$cli" jwks --key "$keys/edge.jwk" >"$keys/trust.jwks"
