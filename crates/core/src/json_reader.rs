@@ -367,7 +367,8 @@ impl Problems {
     }
 }
 
-fn type_name(value: &Value) -> &'static str {
+/// A JSON value's type in words, for problem details ("must be a string, not a number").
+pub fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -3,6 +3,7 @@
 //! The token carries the cart, so the browser can add only the buyer and cannot change a line,
 //! a rate or a price (docs/ARCHITECTURE.md, "Authentication").
 
+use crate::json_reader::type_name;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::Value;
@@ -103,17 +104,6 @@ fn malformed(why: impl Into<Cow<'static, str>>) -> TokenError {
     TokenError::Malformed(why.into())
 }
 
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// The claims of a payload, each checked for presence and type, so that a refusal names the
 /// claim at fault (`claim exp: ...`). The details never quote a value: a claim may be anything
 /// a client sent. A `null` optional claim counts as absent, as in a request.
@@ -140,7 +130,7 @@ fn read_claims(payload: &[u8]) -> Result<CheckoutClaims, TokenError> {
     let Value::Object(cart) = cart else {
         return Err(malformed(format!(
             "claim cart must be an object {{prices_include_tax, lines}}, not {}",
-            json_type(cart)
+            type_name(cart)
         )));
     };
     // A misspelt member would otherwise be dropped, and a misspelt prices_include_tax would
@@ -159,7 +149,7 @@ fn read_claims(payload: &[u8]) -> Result<CheckoutClaims, TokenError> {
         Some(other) => {
             return Err(malformed(format!(
                 "claim cart.prices_include_tax must be true or false, not {}",
-                json_type(other)
+                type_name(other)
             )))
         }
     };
@@ -169,7 +159,7 @@ fn read_claims(payload: &[u8]) -> Result<CheckoutClaims, TokenError> {
         Some(other) => {
             return Err(malformed(format!(
                 "claim cart.lines must be an array, not {}",
-                json_type(other)
+                type_name(other)
             )))
         }
     };
@@ -206,7 +196,7 @@ fn string_claim(
         Some(Value::String(text)) => Ok(Some(text.clone())),
         Some(other) => Err(malformed(format!(
             "claim {name} must be a string, not {}",
-            json_type(other)
+            type_name(other)
         ))),
     }
 }
@@ -226,7 +216,7 @@ fn time_claim(
         }),
         Some(other) => Err(malformed(format!(
             "claim {name} must be a number of seconds since 1970-01-01T00:00:00Z, not {}",
-            json_type(other)
+            type_name(other)
         ))),
     }
 }
