@@ -7,7 +7,7 @@
 //! The object is per merchant and series, and the merchant comes from the API key, so another
 //! merchant's order is never visible: it is simply not in this merchant's objects.
 
-use invoice_edge_core::request::is_valid_order_id;
+use invoice_edge_core::request::{is_valid_order_id, ORDER_ID_RULE};
 use invoice_edge_core::{Code, FieldError, Problem};
 use worker::{Env, Request, Response, Result};
 
@@ -40,7 +40,7 @@ pub async fn get(req: Request, env: &Env) -> Result<Response> {
         Some(id) if !is_valid_order_id(id) => problems.push(parameter_problem(
             "order_id",
             Code::InvalidOrderId,
-            "must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'",
+            ORDER_ID_RULE,
         )),
         Some(_) => {}
     }

@@ -181,6 +181,9 @@ pub struct InvoiceRequest {
     pub expected_total: Option<Decimal>,
 }
 
+/// What [`is_valid_order_id`] accepts, in words, for every problem that refuses an order id.
+pub const ORDER_ID_RULE: &str = "must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'";
+
 /// `order_id`: 1-128 characters of `[A-Za-z0-9._:-]` (docs/ARCHITECTURE.md).
 pub fn is_valid_order_id(text: &str) -> bool {
     (1..=128).contains(&text.len())
@@ -250,10 +253,7 @@ fn check_currency(code: &str, report: Report<'_>) -> Option<Currency> {
 
 fn check_order_id(id: &str, report: Report<'_>) -> Option<String> {
     if !is_valid_order_id(id) {
-        report(
-            Code::InvalidOrderId,
-            "must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'".into(),
-        );
+        report(Code::InvalidOrderId, ORDER_ID_RULE.into());
         return None;
     }
     Some(id.to_string())
