@@ -6,7 +6,7 @@
 use futures_util::future::{select, Either};
 use invoice_edge_core::ledger::BatchResponse;
 use std::time::Duration;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{AbortController, Delay, Fetch, Headers, Method};
 
 /// Sends a request and gives up after `timeout_ms`: the fetch is raced against a `Delay` and
 /// aborted, so a slow origin cannot hold the buyer's answer (docs/DEVELOPERS.md).
@@ -26,11 +26,8 @@ async fn send(
             .set("Authorization", &format!("Bearer {token}"))
             .map_err(|e| e.to_string())?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(method)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+    let request = crate::http::outgoing_request(url, method, Some(&headers), Some(body.into()))
+        .map_err(|e| e.to_string())?;
     let controller = AbortController::default();
     let signal = controller.signal();
     let exchange = async {

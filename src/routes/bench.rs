@@ -6,7 +6,7 @@
 
 use invoice_edge_core::document::model::uuid_v7;
 use invoice_edge_core::Code;
-use worker::{Env, Method, Request, RequestInit, Response, Result};
+use worker::{Env, Method, Request, Response, Result};
 
 use crate::http;
 
@@ -39,12 +39,13 @@ pub async fn floor(mut req: Request, env: &Env) -> Result<Response> {
     let stub = env
         .durable_object(crate::series::client::BINDING)?
         .get_by_name(&format!("bench:{}", merchant.id))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(signed.clone().into()));
-    let response = stub
-        .fetch_with_request(Request::new_with_init("https://series/floor", &init)?)
-        .await?;
+    let request = http::outgoing_request(
+        "https://series/floor",
+        Method::Post,
+        None,
+        Some(signed.clone().into()),
+    )?;
+    let response = stub.fetch_with_request(request).await?;
     if response.status_code() >= 400 {
         return http::problem(Code::StorageUnavailable, "the floor object failed");
     }

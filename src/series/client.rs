@@ -1,6 +1,6 @@
 //! How the worker reaches a series' object: one call per issuance, and the admin calls.
 
-use worker::{Env, Method, Request, RequestInit, Response, Result, Stub};
+use worker::{Env, Method, Response, Result, Stub};
 
 pub use super::issue::{IssueAnswer, IssueCall};
 use super::{SeriesReport, LOOKUP_NONE};
@@ -55,10 +55,12 @@ pub fn stub(env: &Env, merchant: &str, series: &str, location_hint: Option<&str>
 }
 
 async fn post(stub: &Stub, path: &str, body: Option<String>) -> Result<Response> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(body.map(Into::into));
-    let request = Request::new_with_init(&format!("https://series{path}"), &init)?;
+    let request = crate::http::outgoing_request(
+        &format!("https://series{path}"),
+        Method::Post,
+        None,
+        body.map(Into::into),
+    )?;
     let response = stub.fetch_with_request(request).await?;
     if response.status_code() >= 400 {
         return Err(worker::Error::RustError(format!(

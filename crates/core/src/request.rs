@@ -629,7 +629,10 @@ pub fn parse_request_fast(body: &[u8]) -> Option<FastRequest> {
     if body.windows(4).any(|window| window == b"null") {
         return None;
     }
-    let wire: wire::Request<'_> = serde_json::from_slice(body).ok()?;
+    // Through `&str`, as every other reader of JSON in the worker: `from_slice` would compile a
+    // second copy of serde_json's whole parser (docs/PERFORMANCE.md, "Size").
+    let text = std::str::from_utf8(body).ok()?;
+    let wire: wire::Request<'_> = serde_json::from_str(text).ok()?;
     let canonical = serde_json::to_string(&wire).ok()?;
     let request = wire.into_request()?;
     Some(FastRequest { request, canonical })

@@ -255,7 +255,8 @@ fn split(token: &str) -> Result<Parts<'_>, TokenError> {
         ));
     };
     let header: Value = b64url_decode(header)
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| serde_json::from_str(&text).ok())
         .ok_or_else(|| malformed("its header is not base64url-encoded JSON"))?;
     // Only HS256: "none" or an asymmetric alg would let a forger choose how we check.
     if header.get("alg").and_then(Value::as_str) != Some("HS256") {
