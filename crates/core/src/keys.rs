@@ -1,8 +1,6 @@
 //! Ed25519 keys as JSON Web Keys (RFC 8037 OKP), their ids (RFC 7638 thumbprints) and the
 //! JWKS that lets anyone verify an invoice offline.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
 use crate::ed25519::ExpandedKey;
@@ -11,11 +9,11 @@ use sha2::{Digest, Sha256};
 
 /// Base64url without padding, as every signature and key here is written (RFC 7515 section 2).
 pub fn b64url(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    crate::base64url::encode(bytes)
 }
 
 pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(text).ok()
+    crate::base64url::decode(text)
 }
 
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {

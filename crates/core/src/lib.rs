@@ -5,6 +5,7 @@
 //! so each adapter stays thin glue and every rule is tested once, here.
 
 pub mod backoff;
+pub mod base64url;
 pub mod breaker;
 pub mod canonical;
 pub mod country;
