@@ -16,8 +16,8 @@ thread_local! {
     /// Per object name, the `seq`s whose `inv:` this isolate wrote and has not yet told the
     /// object about. Memory only, and that is fine: a lost acknowledgement costs one KV read by
     /// the alarm, never a lost record.
-    static INV_WRITTEN: std::cell::RefCell<std::collections::HashMap<String, Vec<u64>>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static INV_WRITTEN: std::cell::RefCell<std::collections::BTreeMap<String, Vec<u64>>> =
+        std::cell::RefCell::new(std::collections::BTreeMap::new());
 }
 
 /// The name of the object of `(merchant, series)`.
