@@ -256,6 +256,6 @@ test('the verification page shows times in the merchant\'s UTC offset and codes 
   assert.ok(html.includes(`<time datetime="${invoice.issued_at}">${shown}</time>`), `no ${shown} in the page`);
   assert.ok(html.includes('2 <small title="H87">piece · 件</small>'));
   assert.ok(html.includes('<small title="S">Standard rate · 标准税率</small>'));
-  assert.ok(html.includes('<td>Standard rate · 标准税率 <small>(S)</small></td>'));
+  assert.ok(html.includes('<td><span class="cat" title="S">Standard rate · 标准税率</span></td>'));
   assert.ok(!/>H87</.test(html), 'the raw unit code is not shown as text');
 });

@@ -352,7 +352,9 @@ mod tests {
         assert!(html.contains(
             "<td class=\"num\">7% <small title=\"S\">Standard rate · 标准税率</small></td>"
         ));
-        assert!(html.contains("<tr><td>Standard rate · 标准税率 <small>(S)</small></td>"));
+        assert!(html.contains(
+            "<tr><td><span class=\"cat\" title=\"S\">Standard rate · 标准税率</span></td>"
+        ));
         // The time of issue in the merchant's offset, the signed UTC time in `datetime`.
         assert!(html.contains(
             "<time datetime=\"2026-11-25T09:30:00.000Z\">2026-11-25 17:30:00 +08:00</time>"
