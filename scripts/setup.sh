@@ -11,8 +11,9 @@ WORKER_BUILD_VERSION=0.8.7
 # Must equal the `wasm-bindgen = "=…"` pin in Cargo.toml: the CLI and the library must match.
 WASM_BINDGEN_VERSION=0.2.129
 NODE_VERSION=24.19.0
-# Debian packages the tests use (Chromium for the browser tests, wrk for the load benchmarks).
-APT_PACKAGES=(chromium wrk)
+# Debian packages the tests use (Chromium for the browser tests, wrk for the load benchmarks,
+# a CJK font so that the screenshots show 中文, not boxes).
+APT_PACKAGES=(chromium wrk fonts-wqy-microhei)
 
 tools="$root/.tools"
 stamps="$tools/stamps"

@@ -636,17 +636,32 @@ test('on a page whose origin the merchant listed, the widget on another origin i
   const dir = mkdtempSync(path.join(tmpdir(), 'widget-'));
   const merchantPath = path.join(dir, 'merchant.json');
   writeFileSync(merchantPath, JSON.stringify(listed));
-  const checkoutToken = cliToken(merchantPath, 'CROSS-ORIGIN-1', { currency: 'CNY', prices_include_tax: true, lines: [{ description: 'tea', quantity: '1', unit_price: '10.00', tax_category: 'S', tax_rate: '13' }] });
-  html = shopPage('listedshop', checkoutToken, 'en');
+  const checkoutToken = cliToken(merchantPath, 'CROSS-ORIGIN-1', { currency: 'CNY', prices_include_tax: true, lines: [
+    { description: '西湖龙井 Longjing green tea, 250 g', quantity: '2', unit_price: '168.00', tax_category: 'S', tax_rate: '13' },
+    { description: 'Tea tasting class', quantity: '1', unit_price: '80.00', tax_category: 'S', tax_rate: '6' },
+  ] });
+  // A shop's own order page, styled as a shop styles it: the screenshot in docs/images/.
+  html = () => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Order confirmed · Green Leaf Tea</title>
+<style>body{margin:0;font:16px/1.5 Georgia,serif;background:#f4efe6;color:#2d2a26}header{background:#24543a;color:#fff;padding:14px 32px;display:flex;justify-content:space-between;align-items:center}
+header b{font-size:22px;letter-spacing:.5px}nav a{color:#d8ead9;margin-left:18px;text-decoration:none}main{max-width:760px;margin:28px auto;padding:0 24px}
+.card{background:#fff;border-radius:10px;padding:20px 24px;margin-bottom:20px;box-shadow:0 1px 3px rgba(0,0,0,.12)}h1{font-size:26px;margin:0 0 6px}p{margin:4px 0}</style></head>
+<body><header><b>Green Leaf Tea · 青叶茶庄</b><nav><a href="#">Shop</a><a href="#">Classes</a><a href="#">Account</a></nav></header>
+<main><div class="card"><h1>Thank you, your order is paid</h1><p>Order CROSS-ORIGIN-1 · paid by card · ships tomorrow</p></div>
+<div class="card"><h2 style="margin-top:0;font-size:19px">Need an invoice? · 开具发票</h2>
+<script src="${edge.url}/widget.js" data-merchant="listedshop" data-token="${checkoutToken}" data-lang="en"></script></div></main></body></html>`;
   const page = await newPage();
   const errors = [];
   page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
   await page.goto(shop.url);
   await page.waitForFunction(() => document.querySelector('invoice-edge-widget')?.dataset.state === 'ready');
   const widget = page.locator('invoice-edge-widget');
+  await widget.getByRole('radio', { name: 'Company' }).check();
+  await widget.locator('input[name=name]').fill('上海示例贸易有限公司');
+  await widget.locator('input[name=tax_id]').fill(VALID_USCC);
   await widget.getByRole('button', { name: 'Issue invoice' }).click();
   await widget.locator('.badge').waitFor();
   assert.match(await widget.locator('.number').textContent(), /^LISTEDSHOP-\d{4}-00000001$/);
   assert.deepEqual(errors, []);
+  await page.screenshot({ path: path.join(screenshots, 'widget-third-party.png'), fullPage: true });
   await page.context().close();
 });

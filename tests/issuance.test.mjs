@@ -241,3 +241,21 @@ test('an unknown invoice id is a problem+json 404', async () => {
   assert.equal(response.status, 404);
   assert.equal((await response.json()).code, 'NOT_FOUND');
 });
+
+test('the verification page shows times in the merchant\'s UTC offset and codes by name; edge_node is as openapi says (issue 21)', async () => {
+  const east = demoMerchant('east-shop', ['--utc-offset', '+08:00']);
+  const key = await loadMerchant(await edge.kv('MERCHANTS'), east);
+  const response = await post(request('TZ-1'), { authorization: `Bearer ${key}` });
+  assert.equal(response.status, 201);
+  const { invoice } = await response.json();
+  // openapi.yaml, Invoice.edge_node: a colo's IATA code or `local` (Miniflare gives DFW).
+  assert.match(invoice.edge_node, /^([A-Z]{3}|local)$/);
+  const html = await (await fetch(`${edge.url}/v/${invoice.id}`)).text();
+  const local = new Date(Date.parse(invoice.issued_at) + 8 * 3600_000).toISOString();
+  const shown = `${local.slice(0, 10)} ${local.slice(11, 19)} +08:00`;
+  assert.ok(html.includes(`<time datetime="${invoice.issued_at}">${shown}</time>`), `no ${shown} in the page`);
+  assert.ok(html.includes('2 <small title="H87">piece · 件</small>'));
+  assert.ok(html.includes('<small title="S">Standard rate · 标准税率</small>'));
+  assert.ok(html.includes('<td><span class="cat" title="S">Standard rate · 标准税率</span></td>'));
+  assert.ok(!/>H87</.test(html), 'the raw unit code is not shown as text');
+});

@@ -6,9 +6,12 @@
 //! `www/templates/invoice-page.html` (src/templates.rs), whose engine escapes every value, since
 //! buyer names, addresses and line descriptions are user input.
 
+use invoice_edge_core::date::{parse_rfc3339_millis, rfc3339_millis};
 use invoice_edge_core::document::model::{is_uuid, Document, Status};
 use invoice_edge_core::document::verify::{verify, VerifyCode};
 use invoice_edge_core::keys::Jwks;
+use invoice_edge_core::names;
+use invoice_edge_core::numbering::UtcOffset;
 use invoice_edge_core::qr;
 use invoice_edge_core::request::{Address, BuyerKind};
 use invoice_edge_core::template::{Record, TrustedSvg};
@@ -72,7 +75,19 @@ pub async fn get(req: Request, env: &Env, id: &str) -> Result<Response> {
     };
     let base = public_base_url(&req, env);
     let jwks = crate::config::jwks(env).await;
-    html_response(200, Page::Invoice, &invoice_view(&document, &base, &jwks))
+    // Times in the merchant's own offset, as its numbers' years and supply dates are (issue 21);
+    // a merchant that can no longer be read leaves the page in UTC rather than failing it.
+    let offset = crate::merchants::load(env, &document.invoice.merchant)
+        .await
+        .ok()
+        .flatten()
+        .map(|merchant| merchant.utc_offset)
+        .unwrap_or_default();
+    html_response(
+        200,
+        Page::Invoice,
+        &invoice_view(&document, &base, &jwks, offset),
+    )
 }
 
 fn not_found(id: &str) -> Result<Response> {
@@ -91,9 +106,20 @@ fn address_text(address: Option<&Address>) -> String {
         .unwrap_or_default()
 }
 
+/// A signed `issued_at` (UTC) at `offset`: `2026-12-01 23:10:05 +08:00`; as signed if unreadable.
+fn local_time(issued_at: &str, offset: UtcOffset) -> String {
+    match parse_rfc3339_millis(issued_at) {
+        Some(ms) => {
+            let local = rfc3339_millis(ms + i64::from(offset.minutes()) * 60_000);
+            format!("{} {} {offset}", &local[..10], &local[11..19])
+        }
+        None => issued_at.to_string(),
+    }
+}
+
 /// The data of `invoice-page.html`: every value the page shows, as text, and the flags that
 /// choose its blocks. The names are the template's; the wording is the template's alone.
-fn invoice_view(document: &Document, base: &str, jwks: &Jwks) -> Record {
+fn invoice_view(document: &Document, base: &str, jwks: &Jwks, offset: UtcOffset) -> Record {
     let invoice = &document.invoice;
     let qr = match qr::invoice_qr_svg(base, &invoice.id) {
         Ok(svg) => TrustedSvg::from_own_renderer(svg),
@@ -146,9 +172,14 @@ fn invoice_view(document: &Document, base: &str, jwks: &Jwks) -> Record {
                 .with("description", line.description.as_str())
                 .with("quantity", line.quantity.to_string())
                 .with("unit_code", line.unit_code.as_str())
+                .with(
+                    "unit",
+                    names::unit(&line.unit_code).unwrap_or(line.unit_code.as_str()),
+                )
                 .with("unit_price", line.unit_price.to_string())
                 .with("tax_rate", line.tax_rate.map(|rate| rate.to_string()))
                 .with("tax_category", line.tax_category.as_str())
+                .with("tax_category_name", names::tax_category(line.tax_category))
                 .with("net", line.net_amount.to_string())
                 .with("tax", line.tax_amount.to_string())
         })
@@ -159,6 +190,7 @@ fn invoice_view(document: &Document, base: &str, jwks: &Jwks) -> Record {
         .map(|group| {
             Record::new()
                 .with("tax_category", group.tax_category.as_str())
+                .with("tax_category_name", names::tax_category(group.tax_category))
                 .with("exemption_reason", group.exemption_reason.clone())
                 .with("tax_rate", group.tax_rate.map(|rate| rate.to_string()))
                 .with("taxable", group.taxable_amount.to_string())
@@ -187,6 +219,7 @@ fn invoice_view(document: &Document, base: &str, jwks: &Jwks) -> Record {
         // Pending and final invoices both have their number, so both export (docs/UBL.md).
         .with("exportable", document.status != Status::Rejected)
         .with("issued_at", invoice.issued_at.as_str())
+        .with("issued_local", local_time(&invoice.issued_at, offset))
         .with("supply_date", invoice.supply_date.to_string())
         .with("order_id", invoice.order_id.as_str())
         .with("qr", qr)
@@ -282,7 +315,12 @@ mod tests {
 
     fn page(document: &Document, jwks: &Jwks) -> String {
         Page::Invoice
-            .render(&invoice_view(document, BASE, jwks))
+            .render(&invoice_view(
+                document,
+                BASE,
+                jwks,
+                UtcOffset::parse("+08:00").unwrap(),
+            ))
             .unwrap()
     }
 
@@ -308,8 +346,19 @@ mod tests {
         assert!(html.contains("<script type=\"module\" src=\"/verify.js\"></script>"));
         assert_eq!(html.matches("<script").count(), 1, "only verify.js");
         // One row per line, with the rate and the page's currency in the totals.
-        assert!(html.contains("<td>Widget &lt;i&gt;</td><td class=\"num\">2 <small>H87</small></td><td class=\"num\">49.90</td><td class=\"num\">19% <small>S</small></td>"));
-        assert!(html.contains("<td class=\"num\">7% <small>S</small></td>"));
+        // Units and categories by name, their codes in the title (issue 21).
+        assert!(html.contains("<td>Widget &lt;i&gt;</td><td class=\"num\">2 <small title=\"H87\">piece · 件</small></td><td class=\"num\">49.90</td><td class=\"num\">19% <small title=\"S\">Standard rate · 标准税率</small></td>"));
+        assert!(html.contains("1 <small title=\"C62\">unit · 个</small>"));
+        assert!(html.contains(
+            "<td class=\"num\">7% <small title=\"S\">Standard rate · 标准税率</small></td>"
+        ));
+        assert!(html.contains(
+            "<tr><td><span class=\"cat\" title=\"S\">Standard rate · 标准税率</span></td>"
+        ));
+        // The time of issue in the merchant's offset, the signed UTC time in `datetime`.
+        assert!(html.contains(
+            "<time datetime=\"2026-11-25T09:30:00.000Z\">2026-11-25 17:30:00 +08:00</time>"
+        ));
         assert!(html.contains("<td class=\"num\" id=\"gross\">EUR 129.46</td>"));
         assert!(html.contains("Payment terms · 付款条件: Net 30 &lt;days&gt;</p>"));
         assert!(html.contains("(prices excl. tax · 不含税, EUR)"));
@@ -336,6 +385,25 @@ mod tests {
         ] {
             assert!(html.contains(id), "{id}");
         }
+    }
+
+    #[test]
+    fn local_times_cross_the_day_in_either_direction() {
+        let at = "2026-12-31T20:30:05.123Z";
+        let offset = |text| UtcOffset::parse(text).unwrap();
+        assert_eq!(
+            local_time(at, offset("+08:00")),
+            "2027-01-01 04:30:05 +08:00"
+        );
+        assert_eq!(
+            local_time(at, offset("-09:30")),
+            "2026-12-31 11:00:05 -09:30"
+        );
+        assert_eq!(
+            local_time(at, UtcOffset::default()),
+            "2026-12-31 20:30:05 +00:00"
+        );
+        assert_eq!(local_time("not a time", offset("+08:00")), "not a time");
     }
 
     #[test]

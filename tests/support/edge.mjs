@@ -16,7 +16,12 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
  * tests default to limits no test reaches. `onLog({level, message})`, when given, receives every
  * line the worker logs (it is still printed).
  */
-export async function startEdge({ bindings = {}, persistTo, port = 0, rateLimits = {}, onLog } = {}) {
+/**
+ * `kvNamespaces`, when given, maps each binding to its namespace id (as wrangler.toml does):
+ * with `persistTo` set to `wrangler dev --persist-to DIR`'s `DIR/v3`, the worker then reads what
+ * `wrangler kv key put --local --persist-to DIR` wrote (tests/support/dev-edge.mjs).
+ */
+export async function startEdge({ bindings = {}, persistTo, port = 0, rateLimits = {}, onLog, kvNamespaces = ['MERCHANTS', 'INVOICES'] } = {}) {
   const options = convertV4MiniflareOptions({
     modules: [
       { type: 'ESModule', path: path.join(repoRoot, 'build-test/index.js') },
@@ -27,7 +32,7 @@ export async function startEdge({ bindings = {}, persistTo, port = 0, rateLimits
     port,
     // ORIGIN_TOKEN: the token tests/support/origin.mjs configures every origin to accept.
     bindings: { ORIGIN_BATCH_TIMEOUT_MS: '5000', BREAKER_FAILURES: '3', BREAKER_COOLDOWN_MS: '30000', ORIGIN_TOKEN: 'test-edge-token-not-secret', ...bindings },
-    kvNamespaces: ['MERCHANTS', 'INVOICES'],
+    kvNamespaces,
     durableObjects: { SERIES: { className: 'SeriesLedger', useSQLite: true } },
     // wrangler.toml [assets]: www/ behind the worker (run_worker_first), as `wrangler dev` serves it.
     assets: { directory: path.join(repoRoot, 'www'), binding: 'ASSETS', run_worker_first: true, routerConfig: { has_user_worker: true } },

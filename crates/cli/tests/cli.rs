@@ -882,3 +882,172 @@ fn merchant_update_allows_and_removes_origins_and_keeps_the_rest() {
     let out = run(&["merchant", "update", &updated], "");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn merchant_update_changes_what_a_merchant_changes_and_keeps_the_rest() {
+    let dir = scratch("update-fields");
+    let file = merchant(&dir, "m.json", "shop", &["--tax", "S:13"]);
+    let before = json(&std::fs::read(&file).unwrap());
+    let out = run(
+        &[
+            "merchant",
+            "update",
+            &file,
+            "--name",
+            "New Shop Ltd.",
+            "--address-line",
+            "1 Chang'an Ave",
+            "--city",
+            "Beijing",
+            "--payment-terms",
+            "Net 30",
+            "--utc-offset",
+            "+08:00",
+            "--require-buyer-address",
+            "true",
+            "--tax",
+            "S:9",
+            "--remove-tax",
+            "S:13",
+            "--max-offline-hours",
+            "12",
+            "--max-invoice-amount",
+            "CNY:20000",
+            "--add-series",
+            "WEB:{series}/{seq:06}",
+            "--retire-series",
+            "SHOP",
+        ],
+        "",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = json(&out.stdout);
+    let config = &after["config"];
+    assert_eq!(config["seller"]["name"], "New Shop Ltd.");
+    assert_eq!(
+        config["seller"]["address"],
+        serde_json::json!({"city": "Beijing", "line": "1 Chang'an Ave"})
+    );
+    assert_eq!(config["payment_terms"], "Net 30");
+    assert_eq!(config["utc_offset"], "+08:00");
+    assert_eq!(config["require_buyer_address"], true);
+    assert_eq!(
+        config["tax_profile"],
+        serde_json::json!([{"category": "S", "rate": "9"}])
+    );
+    assert_eq!(config["limits"]["max_offline_hours"], "12");
+    assert_eq!(
+        config["limits"]["max_invoice_amount"],
+        serde_json::json!({"CNY": "20000"})
+    );
+    assert_eq!(config["series"][0]["retired"], true);
+    assert_eq!(config["series"][1]["name"], "WEB");
+    assert_eq!(config["series"][1]["number_format"], "{series}/{seq:06}");
+    // Keys, secrets and the id are the file's own.
+    for field in ["api_key", "token_secret"] {
+        assert_eq!(after[field], before[field]);
+    }
+    for field in ["id", "api_key_hashes", "token_secrets", "allowed_origins"] {
+        assert_eq!(config[field], before["config"][field], "{field}");
+    }
+    // An empty value removes an optional field.
+    let updated = write(&dir, "m2.json", &out);
+    let cleared = run(
+        &[
+            "merchant",
+            "update",
+            &updated,
+            "--payment-terms",
+            "",
+            "--address-line",
+            "",
+            "--city",
+            "",
+        ],
+        "",
+    );
+    let cleared = json(&cleared.stdout);
+    assert!(cleared["config"].get("payment_terms").is_none());
+    assert!(cleared["config"]["seller"].get("address").is_none());
+
+    // Invalid input is exit 1 with nothing printed: a wrong check digit, a tax the seller
+    // cannot have, an unknown series, a tax not listed.
+    for (args, says) in [
+        (vec!["--tax-id", "91110000600037341X"], "TAX_ID_CHECKSUM"),
+        (vec!["--tax", "O:"], "BR-O-02"),
+        (vec!["--retire-series", "NOPE"], "no such series"),
+        (vec!["--remove-tax", "S:6"], "not in the tax profile"),
+        (vec!["--max-offline-count", "many"], "whole number"),
+    ] {
+        let mut all = vec!["merchant", "update", &updated];
+        all.extend(&args);
+        let out = run(&all, "");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn merchant_update_changes_a_pinned_field_only_with_not_issued() {
+    let dir = scratch("update-pinned");
+    let file = merchant(&dir, "m.json", "shop", &["--tax", "S:13"]);
+    // A series pins its format and location hint at its first issuance: without the
+    // operator's word that it has not issued, the change is refused (exit 1), naming the way out.
+    for args in [
+        vec!["--series-format", "SHOP:{series}/{seq}"],
+        vec!["--location-hint", "SHOP:weur"],
+    ] {
+        let mut all = vec!["merchant", "update", &file];
+        all.extend(&args);
+        let out = run(&all, "");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(out.stdout.is_empty());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--add-series") && stderr.contains("--not-issued"),
+            "{stderr}"
+        );
+    }
+    let out = run(
+        &[
+            "merchant",
+            "update",
+            &file,
+            "--series-format",
+            "SHOP:{series}/{seq}",
+            "--location-hint",
+            "SHOP:weur",
+            "--not-issued",
+        ],
+        "",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let series = &json(&out.stdout)["config"]["series"][0];
+    assert_eq!(series["number_format"], "{series}/{seq}");
+    assert_eq!(series["location_hint"], "weur");
+    // A hint Cloudflare does not know is refused even then.
+    let out = run(
+        &[
+            "merchant",
+            "update",
+            &file,
+            "--location-hint",
+            "SHOP:mars",
+            "--not-issued",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -21,6 +21,7 @@ pub mod keys;
 pub mod ledger;
 pub mod merchant;
 pub mod money;
+pub mod names;
 pub mod numbering;
 pub mod offline;
 pub mod problem;

@@ -41,19 +41,114 @@ pub enum MerchantCommand {
         #[arg(long)]
         old_until: String,
     },
-    /// Change the browser origins allowed to issue with checkout tokens and print the updated
-    /// merchant file; load it with scripts/load-merchant.sh.
-    Update {
-        /// The merchant file (`merchant create` output).
-        file: PathBuf,
-        /// An origin to allow, exactly as a browser sends it: scheme://host[:port], e.g.
-        /// https://shop.example; repeatable.
-        #[arg(long = "allow-origin", value_name = "ORIGIN")]
-        allow_origins: Vec<String>,
-        /// A listed origin to remove; repeatable.
-        #[arg(long = "remove-origin", value_name = "ORIGIN")]
-        remove_origins: Vec<String>,
-    },
+    /// Change what a merchant changes (allowed origins, seller, taxes, payment terms, UTC
+    /// offset, limits, series) and print the updated merchant file, keys and secrets unchanged;
+    /// push it to the edge with scripts/load-merchant.sh. What a series pins at its first
+    /// issuance (format, location hint) changes only with --not-issued.
+    Update(Box<UpdateArgs>),
+}
+
+/// `merchant update FILE`: every flag is optional; what no flag names is kept as it is.
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// The merchant file (`merchant create` output).
+    file: PathBuf,
+    /// An origin to allow, exactly as a browser sends it: scheme://host[:port], e.g.
+    /// https://shop.example; repeatable.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+    /// A listed origin to remove; repeatable.
+    #[arg(long = "remove-origin", value_name = "ORIGIN")]
+    remove_origins: Vec<String>,
+    /// The seller's name as printed on invoices.
+    #[arg(long)]
+    name: Option<String>,
+    /// The seller's country (ISO 3166-1 alpha-2); its tax ID is checked again under it.
+    #[arg(long)]
+    country: Option<String>,
+    /// The seller's VAT identifier (checked as by `merchant create`); `none` removes it.
+    #[arg(long, value_name = "ID|none")]
+    tax_id: Option<String>,
+    /// The seller's street address line; an empty value removes it.
+    #[arg(long, value_name = "TEXT")]
+    address_line: Option<String>,
+    /// The seller's city; an empty value removes it.
+    #[arg(long, value_name = "TEXT")]
+    city: Option<String>,
+    /// The seller's postal code; an empty value removes it.
+    #[arg(long, value_name = "TEXT")]
+    postal_code: Option<String>,
+    /// Printed on the invoice when something is payable; an empty value removes it.
+    #[arg(long, value_name = "TEXT")]
+    payment_terms: Option<String>,
+    /// The merchant's offset from UTC, ±HH:MM (the year in new numbers, the supply date).
+    #[arg(long, value_parser = parse_utc_offset)]
+    utc_offset: Option<UtcOffset>,
+    /// Whether the widget asks buyers for their address.
+    #[arg(long, value_name = "true|false")]
+    require_buyer_address: Option<bool>,
+    /// A tax to allow, CAT:RATE[:REASON] (a listed one gets the new reason); repeatable.
+    #[arg(long = "tax", value_name = "CAT:RATE[:REASON]")]
+    taxes: Vec<String>,
+    /// A tax to stop allowing, CAT:RATE (O: just O); repeatable.
+    #[arg(long = "remove-tax", value_name = "CAT:RATE")]
+    remove_taxes: Vec<String>,
+    /// Merchant-wide offline limit, as for `merchant create`.
+    #[arg(long, value_name = "HOURS|none")]
+    max_offline_hours: Option<String>,
+    /// Merchant-wide offline limit, as for `merchant create`.
+    #[arg(long, value_name = "N|none")]
+    max_offline_count: Option<String>,
+    /// Per currency, as for `merchant create`; replaces the whole list.
+    #[arg(long = "max-offline-amount", value_name = "CUR:AMOUNT")]
+    max_offline_amount: Vec<String>,
+    /// Per currency, as for `merchant create`; replaces the whole list.
+    #[arg(long = "max-invoice-amount", value_name = "CUR:AMOUNT")]
+    max_invoice_amount: Vec<String>,
+    /// A new series NAME[:FORMAT] (default format: the merchant's default); repeatable.
+    #[arg(long = "add-series", value_name = "NAME[:FORMAT]")]
+    add_series: Vec<String>,
+    /// Retire a series: it issues nothing new, but is still delivered and listed.
+    #[arg(long = "retire-series", value_name = "NAME")]
+    retire_series: Vec<String>,
+    /// Pinned: change an existing series' number format (NAME:FORMAT). Needs --not-issued.
+    #[arg(long = "series-format", value_name = "NAME:FORMAT")]
+    series_formats: Vec<String>,
+    /// Pinned: change an existing series' location hint (NAME:HINT or NAME:none). Needs
+    /// --not-issued.
+    #[arg(long = "location-hint", value_name = "NAME:HINT|none")]
+    location_hints: Vec<String>,
+    /// Asserts that the series whose pinned fields change have issued nothing yet (their
+    /// `head_seq` is 0 in `GET /v1/admin/series`): a series pins its format, signature suite
+    /// and location hint at its first issuance, so after it, open a new series instead.
+    #[arg(long)]
+    not_issued: bool,
+}
+
+impl UpdateArgs {
+    fn changes_nothing(&self) -> bool {
+        self.allow_origins.is_empty()
+            && self.remove_origins.is_empty()
+            && self.name.is_none()
+            && self.country.is_none()
+            && self.tax_id.is_none()
+            && self.address_line.is_none()
+            && self.city.is_none()
+            && self.postal_code.is_none()
+            && self.payment_terms.is_none()
+            && self.utc_offset.is_none()
+            && self.require_buyer_address.is_none()
+            && self.taxes.is_empty()
+            && self.remove_taxes.is_empty()
+            && self.max_offline_hours.is_none()
+            && self.max_offline_count.is_none()
+            && self.max_offline_amount.is_empty()
+            && self.max_invoice_amount.is_empty()
+            && self.add_series.is_empty()
+            && self.retire_series.is_empty()
+            && self.series_formats.is_empty()
+            && self.location_hints.is_empty()
+    }
 }
 
 #[derive(Args)]
@@ -318,15 +413,198 @@ pub fn origin_problem(text: &str) -> Option<String> {
     None
 }
 
-fn update(path: &Path, allow: &[String], remove: &[String]) -> Result<(), Failure> {
-    if allow.is_empty() && remove.is_empty() {
+/// An empty flag value removes the field.
+fn text_or_none(text: &str) -> Option<String> {
+    (!text.trim().is_empty()).then(|| text.to_string())
+}
+
+/// Splits `NAME:VALUE` of the series flags; the series must exist.
+fn series_flag<'a>(
+    config: &MerchantConfig,
+    flag: &str,
+    text: &'a str,
+) -> Result<(usize, &'a str), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("--{flag} {text}: give NAME:VALUE"))?;
+    let index = config
+        .series
+        .iter()
+        .position(|s| s.name == name)
+        .ok_or_else(|| format!("--{flag} {text}: the merchant has no series {name:?}"))?;
+    Ok((index, value))
+}
+
+/// Applies every flag but the origins; `Err` is one line per problem, all invalid input (exit 1).
+fn apply_update(args: &UpdateArgs, config: &mut MerchantConfig) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    let mut note = |result: Result<(), String>| {
+        if let Err(problem) = result {
+            problems.push(problem);
+        }
+    };
+    if let Some(name) = &args.name {
+        config.seller.name = name.clone();
+    }
+    if let Some(country) = &args.country {
+        config.seller.country = country.to_ascii_uppercase();
+    }
+    // The tax ID is normalized as `merchant create` does (a wrong check digit is invalid input);
+    // a new country alone re-checks the stored one, in MerchantConfig::validate below.
+    match args.tax_id.as_deref() {
+        Some("none") => config.seller.tax_id = None,
+        Some(raw) => note(
+            invoice_edge_core::tax_id::TaxId::parse(&config.seller.country, raw)
+                .map(|parsed| config.seller.tax_id = Some(parsed.value().to_string()))
+                .map_err(|e| format!("--tax-id {raw:?}: {} ({})", e.detail(), e.code())),
+        ),
+        None => {}
+    }
+    if args.address_line.is_some() || args.city.is_some() || args.postal_code.is_some() {
+        let mut address = config.seller.address.take().unwrap_or_default();
+        if let Some(line) = &args.address_line {
+            address.line = text_or_none(line);
+        }
+        if let Some(city) = &args.city {
+            address.city = text_or_none(city);
+        }
+        if let Some(code) = &args.postal_code {
+            address.postal_code = text_or_none(code);
+        }
+        let empty =
+            address.line.is_none() && address.city.is_none() && address.postal_code.is_none();
+        config.seller.address = (!empty).then_some(address);
+    }
+    if let Some(terms) = &args.payment_terms {
+        config.payment_terms = text_or_none(terms);
+    }
+    if let Some(offset) = args.utc_offset {
+        config.utc_offset = offset;
+    }
+    if let Some(require) = args.require_buyer_address {
+        config.require_buyer_address = require;
+    }
+    for text in &args.remove_taxes {
+        note(parse_tax(text).and_then(|gone| {
+            let before = config.tax_profile.len();
+            config
+                .tax_profile
+                .retain(|t| (t.category, t.rate) != (gone.category, gone.rate));
+            if config.tax_profile.len() == before {
+                Err(format!("--remove-tax {text}: not in the tax profile"))
+            } else {
+                Ok(())
+            }
+        }));
+    }
+    for text in &args.taxes {
+        note(parse_tax(text).map(|entry| {
+            match config
+                .tax_profile
+                .iter_mut()
+                .find(|t| (t.category, t.rate) == (entry.category, entry.rate))
+            {
+                Some(listed) => listed.exemption_reason = entry.exemption_reason,
+                None => config.tax_profile.push(entry),
+            }
+        }));
+    }
+    let hours = parse_limit(args.max_offline_hours.as_deref(), |t| {
+        parse_amount("max-offline-hours", t)
+    });
+    note(hours.map(|h| {
+        if h.is_some() {
+            config.limits.max_offline_hours = h;
+        }
+    }));
+    let count = parse_limit(args.max_offline_count.as_deref(), |t| {
+        t.parse::<u64>()
+            .map_err(|_| format!("--max-offline-count {t}: give a whole number or none"))
+    });
+    note(count.map(|c| {
+        if c.is_some() {
+            config.limits.max_offline_count = c;
+        }
+    }));
+    note(
+        parse_amounts("max-offline-amount", &args.max_offline_amount).map(|a| {
+            if a.is_some() {
+                config.limits.max_offline_amount = a;
+            }
+        }),
+    );
+    note(
+        parse_amounts("max-invoice-amount", &args.max_invoice_amount).map(|a| {
+            if a.is_some() {
+                config.limits.max_invoice_amount = a;
+            }
+        }),
+    );
+    for text in &args.add_series {
+        note(parse_series(text, &NumberFormat::default()).map(|s| config.series.push(s)));
+    }
+    for name in &args.retire_series {
+        match config.series.iter_mut().find(|s| &s.name == name) {
+            Some(series) => series.retired = true,
+            None => note(Err(format!(
+                "--retire-series {name}: the merchant has no such series"
+            ))),
+        }
+    }
+    // A series pins its number format, signature suite and location hint at its first
+    // issuance (docs/ARCHITECTURE.md, "Series"): the CLI cannot see whether it has issued, so
+    // changing a pinned field needs the operator's --not-issued, and otherwise is refused with
+    // the way out (a new series). The suite is EdDSA for every series; no flag changes it.
+    let pinned_change = !args.series_formats.is_empty() || !args.location_hints.is_empty();
+    if pinned_change && !args.not_issued {
+        note(Err(
+            "--series-format and --location-hint change what a series pins at its first issuance; \
+             if the series has issued (head_seq above 0 in GET /v1/admin/series), open a new one \
+             (--add-series, then --retire-series the old one); if not, add --not-issued"
+                .into(),
+        ));
+    } else {
+        for text in &args.series_formats {
+            let parsed = series_flag(config, "series-format", text).and_then(|(index, format)| {
+                NumberFormat::parse(format)
+                    .map(|f| (index, f))
+                    .map_err(|e| format!("--series-format {text}: {e}"))
+            });
+            note(parsed.map(|(index, format)| config.series[index].number_format = format));
+        }
+        for text in &args.location_hints {
+            note(
+                series_flag(config, "location-hint", text).map(|(index, hint)| {
+                    config.series[index].location_hint = (hint != "none").then(|| hint.to_string());
+                }),
+            );
+        }
+    }
+    if problems.is_empty() {
+        // The whole configuration as the edge's loader checks it: a tax profile that no longer
+        // fits the seller, a bad hint, a series named twice.
+        config.validate()
+    } else {
+        Err(problems)
+    }
+}
+
+fn update(args: &UpdateArgs) -> Result<(), Failure> {
+    if args.changes_nothing() {
         return Err(Failure::Usage(
-            "nothing to change: give --allow-origin or --remove-origin".into(),
+            "nothing to change: give a flag (see merchant update --help)".into(),
         ));
     }
+    let (path, allow, remove) = (&args.file, &args.allow_origins, &args.remove_origins);
     let mut file = read_merchant_file(path)?;
     let mut config = io::read_merchant(path)?;
     let mut invalid = false;
+    if let Err(problems) = apply_update(args, &mut config) {
+        for problem in problems {
+            eprintln!("invoice-edge: {problem}");
+        }
+        invalid = true;
+    }
     for origin in allow {
         if let Some(problem) = origin_problem(origin) {
             eprintln!("--allow-origin {origin}: {problem}");
@@ -397,11 +675,7 @@ pub fn run(command: MerchantCommand) -> Result<(), Failure> {
             merchant,
             old_until,
         } => rotate_token_secret(&merchant, &old_until),
-        MerchantCommand::Update {
-            file,
-            allow_origins,
-            remove_origins,
-        } => update(&file, &allow_origins, &remove_origins),
+        MerchantCommand::Update(args) => update(&args),
     }
 }
 
