@@ -57,7 +57,9 @@ fn write_value(value: &Value, out: &mut String) {
                 .windows(2)
                 .all(|pair| pair[0].0.encode_utf16().le(pair[1].0.encode_utf16()));
             if !in_order {
-                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+                crate::stable_sort::sort_by(&mut members, |a, b| {
+                    a.0.encode_utf16().lt(b.0.encode_utf16())
+                });
             }
             out.push('{');
             for (index, (name, member)) in members.into_iter().enumerate() {

@@ -29,6 +29,7 @@ pub mod qr;
 pub mod request;
 pub mod rules;
 pub mod series;
+pub mod stable_sort;
 mod stack_text;
 pub mod tax;
 pub mod tax_id;

@@ -323,11 +323,13 @@ impl Problem {
     ///
     /// An empty list is a programming error upstream; it is reported as `INTERNAL` rather
     /// than panicking, because a panic in the worker resets the isolate.
-    pub fn from_errors(mut errors: Vec<FieldError>) -> Self {
+    pub fn from_errors(errors: Vec<FieldError>) -> Self {
         // A request with a shape error (400) is answered 400 even if it also breaks a business
-        // rule (422), and the top-level code stays `errors[0].code`: a stable sort keeps the
+        // rule (422), and the top-level code stays `errors[0].code`: a stable partition keeps the
         // document order within each class.
-        errors.sort_by_key(|e| e.code.status() != 400);
+        let (mut errors, rest): (Vec<_>, Vec<_>) =
+            errors.into_iter().partition(|e| e.code.status() == 400);
+        errors.extend(rest);
         let first = errors.first().map(|e| e.code).unwrap_or(Code::Internal);
         Problem {
             type_uri: type_uri(first),

@@ -120,7 +120,7 @@ pub fn allocate(total: i128, weights: &[i128]) -> Vec<i128> {
     let left = total - shares.iter().sum::<i128>();
     let mut order: Vec<usize> = (0..weights.len()).collect();
     // A stable sort keeps the earlier line first among equal remainders.
-    order.sort_by(|&a, &b| remainders[b].cmp(&remainders[a]));
+    crate::stable_sort::sort_by(&mut order, |&a, &b| remainders[a] > remainders[b]);
     for &index in order.iter().take(left.unsigned_abs() as usize) {
         shares[index] += left.signum();
     }
