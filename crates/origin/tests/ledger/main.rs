@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod batch;
+mod failover;
 mod multi_active;
 mod protocol;
 mod reliability;
