@@ -93,6 +93,8 @@ pub fn open(path: &Path, create: bool) -> rusqlite::Result<Connection> {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
     let conn = Connection::open_with_flags(path, flags)?;
+    // First: switching a new file to WAL takes a lock another starting process may hold.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // WAL lets readers run beside the writer; synchronous=FULL fsyncs the WAL at every commit,
     // so an acknowledged receipt survives a crash or power loss (docs/ARCHITECTURE.md).
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
@@ -103,7 +105,6 @@ pub fn open(path: &Path, create: bool) -> rusqlite::Result<Connection> {
         )));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)
 }
 
@@ -115,7 +116,11 @@ fn refuse(message: String) -> rusqlite::Error {
 /// (origin numbering) is refused unless it archived nothing: its series were keyed by name
 /// alone and its documents carry no chain, so it cannot be continued as a version 2 ledger.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    // One IMMEDIATE transaction from reading the version to the last migration: processes
+    // starting together on a new file (two servers, `migrate`, `void`) take turns instead of
+    // both creating the schema.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let newest = SCHEMA_VERSION + i64::try_from(MIGRATIONS_AFTER_V2.len()).unwrap_or(0);
     if version > newest {
         return Err(refuse(format!(
@@ -123,37 +128,31 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         )));
     }
     if version == 1 {
-        let entries: i64 = conn.query_row("SELECT COUNT(*) FROM entries", [], |row| row.get(0))?;
+        let entries: i64 = tx.query_row("SELECT COUNT(*) FROM entries", [], |row| row.get(0))?;
         if entries > 0 {
             return Err(refuse(format!(
                 "this ledger was written by version 1 (origin numbering) and holds {entries} \
                  entries; version 2 archives edge-numbered series in a new ledger: pass a new --db"
             )));
         }
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "DROP TABLE entries; DROP TABLE series; DROP TABLE origin_keys; PRAGMA user_version = 0;",
         )?;
-        tx.commit()?;
     }
     if version < SCHEMA_VERSION {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA_V2)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        tx.commit()?;
     }
     let applied = usize::try_from((version - SCHEMA_VERSION).max(0)).unwrap_or(0);
     for (index, sql) in MIGRATIONS_AFTER_V2.iter().enumerate().skip(applied) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(
             None,
             "user_version",
             SCHEMA_VERSION + 1 + i64::try_from(index).unwrap_or(0),
         )?;
-        tx.commit()?;
     }
-    Ok(())
+    tx.commit()
 }
 
 /// Records the origin's public key, once per kid.
