@@ -141,6 +141,11 @@ drill-failover: setup binaries
 bench-origin: setup
 	cargo bench -p invoice-edge-origin --bench origin_load
 
+## The same on PostgreSQL: a single server, then a primary with a synchronous standby, started
+## here (fsync on); arguments after BENCH_ARGS=… go to the bench.
+bench-origin-pg: setup
+	node tests/support/pg-bench.mjs $${BENCH_ARGS:-}
+
 ## The edge under wrangler dev with wrk (issuance origin down/up, storage floor, drain), beside
 ## the JS peer: scripts/bench-edge.sh with benches/issue.lua and benches/drain.mjs.
 bench-edge: setup

@@ -1,5 +1,5 @@
 //! The ledger on PostgreSQL (`--db postgres://…`): several `invoice-origin` processes may
-//! serve one database at once (docs/ARCHITECTURE.md, "Scale and failover").
+//! serve one database at once (docs/ORIGIN.md, "PostgreSQL: several origins, one replicated database").
 //!
 //! Each process has one writer task that merges waiting requests into one transaction (group
 //! commit, as on SQLite). A transaction:
@@ -350,8 +350,8 @@ async fn transaction(
     void: Option<&Void>,
 ) -> Result<(Vec<Outcome>, u64), tokio_postgres::Error> {
     let tx = client.transaction().await?;
-    // 1. The single writer of the global chain, across every process (docs/ARCHITECTURE.md,
-    //    "Scale and failover"). Taken first, so every writer locks in the same order and the
+    // 1. The single writer of the global chain, across every process (docs/ORIGIN.md, "How
+    //    concurrent writers stay correct"). Taken first, so every writer locks in the same order and the
     //    series locks below cannot deadlock between archivers.
     let row = tx
         .query_one(
@@ -546,7 +546,8 @@ fn retryable(error: &tokio_postgres::Error) -> bool {
                 || *code == SqlState::ADMIN_SHUTDOWN
                 || *code == SqlState::CANNOT_CONNECT_NOW
         }
-        None => error.is_closed() || error.as_db_error().is_none(),
+        // Not a server's answer: the connection broke or could not be made (a failover).
+        None => true,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The storage interface the HTTP handlers use, and its two backends: one SQLite file
 //! ([`crate::ledger`], the default) or PostgreSQL ([`crate::pg`], several origin processes on
-//! one database; docs/ARCHITECTURE.md, "Scale and failover"). `--db` chooses: a
+//! one database; docs/ORIGIN.md, "PostgreSQL: several origins, one replicated database"). `--db` chooses: a
 //! `postgres://` or `postgresql://` URL, or a file path.
 //!
 //! Both backends judge documents with the same rules ([`crate::ledger::archive_one`]); they

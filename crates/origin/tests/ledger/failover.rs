@@ -198,7 +198,7 @@ fn failover_drill() {
             at.as_secs_f64(),
             recovered.as_secs_f64()
         );
-        // The targets (docs/ARCHITECTURE.md, "Scale and failover"): seconds for a process,
+        // The targets (issue 17; docs/ORIGIN.md, "RTO and RPO"): seconds for a process,
         // under 15 minutes for a primary.
         let limit = if what.starts_with("origin") { 10 } else { 900 };
         assert!(recovered < Duration::from_secs(limit), "{report}");

@@ -1,4 +1,4 @@
-//! Several origin processes on one database (docs/ARCHITECTURE.md, "Scale and failover";
+//! Several origin processes on one database (docs/ORIGIN.md, "PostgreSQL: several origins, one replicated database";
 //! issue 17): migrations that race, and two `invoice-origin serve` processes archiving four
 //! series at once while the first is killed mid-delivery. Multi-active needs PostgreSQL; on
 //! SQLite only the migration test runs (one process per file, docs/ORIGIN.md).
