@@ -128,9 +128,9 @@ drill-long: worker-test binaries
 ## The origin ledger on PostgreSQL (issue 17): the ledger suite on a server it starts, and the
 ## failover drill's short form. Both are tests/*.test.mjs files, so `make integration` (and so
 ## `make test`) runs them; this target runs only them.
-origin-pg: setup binaries
+origin-pg: worker-test binaries
 	cargo test -p invoice-edge-origin --test ledger --no-run
-	node --test --test-concurrency=1 tests/origin-pg.test.mjs tests/origin-failover.test.mjs
+	node --test --test-concurrency=1 tests/origin-pg.test.mjs tests/origin-failover.test.mjs tests/origin-multi-edge.test.mjs
 
 ## The failover drill's long form, by hand (docs/ORIGIN.md, "Failover drill"): 10,000 documents
 ## in 4 series; DRILL_PER_SERIES=… changes the load.
