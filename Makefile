@@ -19,7 +19,7 @@ export CARGO_TERM_COLOR := never
 WORKER_SOURCES := $(shell find src crates/core/src -name '*.rs' 2>/dev/null) $(wildcard www/templates/*.html) Cargo.toml Cargo.lock crates/core/Cargo.toml
 BROWSER_SOURCES := $(shell find crates/browser/src crates/core/src -name '*.rs' 2>/dev/null) Cargo.toml Cargo.lock crates/core/Cargo.toml crates/browser/Cargo.toml
 
-.PHONY: help setup dev test lint unit worker worker-test worker-size browser binaries integration bench bench-native bench-wasm bench-edge bench-origin drill-long schemathesis fuzz-setup fuzz-short fuzz clean
+.PHONY: help setup dev test lint unit worker worker-test worker-size browser binaries integration bench bench-native bench-wasm bench-edge bench-origin bench-origin-pg drill-long drill-failover origin-pg schemathesis fuzz-setup fuzz-short fuzz clean
 
 help:
 	@echo "make dev    build and run the whole system locally (http://127.0.0.1:8787/)"
@@ -125,9 +125,26 @@ bench-wasm: setup
 drill-long: worker-test binaries
 	timeout 4200 node tests/chaos/drill.mjs --profile long $${DRILL_SEED:+--seed $$DRILL_SEED}
 
+## The origin ledger on PostgreSQL (issue 17): the ledger suite on a server it starts, and the
+## failover drill's short form. Both are tests/*.test.mjs files, so `make integration` (and so
+## `make test`) runs them; this target runs only them.
+origin-pg: worker-test binaries
+	cargo test -p invoice-edge-origin --test ledger --no-run
+	node --test --test-concurrency=1 tests/origin-pg.test.mjs tests/origin-failover.test.mjs tests/origin-multi-edge.test.mjs
+
+## The failover drill's long form, by hand (docs/ORIGIN.md, "Failover drill"): 10,000 documents
+## in 4 series; DRILL_PER_SERIES=… changes the load.
+drill-failover: setup binaries
+	DRILL_PER_SERIES=$${DRILL_PER_SERIES:-2500} timeout 3600 node --test --test-concurrency=1 tests/origin-failover.test.mjs
+
 ## The origin ledger's ingest and single-PUT latency (bounded load on 127.0.0.1): benches/origin_load.rs.
 bench-origin: setup
 	cargo bench -p invoice-edge-origin --bench origin_load
+
+## The same on PostgreSQL: a single server, then a primary with a synchronous standby, started
+## here (fsync on); arguments after BENCH_ARGS=… go to the bench.
+bench-origin-pg: setup
+	node tests/support/pg-bench.mjs $${BENCH_ARGS:-}
 
 ## The edge under wrangler dev with wrk (issuance origin down/up, storage floor, drain), beside
 ## the JS peer: scripts/bench-edge.sh with benches/issue.lua and benches/drain.mjs.

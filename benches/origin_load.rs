@@ -19,7 +19,9 @@
 //!
 //! Options: --invoices N (20000), --batch N (100), --clients N (4), --puts N (2000),
 //! --max-seconds N (120, a hard bound on each phase), --bin PATH (the invoice-origin binary;
-//! default: the one cargo built for this bench), --dir PATH (where the ledger file goes).
+//! default: the one cargo built for this bench), --dir PATH (where the ledger file goes),
+//! --db DB (the ledger instead: a file, or an empty PostgreSQL database as `postgres://…`;
+//! `make bench-origin-pg` starts servers for it, tests/support/pg-bench.mjs).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -45,6 +47,7 @@ struct Options {
     max_seconds: u64,
     bin: PathBuf,
     dir: PathBuf,
+    db: Option<String>,
 }
 
 fn options() -> Result<Options, String> {
@@ -58,6 +61,7 @@ fn options() -> Result<Options, String> {
         max_seconds: 120,
         bin: default_bin,
         dir: std::env::temp_dir(),
+        db: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -74,6 +78,7 @@ fn options() -> Result<Options, String> {
             "--max-seconds" => options.max_seconds = number()? as u64,
             "--bin" => options.bin = PathBuf::from(value),
             "--dir" => options.dir = PathBuf::from(value),
+            "--db" => options.db = Some(value),
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -220,7 +225,10 @@ fn run(options: &Options, dir: &std::path::Path) -> Result<(), String> {
         "edge-tokens.txt",
         format!("{}\n", hex::encode(sha256(token.as_bytes()))),
     )?;
-    let db = dir.join("ledger.db");
+    let db = options
+        .db
+        .clone()
+        .unwrap_or_else(|| dir.join("ledger.db").display().to_string());
 
     // Sign everything first, one thread per series (each is a chain): the edge's work.
     let started = Instant::now();

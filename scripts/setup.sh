@@ -71,6 +71,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# 5b. PostgreSQL for the origin's second backend (tests/origin-pg.test.mjs and the failover
+# drill start their own servers with initdb and pg_ctl; nothing runs as a service). Checked by
+# its binary, since another major version than Debian's default is as good.
+if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then
+  say "installing PostgreSQL (Debian's postgresql package)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+
 # 6. saxonche (Saxon's XSLT 3.0 processor, from PyPI) in a project-local virtualenv: the UBL
 # conformance test runs the official EN 16931 validation XSLT with it
 # (tests/conformance/validate_ubl.py, crates/core/tests/ubl_conformance.rs).

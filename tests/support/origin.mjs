@@ -46,10 +46,12 @@ async function waitForHealth(url, deadlineMs = 10_000) {
  * accepts; `trust()` rewrites that file and sends SIGHUP, as an operator would.
  */
 /** `onStderr(text)`, when given, receives what the origin logs (it is still printed). */
-export async function startOrigin({ trustedKeys, merchantFiles = [], onStderr }) {
+/** `db`, when given, is the ledger instead of a new SQLite file: e.g. a `postgres://` URL that
+ *  several origins share (tests/origin-multi-edge.test.mjs). */
+export async function startOrigin({ trustedKeys, merchantFiles = [], onStderr, db }) {
   const dir = mkdtempSync(path.join(tmpdir(), 'invoice-origin-'));
   const files = {
-    db: path.join(dir, 'ledger.sqlite'),
+    db: db ?? path.join(dir, 'ledger.sqlite'),
     trust: path.join(dir, 'trust.jwks'),
     key: path.join(dir, 'origin.jwk'),
     merchants: path.join(dir, 'merchants.json'),

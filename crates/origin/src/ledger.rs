@@ -93,6 +93,8 @@ pub fn open(path: &Path, create: bool) -> rusqlite::Result<Connection> {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
     let conn = Connection::open_with_flags(path, flags)?;
+    // First: switching a new file to WAL takes a lock another starting process may hold.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // WAL lets readers run beside the writer; synchronous=FULL fsyncs the WAL at every commit,
     // so an acknowledged receipt survives a crash or power loss (docs/ARCHITECTURE.md).
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
@@ -103,7 +105,6 @@ pub fn open(path: &Path, create: bool) -> rusqlite::Result<Connection> {
         )));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)
 }
 
@@ -115,7 +116,11 @@ fn refuse(message: String) -> rusqlite::Error {
 /// (origin numbering) is refused unless it archived nothing: its series were keyed by name
 /// alone and its documents carry no chain, so it cannot be continued as a version 2 ledger.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    // One IMMEDIATE transaction from reading the version to the last migration: processes
+    // starting together on a new file (two servers, `migrate`, `void`) take turns instead of
+    // both creating the schema.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let newest = SCHEMA_VERSION + i64::try_from(MIGRATIONS_AFTER_V2.len()).unwrap_or(0);
     if version > newest {
         return Err(refuse(format!(
@@ -123,37 +128,31 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         )));
     }
     if version == 1 {
-        let entries: i64 = conn.query_row("SELECT COUNT(*) FROM entries", [], |row| row.get(0))?;
+        let entries: i64 = tx.query_row("SELECT COUNT(*) FROM entries", [], |row| row.get(0))?;
         if entries > 0 {
             return Err(refuse(format!(
                 "this ledger was written by version 1 (origin numbering) and holds {entries} \
                  entries; version 2 archives edge-numbered series in a new ledger: pass a new --db"
             )));
         }
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "DROP TABLE entries; DROP TABLE series; DROP TABLE origin_keys; PRAGMA user_version = 0;",
         )?;
-        tx.commit()?;
     }
     if version < SCHEMA_VERSION {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA_V2)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        tx.commit()?;
     }
     let applied = usize::try_from((version - SCHEMA_VERSION).max(0)).unwrap_or(0);
     for (index, sql) in MIGRATIONS_AFTER_V2.iter().enumerate().skip(applied) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(
             None,
             "user_version",
             SCHEMA_VERSION + 1 + i64::try_from(index).unwrap_or(0),
         )?;
-        tx.commit()?;
     }
-    Ok(())
+    tx.commit()
 }
 
 /// Records the origin's public key, once per kid.
@@ -407,9 +406,9 @@ pub struct Archiver {
 
 /// The global audit chain's head: the last entry's `ledger_seq` and `hash`.
 #[derive(Clone, Copy)]
-struct AuditHead {
-    seq: u64,
-    hash: [u8; 32],
+pub struct AuditHead {
+    pub seq: u64,
+    pub hash: [u8; 32],
 }
 
 fn audit_head(conn: &Connection) -> rusqlite::Result<AuditHead> {
@@ -472,7 +471,14 @@ impl Archiver {
             let mut done = Vec::with_capacity(job.documents.len());
             for document in &job.documents {
                 let savepoint = tx.savepoint()?;
-                match archive_one(&savepoint, document, head, &self.key, &received_at, None) {
+                match archive_one(
+                    &mut SqliteBook(&savepoint),
+                    document,
+                    head,
+                    &self.key,
+                    &received_at,
+                    None,
+                ) {
                     Ok((outcome, next_head)) => {
                         savepoint.commit()?;
                         head = next_head;
@@ -504,25 +510,146 @@ impl Archiver {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let head = audit_head(&tx)?;
-        let (outcome, _) = archive_one(&tx, document, head, &self.key, &now_rfc3339(), Some(void))?;
+        let (outcome, _) = archive_one(
+            &mut SqliteBook(&tx),
+            document,
+            head,
+            &self.key,
+            &now_rfc3339(),
+            Some(void),
+        )?;
         tx.commit()?;
         Ok(outcome)
     }
 }
 
-/// Checks one document against its series and appends it inside the open transaction, or
-/// says why not (docs/ARCHITECTURE.md, "Origin ledger protocol").
-fn archive_one(
-    conn: &Connection,
+/// What the archiving rules need to read and write, whatever holds the ledger: the SQLite
+/// backend answers each call with a query inside the document's savepoint; the PostgreSQL one
+/// ([`crate::pg`]) from rows it read (and locked) for the whole transaction, plus what this
+/// transaction has appended. The rules themselves ([`archive_one`]) exist once.
+pub trait Book {
+    type Error;
+    /// The entry with this invoice id.
+    fn by_id(&mut self, id: &str) -> Result<Option<Entry>, Self::Error>;
+    /// The archived head of `(merchant, series)`: its last `seq` and that invoice hash.
+    fn head(&mut self, merchant: &str, series: &str) -> Result<Option<(u64, String)>, Self::Error>;
+    /// The entry at `seq` of `(merchant, series)`.
+    fn at(&mut self, merchant: &str, series: &str, seq: u64) -> Result<Option<Entry>, Self::Error>;
+    /// The id of the document (not void) holding `(merchant, series, order_id)`.
+    fn order_holder(
+        &mut self,
+        merchant: &str,
+        series: &str,
+        order_id: &str,
+    ) -> Result<Option<String>, Self::Error>;
+    /// Another series of the merchant holding `order_id` (not void), for `DUPLICATE_ORDER`.
+    fn order_elsewhere(
+        &mut self,
+        merchant: &str,
+        order_id: &str,
+        series: &str,
+    ) -> Result<Option<String>, Self::Error>;
+    /// Appends the entry and makes it its series' head.
+    fn append(&mut self, entry: &Entry) -> Result<(), Self::Error>;
+}
+
+/// The SQLite book: every read and write is a query on the open transaction (or savepoint).
+pub struct SqliteBook<'a>(pub &'a Connection);
+
+impl Book for SqliteBook<'_> {
+    type Error = rusqlite::Error;
+
+    fn by_id(&mut self, id: &str) -> rusqlite::Result<Option<Entry>> {
+        entry_by_id(self.0, id)
+    }
+
+    fn head(&mut self, merchant: &str, series: &str) -> rusqlite::Result<Option<(u64, String)>> {
+        series_head(self.0, merchant, series)
+    }
+
+    fn at(&mut self, merchant: &str, series: &str, seq: u64) -> rusqlite::Result<Option<Entry>> {
+        entry_at(self.0, merchant, series, seq)
+    }
+
+    fn order_holder(
+        &mut self,
+        merchant: &str,
+        series: &str,
+        order_id: &str,
+    ) -> rusqlite::Result<Option<String>> {
+        self.0
+            .prepare_cached(
+                "SELECT invoice_id FROM entries \
+             WHERE merchant = ?1 AND series = ?2 AND order_id = ?3 AND void = 0",
+            )?
+            .query_row(params![merchant, series, order_id], |row| row.get(0))
+            .optional()
+    }
+
+    fn order_elsewhere(
+        &mut self,
+        merchant: &str,
+        order_id: &str,
+        series: &str,
+    ) -> rusqlite::Result<Option<String>> {
+        self.0.prepare_cached(
+            "SELECT series FROM entries WHERE merchant = ?1 AND order_id = ?2 AND series <> ?3 \
+             AND void = 0 LIMIT 1",
+        )?
+        .query_row(params![merchant, order_id, series], |row| row.get(0))
+        .optional()
+    }
+
+    fn append(&mut self, e: &Entry) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached(&format!(
+            "INSERT INTO entries ({ENTRY_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+        ))?
+            .execute(params![
+                to_i64(e.ledger_seq),
+                e.invoice_id,
+                e.merchant,
+                e.series,
+                to_i64(e.seq),
+                e.order_id,
+                e.kind,
+                e.number,
+                e.invoice_hash,
+                e.series_prev_hash,
+                e.prev_hash,
+                e.hash,
+                e.received_at,
+                e.origin_kid,
+                e.origin_signature,
+                i64::from(e.void),
+                e.void_reason,
+                e.format,
+                e.document,
+            ])?;
+        self.0.prepare_cached(
+            "INSERT INTO series (merchant, series, head_seq, head_hash) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (merchant, series) DO UPDATE SET head_seq = excluded.head_seq, \
+             head_hash = excluded.head_hash",
+        )?
+        .execute(params![e.merchant, e.series, to_i64(e.seq), e.invoice_hash])?;
+        Ok(())
+    }
+}
+
+/// Checks one document against its series and appends it to `book`, or says why not
+/// (docs/ARCHITECTURE.md, "Origin ledger protocol"). Both backends run exactly this.
+pub fn archive_one<B: Book>(
+    book: &mut B,
     document: &Checked,
     audit: AuditHead,
     key: &EdKey,
     received_at: &str,
     void: Option<&Void>,
-) -> rusqlite::Result<(Outcome, AuditHead)> {
+) -> Result<(Outcome, AuditHead), B::Error> {
     let hash_hex = hex::encode(document.invoice_hash);
     let rejected = |problem: Problem| Ok((Outcome::Rejected(problem), audit));
-    if let Some(existing) = entry_by_id(conn, &document.id)? {
+    if let Some(existing) = book.by_id(&document.id)? {
         if existing.invoice_hash == hash_hex {
             return Ok((Outcome::Replayed(existing.final_()), audit));
         }
@@ -540,7 +667,7 @@ fn archive_one(
         return rejected(problem.clone());
     }
 
-    let head = series_head(conn, &document.merchant, &document.series)?;
+    let head = book.head(&document.merchant, &document.series)?;
     let Place {
         seq,
         prev_hash,
@@ -552,14 +679,14 @@ fn archive_one(
         hash: &hash_hex,
     };
     // A read error must not pass for a conflict (permanent at the edge): it fails the
-    // document's savepoint, and the answer is a retryable 500.
+    // document, and the answer is a retryable 500.
     let mut stored = None;
     let mut read_error = None;
     let judgement = judge(
         head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
         &link,
         |at| {
-            match entry_at(conn, &document.merchant, &document.series, at) {
+            match book.at(&document.merchant, &document.series, at) {
                 Ok(entry) => stored = entry,
                 Err(error) => read_error = Some(error),
             }
@@ -596,17 +723,9 @@ fn archive_one(
     };
 
     if void.is_none() {
-        let other: Option<String> = conn
-            .prepare_cached(
-                "SELECT invoice_id FROM entries \
-                 WHERE merchant = ?1 AND series = ?2 AND order_id = ?3 AND void = 0",
-            )?
-            .query_row(
-                params![document.merchant, document.series, document.order_id],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if let Some(other) = other {
+        if let Some(other) =
+            book.order_holder(&document.merchant, &document.series, &document.order_id)?
+        {
             return rejected(Problem::single(
                 Code::OrderConflict,
                 format!(
@@ -616,16 +735,8 @@ fn archive_one(
             ));
         }
     }
-    let duplicate_order: Option<String> = conn
-        .prepare_cached(
-            "SELECT series FROM entries WHERE merchant = ?1 AND order_id = ?2 AND series <> ?3 \
-             AND void = 0 LIMIT 1",
-        )?
-        .query_row(
-            params![document.merchant, document.order_id, document.series],
-            |row| row.get::<_, String>(0),
-        )
-        .optional()?
+    let duplicate_order = book
+        .order_elsewhere(&document.merchant, &document.order_id, &document.series)?
         .map(|other| {
             format!(
                 "merchant {} order {} archived in series {} as {}/{seq} (invoice {}), already in series {other}",
@@ -647,43 +758,28 @@ fn archive_one(
         },
         key,
     );
-    let format = invoice_edge_core::document::model::FORMAT;
-    conn.prepare_cached(&format!(
-        "INSERT INTO entries ({ENTRY_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
-    ))?
-    .execute(params![
-        to_i64(ledger_seq),
-        document.id,
-        document.merchant,
-        document.series,
-        to_i64(seq),
-        document.order_id,
-        document.kind,
+    let entry = Entry {
+        ledger_seq,
+        invoice_id: document.id.clone(),
+        merchant: document.merchant.clone(),
+        series: document.series.clone(),
+        seq,
+        order_id: document.order_id.clone(),
+        kind: document.kind.clone(),
         number,
-        hash_hex,
+        invoice_hash: hash_hex,
         series_prev_hash,
-        final_.prev_hash,
-        final_.hash,
-        received_at,
-        final_.origin_kid,
-        final_.origin_signature,
-        i64::from(void.is_some()),
-        void.map(|v| v.reason.as_str()),
-        format,
-        document.document,
-    ])?;
-    conn.prepare_cached(
-        "INSERT INTO series (merchant, series, head_seq, head_hash) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (merchant, series) DO UPDATE SET head_seq = excluded.head_seq, \
-         head_hash = excluded.head_hash",
-    )?
-    .execute(params![
-        document.merchant,
-        document.series,
-        to_i64(seq),
-        hash_hex
-    ])?;
+        prev_hash: final_.prev_hash.clone(),
+        hash: final_.hash.clone(),
+        received_at: received_at.to_string(),
+        origin_kid: final_.origin_kid.clone(),
+        origin_signature: final_.origin_signature.clone(),
+        void: void.is_some(),
+        void_reason: void.map(|v| v.reason.clone()),
+        format: invoice_edge_core::document::model::FORMAT.to_string(),
+        document: document.document.clone(),
+    };
+    book.append(&entry)?;
     let next = AuditHead {
         seq: ledger_seq,
         hash: <[u8; 32]>::from_hex(&final_.hash).unwrap_or(GENESIS),

@@ -12,11 +12,14 @@
 //! - [`metrics`]: Prometheus text;
 //! - [`audit`]: the `verify` subcommand;
 //! - [`void`]: the `void` subcommand;
+//! - [`store`]: the storage interface; [`pg`]: the PostgreSQL backend (`--db postgres://…`).
 
 pub mod audit;
 pub mod auth;
 pub mod intake;
 pub mod ledger;
 pub mod metrics;
+pub mod pg;
 pub mod server;
+pub mod store;
 pub mod void;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use invoice_edge_origin::audit::{audit, AuditError};
-use invoice_edge_origin::server::{read_jwks, serve, ServeConfig};
+use invoice_edge_origin::server::{migrate, read_jwks, serve, ServeConfig};
 use invoice_edge_origin::void::{void, VoidRequest};
 
 #[derive(Parser)]
@@ -25,9 +25,13 @@ struct Cli {
 enum Command {
     /// Run the HTTP server (stops cleanly on SIGTERM or SIGINT; SIGHUP reloads --trust).
     Serve {
-        /// The SQLite ledger file; created and migrated at start-up.
+        /// The ledger: a SQLite file, or a PostgreSQL URL (`postgres://…`, several hosts and
+        /// `target_session_attrs=read-write` allowed); created or migrated at start-up.
         #[arg(long, env = "ORIGIN_DB")]
-        db: PathBuf,
+        db: String,
+        /// Most PostgreSQL connections this process opens (ignored for SQLite).
+        #[arg(long, env = "ORIGIN_DB_POOL", default_value_t = 8)]
+        db_pool: usize,
         /// The JWKS of the edge keys to accept (`invoice-edge jwks` output); reloaded on SIGHUP.
         #[arg(long, env = "ORIGIN_TRUST")]
         trust: PathBuf,
@@ -49,7 +53,7 @@ enum Command {
     /// receipt (`void: true`). Then resume the series at the edge.
     Void {
         #[arg(long, env = "ORIGIN_DB")]
-        db: PathBuf,
+        db: String,
         /// The origin's private signing JWK, which countersigns the void receipt.
         #[arg(long, env = "ORIGIN_KEY")]
         key: PathBuf,
@@ -68,10 +72,15 @@ enum Command {
     /// chain and every countersignature.
     Verify {
         #[arg(long, env = "ORIGIN_DB")]
-        db: PathBuf,
+        db: String,
         /// The JWKS of the edge keys the ledger's invoices were signed with.
         #[arg(long, env = "ORIGIN_TRUST")]
         trust: PathBuf,
+    },
+    /// Create or upgrade the ledger's schema and exit (serve does this too, at start).
+    Migrate {
+        #[arg(long, env = "ORIGIN_DB")]
+        db: String,
     },
 }
 
@@ -84,8 +93,10 @@ fn main() -> ExitCode {
             listen,
             edge_tokens,
             metrics_tokens,
+            db_pool,
         } => match serve(ServeConfig {
             db,
+            pool_size: db_pool.max(1),
             trust,
             key,
             listen,
@@ -125,6 +136,16 @@ fn main() -> ExitCode {
             },
             Err(message) => {
                 eprintln!("invoice-origin void: {message}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Migrate { db } => match migrate(&db) {
+            Ok(version) => {
+                println!("ledger schema at version {version}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("invoice-origin migrate: {message}");
                 ExitCode::from(1)
             }
         },

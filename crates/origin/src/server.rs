@@ -24,13 +24,14 @@ use invoice_edge_core::ledger::{
 };
 use invoice_edge_core::problem::PROBLEM_CONTENT_TYPE;
 use invoice_edge_core::{Code, Problem};
-use rusqlite::Connection;
 use serde_json::{json, Value};
 
 use crate::auth::{bearer, TokenHashes};
 use crate::intake::{check, document_id, Checked};
 use crate::ledger::{self, Outcome, Writer};
 use crate::metrics::Metrics;
+use crate::pg;
+use crate::store::{backend_metric, SqliteStore, Store};
 
 /// `PUT` bodies: one signed document, up to twice the edge's 256 KiB request limit, since a
 /// signed document is larger than the request it was made from (docs/ARCHITECTURE.md).
@@ -45,7 +46,10 @@ pub const BATCH_BODY_LIMIT: usize = MAX_BATCH_BYTES;
 
 /// What `serve` needs, from flags or environment variables.
 pub struct ServeConfig {
-    pub db: PathBuf,
+    /// A SQLite file, or a `postgres://` URL.
+    pub db: String,
+    /// Most PostgreSQL connections of this process.
+    pub pool_size: usize,
     pub trust: PathBuf,
     pub key: PathBuf,
     pub listen: String,
@@ -69,8 +73,7 @@ struct App {
     edge_tokens: RwLock<Arc<TokenHashes>>,
     metrics_tokens_path: Option<PathBuf>,
     metrics_tokens: RwLock<Option<Arc<TokenHashes>>>,
-    writer: Writer,
-    reader: Mutex<Connection>,
+    store: Arc<dyn Store>,
     origin_jwks: Jwks,
     origin_kid: String,
     metrics: Metrics,
@@ -189,6 +192,29 @@ pub fn read_jwks(path: &std::path::Path) -> Result<Jwks, String> {
         .map_err(|e| format!("{}: not a JWKS {{\"keys\": [...]}}: {e}", path.display()))
 }
 
+/// `invoice-origin migrate`: brings the ledger's schema to this binary's; the version.
+pub fn migrate(db: &str) -> Result<usize, String> {
+    if pg::is_postgres(db) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        return runtime.block_on(async {
+            let pool = pg::pool(db, 1)?;
+            let mut client = pool
+                .get()
+                .await
+                .map_err(|e| format!("cannot connect: {e}"))?;
+            pg::migrate(&mut client).await
+        });
+    }
+    let mut conn = ledger::open(std::path::Path::new(db), true).map_err(|e| e.to_string())?;
+    ledger::migrate(&mut conn).map_err(|e| e.to_string())?;
+    conn.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
+        .map(|v| usize::try_from(v).unwrap_or(0))
+        .map_err(|e| e.to_string())
+}
+
 /// Starts the origin and runs it until SIGTERM or SIGINT.
 pub fn serve(config: ServeConfig) -> Result<(), String> {
     let key_text = std::fs::read_to_string(&config.key)
@@ -205,19 +231,49 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
         None => None,
     };
 
-    let db_error = |e: rusqlite::Error| format!("--db {}: {e}", config.db.display());
-    let mut conn = ledger::open(&config.db, true).map_err(db_error)?;
-    ledger::migrate(&mut conn).map_err(db_error)?;
-    ledger::record_origin_key(&conn, &key).map_err(db_error)?;
-    let origin_jwks = ledger::origin_keys(&conn).map_err(db_error)?;
-    let size = ledger::size(&conn).map_err(db_error)?;
-    let reader = ledger::open(&config.db, false).map_err(db_error)?;
-
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let metrics = Metrics::default();
-    metrics.ledger_size.store(size, Ordering::Relaxed);
     let origin_kid = key.kid().to_string();
-    let (writer, writer_thread) = Writer::start(conn, key, metrics.ledger_size.clone())
-        .map_err(|e| format!("cannot start the ledger writer: {e}"))?;
+    let mut writer_thread = None;
+    let (store, origin_jwks): (Arc<dyn Store>, _) = if pg::is_postgres(&config.db) {
+        let db_error = |e: String| format!("--db {}: {e}", pg::redact(&config.db));
+        let size = metrics.ledger_size.clone();
+        runtime.block_on(async {
+            let pool = pg::prepare(&config.db, Some(&key), config.pool_size)
+                .await
+                .map_err(db_error)?;
+            let client = pool.get().await.map_err(|e| db_error(e.to_string()))?;
+            let origin_jwks = pg::origin_keys(&**client).await.map_err(db_error)?;
+            size.store(
+                pg::size(&**client).await.map_err(db_error)?,
+                Ordering::Relaxed,
+            );
+            drop(client);
+            let store: Arc<dyn Store> = Arc::new(pg::PgStore::start(pool, key, size));
+            Ok::<_, String>((store, origin_jwks))
+        })?
+    } else {
+        let path = std::path::Path::new(&config.db);
+        let db_error = |e: rusqlite::Error| format!("--db {}: {e}", config.db);
+        let mut conn = ledger::open(path, true).map_err(db_error)?;
+        ledger::migrate(&mut conn).map_err(db_error)?;
+        ledger::record_origin_key(&conn, &key).map_err(db_error)?;
+        let origin_jwks = ledger::origin_keys(&conn).map_err(db_error)?;
+        let size = ledger::size(&conn).map_err(db_error)?;
+        let reader = ledger::open(path, false).map_err(db_error)?;
+        metrics.ledger_size.store(size, Ordering::Relaxed);
+        let (writer, thread) = Writer::start(conn, key, metrics.ledger_size.clone())
+            .map_err(|e| format!("cannot start the ledger writer: {e}"))?;
+        writer_thread = Some(thread);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore {
+            writer,
+            reader: Arc::new(Mutex::new(reader)),
+        });
+        (store, origin_jwks)
+    };
     let app = Arc::new(App {
         trust_path: config.trust.clone(),
         trust: RwLock::new(Arc::new(trust)),
@@ -225,21 +281,18 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
         edge_tokens: RwLock::new(Arc::new(edge_tokens)),
         metrics_tokens_path: config.metrics_tokens.clone(),
         metrics_tokens: RwLock::new(metrics_tokens),
-        writer,
-        reader: Mutex::new(reader),
+        store,
         origin_jwks,
         origin_kid,
         metrics,
     });
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(run(app, &config.listen))?;
     // Every request has been answered; the writer finishes its last transaction and stops.
     drop(runtime);
-    let _ = writer_thread.join();
+    if let Some(thread) = writer_thread {
+        let _ = thread.join();
+    }
     Ok(())
 }
 
@@ -481,8 +534,8 @@ async fn put_invoice(
     // About 0.1 ms of hashing and one signature check: cheaper inline than a thread hop.
     let outcome = match check(document, Some(&id), &app.trust()) {
         Ok(checked) => app
-            .writer
-            .submit(vec![checked])
+            .store
+            .archive(vec![checked])
             .await
             .pop()
             .unwrap_or_else(|| Outcome::Rejected(Problem::single(Code::Internal, "no outcome"))),
@@ -563,8 +616,8 @@ async fn post_batch(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
     let mut numbered: Vec<Option<Outcome>> = if valid.is_empty() {
         Vec::new()
     } else {
-        app.writer
-            .submit(valid)
+        app.store
+            .archive(valid)
             .await
             .into_iter()
             .map(Some)
@@ -607,14 +660,8 @@ async fn get_invoice(
     if !is_uuid(&id) {
         return problem_response(&Problem::single(Code::NotFound, format!("no invoice {id}")));
     }
-    let reader = app.clone();
-    let lookup = tokio::task::spawn_blocking(move || {
-        let conn = reader.reader.lock().unwrap_or_else(|p| p.into_inner());
-        ledger::entry_by_id(&conn, &id).map(|entry| (id, entry))
-    })
-    .await;
-    match lookup {
-        Ok(Ok((_, Some(entry)))) => {
+    match app.store.entry_by_id(id.clone()).await {
+        Ok(Some(entry)) => {
             let mut document: Value = match serde_json::from_str(&entry.document) {
                 Ok(document) => document,
                 Err(e) => {
@@ -631,13 +678,9 @@ async fn get_invoice(
             }
             json_response(StatusCode::OK, &document)
         }
-        Ok(Ok((id, None))) => problem_response(&Problem::single(
+        Ok(None) => problem_response(&Problem::single(
             Code::NotFound,
             format!("no invoice {id} in the ledger"),
-        )),
-        Ok(Err(e)) => problem_response(&Problem::single(
-            Code::Internal,
-            format!("ledger read: {e}"),
         )),
         Err(e) => problem_response(&Problem::single(
             Code::Internal,
@@ -668,7 +711,12 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
         StatusCode::OK,
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        app.metrics.render(),
+        {
+            let mut text = app.metrics.render();
+            backend_metric(&mut text, app.store.backend());
+            app.store.metrics(&mut text);
+            text
+        },
     )
         .into_response()
 }

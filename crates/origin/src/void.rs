@@ -22,7 +22,8 @@ use crate::intake::{bare_document, ArchivedFields, Checked};
 use crate::ledger::{self, Archiver, Outcome, Void};
 
 pub struct VoidRequest {
-    pub db: PathBuf,
+    /// A SQLite file or a `postgres://` URL.
+    pub db: String,
     pub key: PathBuf,
     pub merchant: String,
     pub series: String,
@@ -71,23 +72,48 @@ pub fn void(request: &VoidRequest) -> Result<Final, String> {
         signature_problem: None,
     };
 
-    let db_error = |e: rusqlite::Error| format!("--db {}: {e}", request.db.display());
-    if !request.db.exists() {
-        return Err(format!("--db {}: no such ledger", request.db.display()));
-    }
-    let mut conn = ledger::open(&request.db, false).map_err(db_error)?;
-    ledger::migrate(&mut conn).map_err(db_error)?;
-    // The receipt's key must be in the ledger, or `verify` could not check it.
-    ledger::record_origin_key(&conn, &key).map_err(db_error)?;
-    let mut archiver = Archiver {
-        conn,
-        key,
-        size: Arc::new(AtomicU64::new(0)),
-    };
     let void = Void {
         reason: request.reason.clone(),
     };
-    match archiver.void(&checked, &void).map_err(db_error)? {
+    let outcome = if crate::pg::is_postgres(&request.db) {
+        let db_error = |e: String| format!("--db {}: {e}", crate::pg::redact(&request.db));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            // The receipt's key must be in the ledger, or `verify` could not check it.
+            let pool = crate::pg::prepare(&request.db, Some(&key), 1)
+                .await
+                .map_err(db_error)?;
+            let (mut outcomes, committed) =
+                crate::pg::archive(&pool, &[&checked], &key, Some(&void), &AtomicU64::new(0)).await;
+            match (outcomes.pop(), committed) {
+                (Some(outcome), Some(_)) => Ok(outcome),
+                (Some(Outcome::Rejected(problem)), None) => {
+                    Err(db_error(problem.detail.unwrap_or_default()))
+                }
+                _ => Err(db_error("no outcome".into())),
+            }
+        })?
+    } else {
+        let path = std::path::Path::new(&request.db);
+        let db_error = |e: rusqlite::Error| format!("--db {}: {e}", request.db);
+        if !path.exists() {
+            return Err(format!("--db {}: no such ledger", request.db));
+        }
+        let mut conn = ledger::open(path, false).map_err(db_error)?;
+        ledger::migrate(&mut conn).map_err(db_error)?;
+        // The receipt's key must be in the ledger, or `verify` could not check it.
+        ledger::record_origin_key(&conn, &key).map_err(db_error)?;
+        let mut archiver = Archiver {
+            conn,
+            key,
+            size: Arc::new(AtomicU64::new(0)),
+        };
+        archiver.void(&checked, &void).map_err(db_error)?
+    };
+    match outcome {
         Outcome::Created { final_, .. } => Ok(final_),
         Outcome::Replayed(final_) => Err(format!(
             "invoice {} is already archived (void: {}) as {} {}; nothing to do",

@@ -85,10 +85,38 @@ impl Drop for TestDir {
     }
 }
 
+/// The PostgreSQL server the suite runs against, when `ORIGIN_TEST_PG` names one (a superuser
+/// URL, e.g. `postgres://postgres@127.0.0.1:5433/postgres`; tests/origin-pg.test.mjs starts a
+/// server and sets it). Without it every test runs on SQLite files.
+pub fn pg_base() -> Option<String> {
+    std::env::var("ORIGIN_TEST_PG")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// `base` with its database name replaced.
+pub fn pg_url(base: &str, database: &str) -> String {
+    let (head, tail) = base.split_at(base.rfind('/').unwrap());
+    let query = tail.find('?').map_or("", |i| &tail[i..]);
+    format!("{head}/{database}{query}")
+}
+
+/// A new empty database on the suite's server; its URL.
+pub fn pg_database(base: &str) -> String {
+    let name = format!("ledger_{}", hex::encode(fresh::<8>()));
+    let mut client = postgres::Client::connect(base, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    pg_url(base, &name)
+}
+
 /// The files one origin runs on: its ledger, its key, the edge keys it trusts, and the digests
 /// of the edge's and the monitoring system's tokens.
 pub struct Setup {
     pub dir: TestDir,
+    /// `--db`: a SQLite file in `dir`, or a fresh PostgreSQL database under `ORIGIN_TEST_PG`.
+    pub db: String,
     pub edge: EdKey,
     pub origin: EdKey,
     pub edge_token: String,
@@ -97,8 +125,14 @@ pub struct Setup {
 
 impl Setup {
     pub fn new() -> Setup {
+        let dir = TestDir::new();
+        let db = match pg_base() {
+            Some(base) => pg_database(&base),
+            None => path_str(&dir.path("ledger.db")).to_string(),
+        };
         let setup = Setup {
-            dir: TestDir::new(),
+            dir,
+            db,
             edge: new_key(),
             origin: new_key(),
             edge_token: new_token(),
@@ -119,8 +153,21 @@ impl Setup {
         self.dir.path(name)
     }
 
-    pub fn db(&self) -> PathBuf {
-        self.path("ledger.db")
+    pub fn db(&self) -> String {
+        self.db.clone()
+    }
+
+    /// Is this setup's ledger on PostgreSQL?
+    pub fn is_pg(&self) -> bool {
+        pg_base().is_some()
+    }
+
+    /// A `--db` that names no ledger (a file or a database that does not exist).
+    pub fn missing_db(&self) -> String {
+        match pg_base() {
+            Some(base) => pg_url(&base, "no_such_ledger"),
+            None => path_str(&self.path("missing.db")).to_string(),
+        }
     }
 
     /// Writes the trusted JWKS (the origin reads it at start and on SIGHUP).
@@ -150,7 +197,7 @@ impl Setup {
         let mut args: Vec<String> = [
             "serve",
             "--db",
-            path_str(&self.db()),
+            &self.db,
             "--trust",
             path_str(&self.path("trust.json")),
             "--key",
@@ -212,7 +259,7 @@ impl Setup {
         let file = self.path(&format!("void-{}.json", unique()));
         std::fs::write(&file, document.to_string()).unwrap();
         let output = Command::new(BIN)
-            .args(["void", "--db", path_str(&self.db())])
+            .args(["void", "--db", &self.db])
             .args(["--key", path_str(&self.path("origin.jwk"))])
             .args(["--merchant", merchant, "--series", series])
             .args(["--document", path_str(&file), "--reason", reason])
@@ -226,9 +273,9 @@ impl Setup {
     }
 }
 
-pub fn verify_ledger(db: &Path, trust: &Path) -> (i32, String) {
+pub fn verify_ledger(db: &str, trust: &Path) -> (i32, String) {
     let output = Command::new(BIN)
-        .args(["verify", "--db", path_str(db), "--trust", path_str(trust)])
+        .args(["verify", "--db", db, "--trust", path_str(trust)])
         .output()
         .unwrap();
     let text = format!(

@@ -128,8 +128,24 @@ fn a_series_is_archived_in_order_and_verifies_offline() {
         "origin_ledger_entries 6",
         "origin_documents_total{outcome=\"created\"} 6",
         "origin_duplicate_orders_total 0",
+        "origin_db_transaction_retries_total 0",
+        if setup.is_pg() {
+            "origin_db_backend{backend=\"postgres\"} 1"
+        } else {
+            "origin_db_backend{backend=\"sqlite\"} 1"
+        },
     ] {
         assert!(metrics.contains(line), "missing {line}\n{metrics}");
+    }
+    if setup.is_pg() {
+        assert!(
+            metrics.contains("origin_db_pool_max_connections 8"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("origin_db_pool_connections{state=\"in_use\"} 0"),
+            "{metrics}"
+        );
     }
     origin.stop();
     let (code, out) = setup.verify();
@@ -660,8 +676,12 @@ fn a_version_1_document_is_not_numbered_by_the_origin() {
 #[test]
 fn a_version_1_ledger_file_is_refused_at_start() {
     let setup = Setup::new();
+    if setup.is_pg() {
+        // Version 1 existed only as a SQLite file; a PostgreSQL ledger starts at version 2.
+        return;
+    }
     {
-        let conn = rusqlite::Connection::open(setup.db()).unwrap();
+        let conn = rusqlite::Connection::open(&setup.db).unwrap();
         conn.execute_batch(
             "CREATE TABLE entries (ledger_seq INTEGER PRIMARY KEY, invoice_id TEXT, number TEXT);
              CREATE TABLE series (series TEXT PRIMARY KEY, last_seq INTEGER);

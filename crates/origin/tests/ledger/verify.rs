@@ -2,39 +2,94 @@
 //! the first broken link of a ledger edited behind the origin's back: in a document, the
 //! global chain, a countersignature, a series chain or a series head.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use invoice_edge_core::keys::Jwks;
-use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::helpers::*;
 
-/// Copies a cleanly stopped ledger, lifts its append-only triggers, and edits the copy.
-fn tampered_copy(setup: &Setup, name: &str, edit: impl FnOnce(&Connection)) -> PathBuf {
-    let copy = setup.path(name);
-    std::fs::copy(setup.db(), &copy).unwrap();
-    let wal = setup.path("ledger.db-wal");
-    if wal.exists() {
-        std::fs::copy(&wal, setup.path(&format!("{name}-wal"))).unwrap();
+/// A connection to a tampered copy, on either backend. Statements use `$1`, `$2`… which both
+/// SQLite and PostgreSQL read as positional parameters.
+enum Db {
+    Sqlite(rusqlite::Connection),
+    Pg(postgres::Client),
+}
+
+impl Db {
+    fn execute(&mut self, statement: &str, params: &[&str]) -> u64 {
+        match self {
+            Db::Sqlite(conn) => conn
+                .execute(statement, rusqlite::params_from_iter(params.iter()))
+                .unwrap() as u64,
+            Db::Pg(client) => {
+                let params: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+                    .collect();
+                client.execute(statement, &params).unwrap()
+            }
+        }
     }
-    let conn = Connection::open(&copy).unwrap();
-    conn.execute_batch(
-        "DROP TRIGGER entries_append_only_update; DROP TRIGGER entries_append_only_delete;",
-    )
-    .unwrap();
-    edit(&conn);
+
+    fn text(&mut self, query: &str) -> String {
+        match self {
+            Db::Sqlite(conn) => conn.query_row(query, [], |r| r.get(0)).unwrap(),
+            Db::Pg(client) => client.query_one(query, &[]).unwrap().get(0),
+        }
+    }
+}
+
+/// Copies a cleanly stopped ledger (a file, or a database by `CREATE DATABASE … TEMPLATE`),
+/// lifts its append-only triggers, and edits the copy; the copy's `--db`.
+fn tampered_copy(setup: &Setup, name: &str, edit: impl FnOnce(&mut Db)) -> String {
+    let (copy, mut db) = match pg_base() {
+        Some(base) => {
+            let name = format!(
+                "{}_{}",
+                name.replace(['.', '-'], "_"),
+                hex::encode(fresh::<4>())
+            );
+            let source = setup.db();
+            let source = &source[source.rfind('/').unwrap() + 1..];
+            let mut admin = postgres::Client::connect(&base, postgres::NoTls).unwrap();
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {source}"))
+                .unwrap();
+            let url = pg_url(&base, &name);
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            client
+                .batch_execute("ALTER TABLE entries DISABLE TRIGGER entries_append_only")
+                .unwrap();
+            (url, Db::Pg(client))
+        }
+        None => {
+            let copy = setup.path(name);
+            std::fs::copy(setup.db(), &copy).unwrap();
+            let wal = setup.path("ledger.db-wal");
+            if wal.exists() {
+                std::fs::copy(&wal, setup.path(&format!("{name}-wal"))).unwrap();
+            }
+            let conn = rusqlite::Connection::open(&copy).unwrap();
+            conn.execute_batch(
+                "DROP TRIGGER entries_append_only_update; DROP TRIGGER entries_append_only_delete;",
+            )
+            .unwrap();
+            (path_str(&copy).to_string(), Db::Sqlite(conn))
+        }
+    };
+    edit(&mut db);
     copy
 }
 
-fn sql(statement: &'static str) -> impl FnOnce(&Connection) {
-    move |conn| {
-        let changed = conn.execute(statement, []).unwrap();
+fn sql(statement: &'static str) -> impl FnOnce(&mut Db) {
+    move |db| {
+        let changed = db.execute(statement, &[]);
         assert_eq!(changed, 1, "{statement}");
     }
 }
 
-fn assert_broken(db: &Path, trust: &Path, expected: &[&str]) {
+fn assert_broken(db: &str, trust: &Path, expected: &[&str]) {
     let (code, out) = verify_ledger(db, trust);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("BROKEN"), "{out}");
@@ -100,21 +155,14 @@ fn verify_passes_across_key_rotation_and_names_the_first_broken_link() {
     );
     assert_broken(&db, &trust, &["ledger_seq 7", "invoice_hash"]);
     // ... and with its hash column made to match, its edge signature fails.
-    let db = tampered_copy(&setup, "edited-rehashed.db", |conn| {
-        let document: String = conn
-            .query_row(
-                "SELECT document FROM entries WHERE ledger_seq = 7",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+    let db = tampered_copy(&setup, "edited-rehashed.db", |db| {
+        let document = db.text("SELECT document FROM entries WHERE ledger_seq = 7");
         let edited: Value =
             serde_json::from_str(&document.replace("Buyer Co", "Buyer Cx")).unwrap();
-        conn.execute(
-            "UPDATE entries SET document = ?1, invoice_hash = ?2 WHERE ledger_seq = 7",
-            rusqlite::params![edited.to_string(), hash_of(&edited)],
-        )
-        .unwrap();
+        db.execute(
+            "UPDATE entries SET document = $1, invoice_hash = $2 WHERE ledger_seq = 7",
+            &[&edited.to_string(), &hash_of(&edited)],
+        );
     });
     assert_broken(&db, &trust, &["ledger_seq 7", "SIGNATURE_INVALID"]);
     // A number changed: it is no longer the signed one.
@@ -195,6 +243,6 @@ fn verify_passes_across_key_rotation_and_names_the_first_broken_link() {
     );
     // The untouched ledger still verifies; a missing one is an I/O error.
     assert_eq!(setup.verify().0, 0);
-    let (code, out) = verify_ledger(&setup.path("missing.db"), &trust);
+    let (code, out) = verify_ledger(&setup.missing_db(), &trust);
     assert_eq!(code, 3, "{out}");
 }
