@@ -89,7 +89,8 @@ export async function startOrigin({ trustedKeys, merchantFiles = [], onStderr, d
       await waitForHealth(url);
     },
     async kill(signal = 'SIGKILL') {
-      if (!child || child.exitCode !== null) return;
+      // A process killed by a signal has a signalCode and no exitCode: it is gone too.
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill(signal);
       await exited;
