@@ -146,15 +146,16 @@ pub async fn jwks(env: &Env) -> Jwks {
 /// The origin's public keys from `ORIGIN_PUBLIC_JWK`: one JWK, or a JSON array of them (the
 /// origin's keys across its rotations). A private key given by mistake: only its public half.
 pub fn origin_public_keys(env: &Env) -> Vec<PublicJwk> {
+    use invoice_edge_core::json_reader::reread;
     let Some(origin) = text(env, "ORIGIN_PUBLIC_JWK") else {
         return Vec::new();
     };
     let listed: Vec<PublicJwk> = match serde_json::from_str::<serde_json::Value>(&origin) {
         Ok(serde_json::Value::Array(items)) => items
             .into_iter()
-            .filter_map(|item| serde_json::from_value(item).ok())
+            .filter_map(|item| reread(&item).ok())
             .collect(),
-        Ok(item) => serde_json::from_value(item).ok().into_iter().collect(),
+        Ok(item) => reread(&item).ok().into_iter().collect(),
         Err(_) => Vec::new(),
     };
     listed

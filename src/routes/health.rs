@@ -50,7 +50,7 @@ pub async fn get(req: &Request, env: &Env) -> Result<Response> {
             for key in page.keys {
                 let level = key
                     .metadata
-                    .and_then(|m| serde_json::from_value::<LevelMeta>(m).ok())
+                    .and_then(|m| invoice_edge_core::json_reader::reread::<LevelMeta>(&m).ok())
                     .map_or(Level::Ok, |m| m.level);
                 *series.entry(level.as_str()).or_default() += 1;
             }

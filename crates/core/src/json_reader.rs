@@ -196,6 +196,15 @@ pub fn decimal_value(text: &str) -> Result<Decimal, (Code, String)> {
     }
 }
 
+/// A typed reading of a `Value` already parsed: through its text and `serde_json::from_str`,
+/// not `serde_json::from_value`. Every type here is also read from text somewhere, so this
+/// shares that deserializer instead of compiling a second one per type for `Value`, which cost
+/// the worker several KB gzip (docs/PERFORMANCE.md, "Size"). Only for small values off the
+/// issuance path: receipts, signatures, batch answers, key lists.
+pub fn reread<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, serde_json::Error> {
+    serde_json::from_str(&value.to_string())
+}
+
 /// Why strict parsing failed.
 #[derive(Debug)]
 pub enum StrictError {

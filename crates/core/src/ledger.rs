@@ -65,7 +65,7 @@ impl BatchResponse {
                 normalize_codes(problem);
             }
         }
-        serde_json::from_value(value)
+        crate::json_reader::reread(&value)
             .map_err(|e| format!("the batch answer is not {{results}}: {e}"))
     }
 }

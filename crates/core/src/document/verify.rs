@@ -183,11 +183,8 @@ fn verify_signatures(document: &Value, jwks: &Jwks) -> Verification {
     let Some(invoice) = document.get("invoice").filter(|v| v.is_object()) else {
         return malformed("the document has no invoice object");
     };
-    let Ok(signature) = serde_json::from_value::<EdgeSignature>(
-        document
-            .get("edge_signature")
-            .cloned()
-            .unwrap_or(Value::Null),
+    let Ok(signature) = crate::json_reader::reread::<EdgeSignature>(
+        document.get("edge_signature").unwrap_or(&Value::Null),
     ) else {
         return malformed("the document has no edge_signature {alg, kid, sig}");
     };
@@ -232,7 +229,7 @@ fn verify_signatures(document: &Value, jwks: &Jwks) -> Verification {
 
     let status = match document.get("status") {
         None | Some(Value::Null) => None,
-        Some(value) => match serde_json::from_value::<Status>(value.clone()) {
+        Some(value) => match crate::json_reader::reread::<Status>(value) {
             Ok(status) => Some(status),
             Err(_) => return malformed("status must be pending_sync, final or rejected"),
         },
@@ -263,7 +260,7 @@ fn verify_signatures(document: &Value, jwks: &Jwks) -> Verification {
         return verdict(VerifyCode::Valid, detail, hash_hex, status);
     };
 
-    let Ok(final_) = serde_json::from_value::<Final>(final_value.clone()) else {
+    let Ok(final_) = crate::json_reader::reread::<Final>(final_value) else {
         return malformed("final must be {number, series, seq, ledger_seq, prev_hash, hash, received_at, origin_kid, origin_signature, void}");
     };
     if let Err((code, detail)) = check_receipt(invoice, &hash, &final_, jwks) {
