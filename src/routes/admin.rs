@@ -4,7 +4,8 @@
 //!   the offline level;
 //! - `POST /v1/admin/series/{series}/resume`: resume a stopped series (it redelivers from the
 //!   refused document);
-//! - `POST /v1/admin/sync`: every series delivers now, with its back-off and breaker reset.
+//! - `POST /v1/admin/sync`: every series delivers now, with its back-off and breaker reset;
+//! - `GET /v1/admin/webhooks/deliveries`: the last webhook attempts of every series.
 
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::Code;
@@ -137,4 +138,45 @@ pub async fn sync(req: Request, env: &Env) -> Result<Response> {
             series,
         },
     )
+}
+
+/// `GET /v1/admin/webhooks/deliveries`: per series, the attempts its object keeps, newest first,
+/// and how many event copies still wait (docs/ARCHITECTURE.md, "Webhooks"). The objects'
+/// answers are our own JSON and pass through as text: no parse and no serde type in the worker
+/// (docs/PERFORMANCE.md, "The deployable worker's size").
+pub async fn deliveries(req: Request, env: &Env) -> Result<Response> {
+    let merchant = match merchant(&req, env, "admin").await {
+        Ok(merchant) => merchant,
+        Err(response) => return response,
+    };
+    let calls = merchant.series.iter().map(|series| async {
+        let hint = series.location_hint.as_deref();
+        let log = client::hooks(env, &merchant.id, &series.name, hint).await;
+        // Series names and merchant ids are [A-Za-z0-9_-] (docs/ARCHITECTURE.md, "Series"), so
+        // they are JSON strings as they stand.
+        match log.ok().as_deref().and_then(|text| text.strip_prefix('{')) {
+            Some(rest) => (true, format!("{{\"name\":\"{}\",{rest}", series.name)),
+            None => (
+                false,
+                format!("{{\"name\":\"{}\",\"unavailable\":true}}", series.name),
+            ),
+        }
+    });
+    let entries = futures_util::future::join_all(calls).await;
+    if !entries.iter().any(|(reached, _)| *reached) {
+        return http::problem_retry_after(
+            Code::StorageUnavailable,
+            "no series could be reached; retry",
+            1_000,
+        );
+    }
+    let list: Vec<&str> = entries.iter().map(|(_, entry)| entry.as_str()).collect();
+    let body = format!(
+        "{{\"merchant\":\"{}\",\"series\":[{}]}}",
+        merchant.id,
+        list.join(",")
+    );
+    let response = Response::ok(body)?;
+    response.headers().set("Content-Type", "application/json")?;
+    Ok(response)
 }
