@@ -13,6 +13,7 @@ import path from 'node:path';
 import { startEdge, repoRoot } from './support/edge.mjs';
 import { startOrigin, freePort } from './support/origin.mjs';
 import { keygen, demoMerchant, loadMerchant } from './support/cli.mjs';
+import { startFaultInjectingProxy } from './support/fault-proxy.mjs';
 import { receive, verifySignature } from '../docs/examples/webhook-receiver.mjs';
 
 const edgeKey = keygen();
@@ -87,14 +88,17 @@ async function pythonReceiver(port, secret) {
 }
 
 /** Edge + origin with merchant `shop` holding `webhooks` flags; the edge keeps its state on disk across restarts. */
-async function setup({ flags = [], origin: withOrigin = true, logs } = {}) {
+async function setup({ flags = [], origin: withOrigin = true, proxy: withProxy = false, logs } = {}) {
   const merchant = demoMerchant('shop', flags);
   const origin = withOrigin ? await startOrigin({ trustedKeys: [edgeKey], merchantFiles: [merchant] }) : null;
   if (origin) started.push(() => origin.kill());
+  // The fault proxy: the only double, for a document changed on the wire, which the real origin refuses.
+  const proxy = withProxy && origin ? await startFaultInjectingProxy({ target: origin.url }) : null;
+  if (proxy) started.push(() => proxy.stop());
   const persistTo = mkdtempSync(path.join(tmpdir(), 'webhooks-'));
   const bindings = {
     EDGE_SIGNING_KEY: JSON.stringify(edgeKey),
-    ORIGIN_URL: origin?.url ?? `http://127.0.0.1:${await freePort()}`,
+    ORIGIN_URL: proxy?.url ?? origin?.url ?? `http://127.0.0.1:${await freePort()}`,
     ...(origin ? { ORIGIN_PUBLIC_JWK: JSON.stringify(origin.publicJwk) } : {}),
     BREAKER_COOLDOWN_MS: '300',
   };
@@ -103,6 +107,7 @@ async function setup({ flags = [], origin: withOrigin = true, logs } = {}) {
   const apiKey = await loadMerchant(await edge.kv('MERCHANTS'), merchant);
   const ctx = {
     merchant,
+    proxy,
     get edge() {
       return edge;
     },
@@ -322,4 +327,22 @@ test('series.level_changed reaches an endpoint subscribed to it, without a reque
   assert.equal(event.data.to, 'warn');
   assert.match(event.data.exposure, /^level=warn, limit=hours, used=0\.\d+$/);
   assert.ok(node.events.every((e) => e.type === 'series.level_changed'), 'invoice.issued is not subscribed');
+});
+
+test('invoice.rejected carries the origin\'s refusal, once, and invoice.issued went before it', async () => {
+  const port = await freePort();
+  let secret;
+  const node = await nodeReceiver(port, () => secret);
+  const ctx = await setup({ proxy: true, flags: ['--webhook', node.url, '--events', 'invoice.issued,invoice.rejected,invoice.final'] });
+  [secret] = ctx.merchant.webhook_secrets;
+  ctx.proxy.set({ kind: 'tamper' });
+  const issued = await ctx.issue('REJ-1');
+  assert.equal(issued.status, 201);
+  const rejected = await eventually('invoice.rejected', async () => node.events.find((e) => e.type === 'invoice.rejected'));
+  assert.equal(rejected.data.id, issued.body.invoice.id);
+  assert.equal(rejected.data.status, 'rejected');
+  assert.equal(rejected.data.rejection.code, 'SIGNATURE_INVALID');
+  assert.equal(rejected.data.final, undefined);
+  await sleep(1_500);
+  assert.deepEqual(node.events.map((e) => e.type), ['invoice.issued', 'invoice.rejected']);
 });

@@ -8,41 +8,35 @@
 //! does). A failing endpoint delays only its own rows: the origin's delivery runs beside this in
 //! the same alarm, and issuance never waits for either.
 
-use futures_util::future::join_all;
 use invoice_edge_core::document::model::{Final, Rejection, SignedInvoice};
 use invoice_edge_core::webhook::{self, DocumentData, Event, EventType, Webhook};
-use serde::Serialize;
 use worker::{Env, Method, Result, SqlStorage, SqlStorageValue, State};
 
-use super::store::{self, rows, to_i64};
+use super::store::{rows, to_i64};
 
 /// One attempt's deadline: a hanging endpoint holds the alarm run at most this long.
 const TIMEOUT_MS: u64 = 5_000;
 /// Attempts per endpoint per alarm run; the alarm runs again at once while more are due.
-const PER_RUN: usize = 10;
+const PER_RUN: u64 = 10;
 /// Attempts kept per series for the delivery log.
 const LOG_KEEP: i64 = 100;
 
+/// `hook_queue`: `body` is the exact bytes every attempt sends; `url` is NULL until the event is
+/// copied to its endpoints; `next_ms` is in the series' clock. `hook_log`: `status` 0 is no
+/// answer (docs/ARCHITECTURE.md, "Storage records").
 pub fn create_tables(sql: &SqlStorage) -> Result<()> {
     sql.exec(
-        "CREATE TABLE IF NOT EXISTS hook_queue (
-            n          INTEGER PRIMARY KEY AUTOINCREMENT,
-            event_id   TEXT NOT NULL,
-            type       TEXT NOT NULL,
-            created_ms INTEGER NOT NULL,
-            body       TEXT NOT NULL,             -- the exact bytes every attempt sends
-            url        TEXT,                      -- NULL until copied to its endpoints
-            attempts   INTEGER NOT NULL DEFAULT 0,
-            next_ms    INTEGER NOT NULL DEFAULT 0 -- the series' clock
-        )",
+        "CREATE TABLE IF NOT EXISTS hook_queue (n INTEGER PRIMARY KEY AUTOINCREMENT, \
+         event_id TEXT NOT NULL, type TEXT NOT NULL, created_ms INTEGER NOT NULL, \
+         body TEXT NOT NULL, url TEXT, attempts INTEGER NOT NULL DEFAULT 0, \
+         next_ms INTEGER NOT NULL DEFAULT 0)",
         None,
     )?;
     sql.exec(
-        "CREATE TABLE IF NOT EXISTS hook_log (
-            n INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, event_id TEXT NOT NULL,
-            type TEXT NOT NULL, url TEXT NOT NULL, attempt INTEGER NOT NULL,
-            status INTEGER NOT NULL, latency_ms INTEGER NOT NULL, outcome TEXT NOT NULL, error TEXT
-        )",
+        "CREATE TABLE IF NOT EXISTS hook_log (n INTEGER PRIMARY KEY AUTOINCREMENT, \
+         at_ms INTEGER NOT NULL, event_id TEXT NOT NULL, type TEXT NOT NULL, url TEXT NOT NULL, \
+         attempt INTEGER NOT NULL, status INTEGER NOT NULL, latency_ms INTEGER NOT NULL, \
+         outcome TEXT NOT NULL, error TEXT)",
         None,
     )?;
     Ok(())
@@ -113,8 +107,7 @@ pub async fn deliver(state: &State, env: &Env, merchant: &str, now: i64) {
 }
 
 async fn try_deliver(state: &State, env: &Env, merchant: &str, now: i64) -> Result<()> {
-    let storage = state.storage();
-    let sql = storage.sql();
+    let sql = state.storage().sql();
     if next_delay(&sql, now)?.is_none_or(|delay| delay > 1_000) {
         return Ok(());
     }
@@ -123,58 +116,40 @@ async fn try_deliver(state: &State, env: &Env, merchant: &str, now: i64) -> Resu
         // No merchant any more: nobody to tell.
         None => Vec::new(),
     };
-    let targets: Vec<(String, String)> = webhooks
-        .iter()
-        .map(|w| Ok((w.url.clone(), serde_json::to_string(&w.events)?)))
-        .collect::<Result<_>>()?;
-    let write_sql = sql.clone();
-    store::transaction_sync(&storage, move || {
-        for (url, events) in &targets {
-            // A new copy waits for its endpoint's back-off like the copies before it.
-            write_sql.exec(
-                "INSERT INTO hook_queue (event_id, type, created_ms, body, url, next_ms) \
-                 SELECT event_id, type, created_ms, body, ?1, \
-                 (SELECT IFNULL(MAX(next_ms), 0) FROM hook_queue WHERE url = ?1) \
-                 FROM hook_queue WHERE url IS NULL \
-                 AND type IN (SELECT value FROM json_each(?2)) ORDER BY n",
-                vec![url.as_str().into(), events.as_str().into()],
-            )?;
-        }
-        write_sql.exec("DELETE FROM hook_queue WHERE url IS NULL", None)?;
-        Ok(())
-    })?;
-
-    let due = rows(sql.exec(
-        "SELECT n, event_id, type, created_ms, body, url, attempts FROM hook_queue \
-         WHERE url IS NOT NULL AND next_ms <= ? ORDER BY n LIMIT 100",
-        vec![SqlStorageValue::Integer(now)],
-    )?)?
-    .iter()
-    .map(|row| {
-        Ok(Queued {
-            n: row.integer(0)?,
-            event_id: row.text(1)?,
-            kind: row.text(2)?,
-            created_ms: row.integer(3)?,
-            body: row.text(4)?,
-            url: row.text(5)?,
-            attempts: row.integer(6)?,
-        })
-    })
-    .collect::<Result<Vec<_>>>()?;
-    let mut endpoints: Vec<(String, Vec<Queued>)> = Vec::new();
-    for row in due {
-        match endpoints.iter_mut().find(|(url, _)| *url == row.url) {
-            Some((_, list)) => list.push(row),
-            None => endpoints.push((row.url.clone(), vec![row])),
-        }
+    // No await from here to the last DELETE: the object's storage commits the copies and the
+    // removal of their original together (as the alarm's receipts and their rows, "Webhooks").
+    let mut urls = Vec::new();
+    for webhook in &webhooks {
+        urls.push(webhook.url.as_str());
+        // A new copy waits for its endpoint's back-off like the copies before it.
+        sql.exec(
+            "INSERT INTO hook_queue (event_id,type,created_ms,body,url,next_ms) \
+             SELECT event_id,type,created_ms,body,?1,\
+             (SELECT IFNULL(MAX(next_ms),0) FROM hook_queue WHERE url=?1) FROM hook_queue \
+             WHERE url IS NULL AND type IN (SELECT value FROM json_each(?2)) ORDER BY n",
+            vec![
+                webhook.url.as_str().into(),
+                serde_json::to_string(&webhook.events)?.into(),
+            ],
+        )?;
     }
-    let sends = endpoints.into_iter().map(|(url, list)| {
-        let webhook = webhooks.iter().find(|w| w.url == url);
-        endpoint(&sql, env, webhook, list)
-    });
-    for result in join_all(sends).await {
-        result?;
+    sql.exec("DELETE FROM hook_queue WHERE url IS NULL", None)?;
+    // The copies of an endpoint that left the configuration go nowhere: logged, then dropped.
+    let urls = serde_json::to_string(&urls)?;
+    let gone = "FROM hook_queue WHERE url NOT IN (SELECT value FROM json_each(?))";
+    sql.exec(
+        &format!(
+            "INSERT INTO hook_log (at_ms,event_id,type,url,attempt,status,latency_ms,outcome) \
+             SELECT ?,event_id,type,url,attempts,0,0,'dropped' {gone}"
+        ),
+        vec![to_i64(crate::clock::now_ms()), urls.as_str().into()],
+    )?;
+    sql.exec(&format!("DELETE {gone}"), vec![urls.into()])?;
+
+    // One endpoint after another: each attempt has a 5 s deadline and a failing endpoint stops
+    // at its first failure, so a hanging one holds the others at most 5 s per run.
+    for webhook in &webhooks {
+        endpoint(&sql, env, webhook, now).await?;
     }
     sql.exec(
         "DELETE FROM hook_log WHERE n <= (SELECT MAX(n) FROM hook_log) - ?",
@@ -183,29 +158,29 @@ async fn try_deliver(state: &State, env: &Env, merchant: &str, now: i64) -> Resu
     Ok(())
 }
 
-/// One endpoint's due rows, oldest first, one at a time: the first failure backs the whole
+/// One endpoint's due copies, oldest first, one at a time: the first failure backs the whole
 /// endpoint off, so a dead endpoint costs one attempt per back-off step, not one per event.
-async fn endpoint(
-    sql: &SqlStorage,
-    env: &Env,
-    webhook: Option<&Webhook>,
-    queued: Vec<Queued>,
-) -> Result<()> {
-    for row in queued.into_iter().take(PER_RUN) {
-        let attempt = row.attempts + 1;
-        let Some(webhook) = webhook else {
-            // The endpoint left the configuration: its events go nowhere.
-            finish(
-                sql,
-                &row,
-                attempt,
-                0,
-                0,
-                "dropped",
-                Some("no longer configured"),
-            )?;
-            continue;
+async fn endpoint(sql: &SqlStorage, env: &Env, webhook: &Webhook, now: i64) -> Result<()> {
+    let due = rows(sql.exec(
+        "SELECT n, event_id, type, created_ms, body, attempts FROM hook_queue \
+         WHERE url = ? AND next_ms <= ? ORDER BY n LIMIT ?",
+        vec![
+            webhook.url.as_str().into(),
+            SqlStorageValue::Integer(now),
+            to_i64(PER_RUN),
+        ],
+    )?)?;
+    for row in due {
+        let row = Queued {
+            n: row.integer(0)?,
+            event_id: row.text(1)?,
+            kind: row.text(2)?,
+            created_ms: row.integer(3)?,
+            body: row.text(4)?,
+            url: webhook.url.clone(),
+            attempts: row.integer(5)?,
         };
+        let attempt = row.attempts + 1;
         // `t` is the runtime's clock, never the series' (shifted in tests): receivers compare it
         // with their own.
         let started = crate::clock::now_ms();
@@ -269,7 +244,7 @@ async fn endpoint(
     Ok(())
 }
 
-/// The row is done (delivered, given up or dropped): logged and removed.
+/// The row is done (delivered or given up): logged and removed.
 fn finish(
     sql: &SqlStorage,
     row: &Queued,
@@ -314,57 +289,21 @@ fn log(
     Ok(())
 }
 
-/// One attempt as the delivery log shows it.
-#[derive(Serialize)]
-struct Attempt {
-    at: String,
-    event_id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    url: String,
-    attempt: i64,
-    /// None when no answer came.
-    status: Option<i64>,
-    latency_ms: i64,
-    outcome: String,
-    error: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Report {
-    pending: i64,
-    deliveries: Vec<Attempt>,
-}
-
 /// `{pending, deliveries}` for `GET /v1/admin/webhooks/deliveries`: the attempts kept, newest
-/// first, and how many event copies still wait.
+/// first (`status` null when no answer came), and how many event copies still wait. SQLite's
+/// JSON functions write it, so the worker carries no serializer for it (docs/PERFORMANCE.md,
+/// size).
 pub fn report(sql: &SqlStorage) -> Result<String> {
-    let pending = rows(sql.exec("SELECT COUNT(*) FROM hook_queue", None)?)?
-        .first()
-        .map_or(Ok(0), |row| row.integer(0))?;
-    let deliveries = rows(sql.exec(
-        "SELECT at_ms, event_id, type, url, attempt, status, latency_ms, outcome, error \
-         FROM hook_log ORDER BY n DESC",
+    let found = rows(sql.exec(
+        "SELECT json_object('pending', (SELECT COUNT(*) FROM hook_queue), 'deliveries', \
+         (SELECT json_group_array(json_object('at', strftime('%Y-%m-%dT%H:%M:%S', at_ms / 1000, \
+         'unixepoch') || printf('.%03dZ', at_ms % 1000), 'event_id', event_id, 'type', type, \
+         'url', url, 'attempt', attempt, 'status', NULLIF(status, 0), 'latency_ms', latency_ms, \
+         'outcome', outcome, 'error', error)) FROM (SELECT * FROM hook_log ORDER BY n DESC)))",
         None,
-    )?)?
-    .iter()
-    .map(|row| {
-        let status = row.integer(5)?;
-        Ok(Attempt {
-            at: invoice_edge_core::date::rfc3339_millis(row.integer(0)?),
-            event_id: row.text(1)?,
-            kind: row.text(2)?,
-            url: row.text(3)?,
-            attempt: row.integer(4)?,
-            status: (status != 0).then_some(status),
-            latency_ms: row.integer(6)?,
-            outcome: row.text(7)?,
-            error: row.optional_text(8)?,
-        })
-    })
-    .collect::<Result<Vec<_>>>()?;
-    Ok(serde_json::to_string(&Report {
-        pending,
-        deliveries,
-    })?)
+    )?)?;
+    match found.first() {
+        Some(row) => row.text(0),
+        None => Err(worker::Error::RustError("no delivery log".into())),
+    }
 }

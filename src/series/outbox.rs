@@ -92,25 +92,19 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
 
     let mut delays: Vec<i64> = Vec::new();
     let series_now = store::load_state(&sql, config.breaker)?;
-    let origin = async {
-        if series_now.stopped.is_none()
-            && series_now.regressed.is_none()
-            && series_now.outstanding_count > 0
-        {
-            let delay = deliver(state, env, &config, &name, now).await?;
-            // Receipts and rejections just stored get their KV records at once.
-            write_kv_records(&sql, &kv, &pinned.merchant, now).await?;
-            return Ok(delay);
+    if series_now.stopped.is_none()
+        && series_now.regressed.is_none()
+        && series_now.outstanding_count > 0
+    {
+        if let Some(delay) = deliver(state, env, &config, &name, now).await? {
+            delays.push(delay);
         }
-        Ok::<_, worker::Error>(None)
-    };
-    // The webhooks go beside the origin's batch, not before or after it: a slow endpoint never
-    // holds the origin's delivery (docs/ARCHITECTURE.md, "Webhooks").
-    let hooks = super::hooks::deliver(state, env, &pinned.merchant, now);
-    let (origin, ()) = futures_util::future::join(origin, hooks).await;
-    if let Some(delay) = origin? {
-        delays.push(delay);
+        // Receipts and rejections just stored get their KV records at once.
+        write_kv_records(&sql, &kv, &pinned.merchant, now).await?;
     }
+    // The webhooks come after the origin's batch, never before it: an endpoint that is slow or
+    // down cannot hold the delivery to the origin (docs/ARCHITECTURE.md, "Webhooks").
+    super::hooks::deliver(state, env, &pinned.merchant, super::now_ms(env)).await;
 
     // The level, also without traffic: the hours limit crosses its thresholds by itself.
     let mut series = store::load_state(&sql, config.breaker)?;
@@ -127,27 +121,19 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
         );
         // Only a written level is remembered, so a failed write is tried again next run.
         if write_level(&kv, &name, level).await.is_ok() {
-            let from = series.level;
+            let data = LevelData {
+                merchant: &pinned.merchant,
+                series: &pinned.series,
+                from: series.level.as_str(),
+                to: level.as_str(),
+                exposure: exposure(now, &outstanding, &limits).to_string(),
+            };
+            let event = Event::level(&name, &data, now);
             series = store::load_state(&sql, config.breaker)?;
             series.level = level;
-            let event = Event::new(
-                &name,
-                EventType::SeriesLevelChanged,
-                &format!("{}>{}@{now}", from.as_str(), level.as_str()),
-                now,
-                &LevelData {
-                    merchant: &pinned.merchant,
-                    series: &pinned.series,
-                    from: from.as_str(),
-                    to: level.as_str(),
-                    exposure: exposure(now, &outstanding, &limits).to_string(),
-                },
-            );
-            let write_sql = sql.clone();
-            store::transaction_sync(&storage, move || {
-                store::save_state(&write_sql, &series)?;
-                super::hooks::enqueue(&write_sql, &event)
-            })?;
+            // No await between the two writes: the object's storage commits them together.
+            super::hooks::enqueue(&sql, &event)?;
+            store::save_state(&sql, &series)?;
         } else {
             delays.push(KV_RETRY_MS);
         }

@@ -463,10 +463,10 @@ fn create(args: CreateArgs) -> Result<(), Failure> {
     };
     let api_key = format!("iek_{}", b64url(&io::random_bytes::<32>()?));
     let token_secret = b64url(&io::random_bytes::<32>()?);
-    let events = if args.events.is_empty() {
-        EventType::ALL.to_vec()
+    let events: Vec<String> = if args.events.is_empty() {
+        EventType::ALL.iter().map(|e| e.as_str().into()).collect()
     } else {
-        args.events.clone()
+        args.events.iter().map(|e| e.as_str().into()).collect()
     };
     let webhooks = args
         .webhooks
