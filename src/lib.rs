@@ -92,6 +92,10 @@ async fn route(req: Request, env: Env) -> Result<Response> {
         (["v1", "admin", "series", _, "resume"], _) => http::method_not_allowed(&["POST"]),
         (["v1", "admin", "sync"], Method::Post) => routes::admin::sync(req, &env).await,
         (["v1", "admin", "sync"], _) => http::method_not_allowed(&["POST"]),
+        (["v1", "admin", "webhooks", "deliveries"], Method::Get) => {
+            routes::admin::deliveries(req, &env).await
+        }
+        (["v1", "admin", "webhooks", "deliveries"], _) => http::method_not_allowed(&["GET"]),
 
         (["v1", "demo", "token"], method) if config::EdgeConfig::from_env(&env).demo_mode => {
             match method {

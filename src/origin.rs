@@ -10,21 +10,22 @@ use worker::{AbortController, Delay, Fetch, Headers, Method};
 
 /// Sends a request and gives up after `timeout_ms`: the fetch is raced against a `Delay` and
 /// aborted, so a slow origin cannot hold the buyer's answer (docs/DEVELOPERS.md).
-async fn send(
+/// `header` is the one header of the call's own (the origin's `Authorization`, a webhook's
+/// signature); the body is always JSON. Shared by the origin's batches and the webhooks
+/// (docs/ARCHITECTURE.md, "Webhooks").
+pub(crate) async fn send(
     url: &str,
     method: Method,
     body: String,
-    token: Option<&str>,
+    header: Option<(&str, &str)>,
     timeout_ms: u64,
 ) -> Result<(u16, String), String> {
     let headers = Headers::new();
     headers
         .set("Content-Type", "application/json")
         .map_err(|e| e.to_string())?;
-    if let Some(token) = token {
-        headers
-            .set("Authorization", &format!("Bearer {token}"))
-            .map_err(|e| e.to_string())?;
+    if let Some((name, value)) = header {
+        headers.set(name, value).map_err(|e| e.to_string())?;
     }
     let request = crate::http::outgoing_request(url, method, Some(&headers), Some(body.into()))
         .map_err(|e| e.to_string())?;
@@ -59,7 +60,11 @@ pub async fn post_ledger_batch(
     timeout_ms: u64,
 ) -> Result<BatchResponse, String> {
     let url = format!("{origin_url}/v1/ledger/batch");
-    match send(&url, Method::Post, body, token, timeout_ms).await {
+    let authorization = token.map(|token| format!("Bearer {token}"));
+    let header = authorization
+        .as_deref()
+        .map(|value| ("Authorization", value));
+    match send(&url, Method::Post, body, header, timeout_ms).await {
         Ok((200, text)) => BatchResponse::parse(&text).map_err(|e| format!("{origin_url}: {e}")),
         Ok((status, _)) => Err(format!("{origin_url} answered {status} to the batch")),
         Err(reason) => Err(format!("{origin_url}: {reason}")),

@@ -4,7 +4,8 @@
 //!   the offline level;
 //! - `POST /v1/admin/series/{series}/resume`: resume a stopped series (it redelivers from the
 //!   refused document);
-//! - `POST /v1/admin/sync`: every series delivers now, with its back-off and breaker reset.
+//! - `POST /v1/admin/sync`: every series delivers now, with its back-off and breaker reset;
+//! - `GET /v1/admin/webhooks/deliveries`: the last webhook attempts of every series.
 
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::Code;
@@ -137,4 +138,49 @@ pub async fn sync(req: Request, env: &Env) -> Result<Response> {
             series,
         },
     )
+}
+
+/// `GET /v1/admin/webhooks/deliveries`: per series, the attempts its object keeps, newest first,
+/// and how many event copies still wait (docs/ARCHITECTURE.md, "Webhooks"). The objects'
+/// answers are our own JSON and pass through as text: no parse and no serde type in the worker
+/// (docs/PERFORMANCE.md, "The deployable worker's size").
+pub async fn deliveries(req: Request, env: &Env) -> Result<Response> {
+    let merchant = match merchant(&req, env, "admin").await {
+        Ok(merchant) => merchant,
+        Err(response) => return response,
+    };
+    // One series after another (at most 32, merchant::MAX_SERIES): an admin read, where a
+    // join's code in the worker would cost more than the milliseconds it saves.
+    let (mut entries, mut reached) = (Vec::new(), false);
+    for series in &merchant.series {
+        let hint = series.location_hint.as_deref();
+        let log = client::hooks(env, &merchant.id, &series.name, hint).await;
+        // Series names and merchant ids are [A-Za-z0-9_-] (docs/ARCHITECTURE.md, "Series"), so
+        // they are JSON strings as they stand.
+        let name = &series.name;
+        entries.push(
+            match log.ok().as_deref().and_then(|t| t.strip_prefix('{')) {
+                Some(rest) => {
+                    reached = true;
+                    format!("{{\"name\":\"{name}\",{rest}")
+                }
+                None => format!("{{\"name\":\"{name}\",\"unavailable\":true}}"),
+            },
+        );
+    }
+    if !reached {
+        return http::problem_retry_after(
+            Code::StorageUnavailable,
+            "no series could be reached; retry",
+            1_000,
+        );
+    }
+    let body = format!(
+        "{{\"merchant\":\"{}\",\"series\":[{}]}}",
+        merchant.id,
+        entries.join(",")
+    );
+    let response = Response::ok(body)?;
+    response.headers().set("Content-Type", "application/json")?;
+    Ok(response)
 }

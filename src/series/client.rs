@@ -110,6 +110,18 @@ pub async fn lookup(
     response.text().await.map(Some)
 }
 
+/// The series' webhook delivery log, as the object's JSON text `{pending, deliveries}`
+/// (docs/ARCHITECTURE.md, "Webhooks").
+pub async fn hooks(
+    env: &Env,
+    merchant: &str,
+    series: &str,
+    location_hint: Option<&str>,
+) -> Result<String> {
+    let stub = stub(env, merchant, series, location_hint)?;
+    post(&stub, "/hooks", None).await?.text().await
+}
+
 /// `resume` or `sync`: both reset the back-off and the breaker and deliver now.
 pub async fn control(
     env: &Env,

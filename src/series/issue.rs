@@ -10,6 +10,7 @@ use invoice_edge_core::invoice::ComputedInvoice;
 use invoice_edge_core::numbering::NumberFormat;
 use invoice_edge_core::offline::{admit, exposure, Candidate, Limits};
 use invoice_edge_core::series::{next_position, ChainPosition, SeriesHead};
+use invoice_edge_core::webhook::{DocumentData, Event, EventType};
 use invoice_edge_core::{Code, Problem};
 use serde::{Deserialize, Serialize};
 use worker::{Env, Response, Result, State};
@@ -215,6 +216,14 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
     let (signed, invoice_hash) = finish(call.computed, &issuer, &context);
     let signed_json = serde_json::to_string(&signed)?;
     let hash = hex::encode(invoice_hash);
+    // Stored in the same transaction as the document: at least once (docs/ARCHITECTURE.md,
+    // "Webhooks").
+    let event = Event::document(
+        &super::client::object_name(&issuer.merchant, &issuer.series.name),
+        EventType::InvoiceIssued,
+        &DocumentData::of(&signed.invoice, "pending_sync"),
+        issued_at_ms,
+    );
 
     state.head = Some(SeriesHead {
         seq: position.seq,
@@ -247,6 +256,7 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
     store::transaction_sync(storage, move || {
         store::insert(&write_sql, &row)?;
         store::save_state(&write_sql, &state)?;
+        super::hooks::enqueue(&write_sql, &event)?;
         Ok(())
     })?;
     Ok(IssueAnswer::Issued {

@@ -6,6 +6,7 @@
 //!   storage transaction, with no I/O but storage;
 //! - [`outbox`]: the alarm that writes the KV records and delivers the series to the origin in
 //!   `seq` order;
+//! - [`hooks`]: the webhook events stored with the changes they report, sent by the same alarm;
 //! - [`state`]: the head, the delivery state and the counters kept beside the documents;
 //! - [`store`]: the object's SQLite tables;
 //! - `/lookup`: the current document of an order, read from the order index
@@ -14,6 +15,7 @@
 //! The worker reaches it through [`client`].
 
 pub mod client;
+mod hooks;
 mod issue;
 mod outbox;
 pub mod state;
@@ -66,7 +68,8 @@ pub struct SeriesLedger {
 impl DurableObject for SeriesLedger {
     fn new(state: State, env: Env) -> Self {
         // The tables exist before any event: `exec` is synchronous.
-        if let Err(error) = store::create_tables(&state.storage().sql()) {
+        let sql = state.storage().sql();
+        if let Err(error) = store::create_tables(&sql).and_then(|()| hooks::create_tables(&sql)) {
             worker::console_error!("series: cannot create its tables: {error}");
         }
         SeriesLedger {
@@ -89,6 +92,7 @@ impl DurableObject for SeriesLedger {
                 issue::issue(&self.state, &self.env, &self.alarm_set, call).await
             }
             "/state" => Response::from_json(&self.report()?),
+            "/hooks" => Response::ok(hooks::report(&self.state.storage().sql())?),
             "/lookup" => {
                 // The body is the order id, already checked by the worker.
                 let order_id = req.text().await?;

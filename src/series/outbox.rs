@@ -14,6 +14,7 @@ use invoice_edge_core::document::model::{Final, Rejection};
 use invoice_edge_core::document::verify::check_receipt;
 use invoice_edge_core::ledger::{Delivered, DELIVERY_BATCH_BYTES, DELIVERY_BATCH_DOCUMENTS};
 use invoice_edge_core::offline::{exposure, next_level_change_at, Level, Limits};
+use invoice_edge_core::webhook::{Event, EventType, LevelData};
 use serde_json::json;
 use worker::{Env, Result, State};
 
@@ -101,6 +102,9 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
         // Receipts and rejections just stored get their KV records at once.
         write_kv_records(&sql, &kv, &pinned.merchant, now).await?;
     }
+    // The webhooks come after the origin's batch, never before it: an endpoint that is slow or
+    // down cannot hold the delivery to the origin (docs/ARCHITECTURE.md, "Webhooks").
+    super::hooks::deliver(state, env, &pinned.merchant, super::now_ms(env)).await;
 
     // The level, also without traffic: the hours limit crosses its thresholds by itself.
     let mut series = store::load_state(&sql, config.breaker)?;
@@ -117,8 +121,18 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
         );
         // Only a written level is remembered, so a failed write is tried again next run.
         if write_level(&kv, &name, level).await.is_ok() {
+            let data = LevelData {
+                merchant: &pinned.merchant,
+                series: &pinned.series,
+                from: series.level.as_str(),
+                to: level.as_str(),
+                exposure: exposure(now, &outstanding, &limits).to_string(),
+            };
+            let event = Event::level(&name, &data, now);
             series = store::load_state(&sql, config.breaker)?;
             series.level = level;
+            // No await between the two writes: the object's storage commits them together.
+            super::hooks::enqueue(&sql, &event)?;
             store::save_state(&sql, &series)?;
         } else {
             delays.push(KV_RETRY_MS);
@@ -129,6 +143,9 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
     }
     if store::any_kv_todo(&sql)? {
         delays.push(KV_RETRY_MS);
+    }
+    if let Some(delay) = super::hooks::next_delay(&sql, super::now_ms(env))? {
+        delays.push(delay);
     }
     if let Some(delay) = delays.into_iter().min() {
         storage.set_alarm(after_ms(delay)).await?;
@@ -335,6 +352,18 @@ async fn deliver(
         match result.delivered() {
             Delivered::Archived(final_) => match receipt_is_valid(row, &final_, &origin_keys) {
                 Ok(()) => {
+                    // The event goes with the receipt: no await between them, so the object's
+                    // storage commits them together, and the event's id follows the document,
+                    // so a repeat is one event to a receiver (docs/ARCHITECTURE.md, "Webhooks").
+                    super::hooks::enqueue_document(
+                        &sql,
+                        name,
+                        EventType::InvoiceFinal,
+                        &row.signed,
+                        "final",
+                        (Some(&final_), None),
+                        now,
+                    )?;
                     store::set_receipt(&sql, row.seq, &serde_json::to_string(&final_)?)?;
                     series.acked_seq = row.seq;
                     series.outstanding_count = series.outstanding_count.saturating_sub(1);
@@ -372,6 +401,18 @@ async fn deliver(
                     code: problem.code.as_str().to_string(),
                     detail: problem.detail.clone().unwrap_or_default(),
                 };
+                // The first rejection stays, and only it is an event.
+                if row.receipt.is_none() && row.rejection.is_none() {
+                    super::hooks::enqueue_document(
+                        &sql,
+                        name,
+                        EventType::InvoiceRejected,
+                        &row.signed,
+                        "rejected",
+                        (None, Some(&rejection)),
+                        now,
+                    )?;
+                }
                 store::set_rejection(&sql, row.seq, &serde_json::to_string(&rejection)?)?;
                 worker::console_error!(
                     "series {name}: stopped: the origin refused seq {} ({}): {}",

@@ -49,7 +49,7 @@ pub fn create_tables(sql: &SqlStorage) -> Result<()> {
     Ok(())
 }
 
-fn to_i64(value: u64) -> SqlStorageValue {
+pub(super) fn to_i64(value: u64) -> SqlStorageValue {
     SqlStorageValue::Integer(i64::try_from(value).unwrap_or(i64::MAX))
 }
 
@@ -79,9 +79,9 @@ pub fn save_state(sql: &SqlStorage, state: &SeriesState) -> Result<()> {
 /// cursor's `raw()` rather than `to_array()`, whose `serde_wasm_bindgen` conversion costs a
 /// JavaScript property lookup per field and a second deserializer per row type in the worker
 /// (docs/PERFORMANCE.md, "size").
-struct Row(Vec<SqlStorageValue>);
+pub(super) struct Row(Vec<SqlStorageValue>);
 
-fn rows(cursor: worker::SqlCursor) -> Result<Vec<Row>> {
+pub(super) fn rows(cursor: worker::SqlCursor) -> Result<Vec<Row>> {
     cursor.raw().map(|row| row.map(Row)).collect()
 }
 
@@ -92,7 +92,7 @@ impl Row {
             .ok_or_else(|| worker::Error::RustError(format!("row has no column {index}")))
     }
 
-    fn text(&self, index: usize) -> Result<String> {
+    pub(super) fn text(&self, index: usize) -> Result<String> {
         match self.column(index)? {
             SqlStorageValue::String(text) => Ok(text.clone()),
             other => Err(worker::Error::RustError(format!(
@@ -101,14 +101,14 @@ impl Row {
         }
     }
 
-    fn optional_text(&self, index: usize) -> Result<Option<String>> {
+    pub(super) fn optional_text(&self, index: usize) -> Result<Option<String>> {
         match self.column(index)? {
             SqlStorageValue::Null => Ok(None),
             _ => self.text(index).map(Some),
         }
     }
 
-    fn integer(&self, index: usize) -> Result<i64> {
+    pub(super) fn integer(&self, index: usize) -> Result<i64> {
         match self.column(index)? {
             SqlStorageValue::Integer(value) => Ok(*value),
             other => Err(worker::Error::RustError(format!(

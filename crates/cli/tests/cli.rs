@@ -1051,3 +1051,85 @@ fn merchant_update_changes_a_pinned_field_only_with_not_issued() {
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `merchant create` with the seller's flags and `flags` (docs/ARCHITECTURE.md, "Webhooks").
+fn create_with(flags: &[&str]) -> Output {
+    let mut args = vec![
+        "merchant",
+        "create",
+        "--id",
+        "hooks",
+        "--name",
+        "Hook Shop",
+        "--country",
+        "CN",
+        "--tax-id",
+        "91110000600037341L",
+        "--tax",
+        "S:13",
+    ];
+    args.extend_from_slice(flags);
+    run(&args, "")
+}
+
+#[test]
+fn merchant_create_makes_one_secret_per_webhook_and_prints_them_once() {
+    let out = create_with(&[
+        "--webhook",
+        "https://shop.example/hooks",
+        "--webhook",
+        "http://127.0.0.1:9000/h",
+        "--events",
+        "invoice.final,series.level_changed",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = json(&out.stdout);
+    let hooks = file["config"]["webhooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 2);
+    assert_eq!(hooks[0]["url"], "https://shop.example/hooks");
+    assert_eq!(
+        hooks[1]["events"],
+        serde_json::json!(["invoice.final", "series.level_changed"])
+    );
+    let secrets = file["webhook_secrets"].as_array().unwrap();
+    assert_eq!(secrets.len(), 2);
+    for (hook, secret) in hooks.iter().zip(secrets) {
+        assert_eq!(&hook["secret"], secret);
+        assert!(secret.as_str().unwrap().starts_with("whsec_"));
+        assert_eq!(secret.as_str().unwrap().len(), 6 + 43);
+    }
+    assert_ne!(secrets[0], secrets[1]);
+
+    // Without --events: every event. Without --webhook: no `webhooks` and no secrets.
+    let all = json(&create_with(&["--webhook", "https://a.example"]).stdout);
+    assert_eq!(
+        all["config"]["webhooks"][0]["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    let none = json(&create_with(&[]).stdout);
+    assert!(none["config"].get("webhooks").is_none());
+    assert!(none.get("webhook_secrets").is_none());
+}
+
+#[test]
+fn merchant_create_refuses_a_plain_http_webhook_and_an_unknown_event() {
+    let plain = create_with(&["--webhook", "http://shop.example/h"]);
+    assert_eq!(plain.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&plain.stderr).contains("https://"));
+    let unknown = create_with(&[
+        "--webhook",
+        "https://a.example",
+        "--events",
+        "invoice.voided",
+    ]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown event"));
+}

@@ -36,6 +36,7 @@ pub mod tax_id;
 pub mod template;
 pub mod token;
 pub mod ubl;
+pub mod webhook;
 
 pub use currency::Currency;
 pub use invoice::{compute_invoice, ComputedInvoice, Payment};

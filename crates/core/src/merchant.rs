@@ -10,6 +10,7 @@ use crate::offline::{Limits, LimitsConfig};
 use crate::problem::{Code, FieldError};
 use crate::request::{Address, TaxCategory};
 use crate::rules::{SellerRules, TaxProfileEntry};
+use crate::webhook::Webhook;
 
 /// Cloudflare's Durable Object location hints (a series' `location_hint`).
 pub const LOCATION_HINTS: &[&str] = &[
@@ -107,6 +108,10 @@ pub struct MerchantConfig {
     /// Whether the widget must ask buyers for their address.
     #[serde(default)]
     pub require_buyer_address: bool,
+    /// Endpoints that receive signed events (docs/ARCHITECTURE.md, "Webhooks"). Their secrets
+    /// are in clear text (HMAC needs them) and never leave the edge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<Webhook>,
 }
 
 /// A checkout-token secret, with the time (Unix seconds) after which it is no longer accepted.
@@ -168,6 +173,7 @@ impl MerchantConfig {
             );
         }
         problems.extend(self.limits.problems(""));
+        problems.extend(crate::webhook::problems(&self.webhooks));
         if !crate::country::is_assigned(&self.seller.country) {
             problems.push(format!(
                 "country {:?} is not an ISO 3166-1 alpha-2 code",

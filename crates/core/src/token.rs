@@ -221,7 +221,7 @@ fn time_claim(
     }
 }
 
-fn mac(secret: &str) -> Hmac<Sha256> {
+pub(crate) fn mac(secret: &str) -> Hmac<Sha256> {
     // HMAC accepts keys of any length, so this cannot fail (RFC 2104 section 2).
     <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))

@@ -10,6 +10,7 @@ use invoice_edge_core::numbering::{NumberFormat, UtcOffset};
 use invoice_edge_core::offline::{Amount, AmountByCurrency, LimitsConfig};
 use invoice_edge_core::request::{TaxCategory, TaxRate};
 use invoice_edge_core::rules::TaxProfileEntry;
+use invoice_edge_core::webhook::{EventType, Webhook};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -199,6 +200,20 @@ pub struct CreateArgs {
     /// A browser origin allowed to issue with checkout tokens, e.g. https://shop.example.
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
+    /// An endpoint for signed events (docs/ARCHITECTURE.md, "Webhooks"); repeatable. Each gets
+    /// its own signing secret, printed once in `webhook_secrets`.
+    #[arg(long = "webhook", value_name = "URL")]
+    webhooks: Vec<String>,
+    /// The events every `--webhook` receives, comma-separated [default: all of them].
+    #[arg(long, value_name = "EVENT,...", value_delimiter = ',', value_parser = parse_event)]
+    events: Vec<EventType>,
+}
+
+fn parse_event(text: &str) -> Result<EventType, String> {
+    EventType::parse(text.trim()).ok_or_else(|| {
+        let known: Vec<&str> = EventType::ALL.iter().map(|e| e.as_str()).collect();
+        format!("unknown event {text:?}; events are {}", known.join(", "))
+    })
 }
 
 fn parse_utc_offset(text: &str) -> Result<UtcOffset, String> {
@@ -722,6 +737,23 @@ fn create(args: CreateArgs) -> Result<(), Failure> {
     };
     let api_key = format!("iek_{}", b64url(&io::random_bytes::<32>()?));
     let token_secret = b64url(&io::random_bytes::<32>()?);
+    let events: Vec<String> = if args.events.is_empty() {
+        EventType::ALL.iter().map(|e| e.as_str().into()).collect()
+    } else {
+        args.events.iter().map(|e| e.as_str().into()).collect()
+    };
+    let webhooks = args
+        .webhooks
+        .iter()
+        .map(|url| {
+            Ok(Webhook {
+                url: url.clone(),
+                events: events.clone(),
+                secret: format!("whsec_{}", b64url(&io::random_bytes::<32>()?)),
+            })
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let webhook_secrets: Vec<String> = webhooks.iter().map(|w| w.secret.clone()).collect();
     let config = MerchantConfig {
         id: args.id,
         seller: Seller {
@@ -742,11 +774,18 @@ fn create(args: CreateArgs) -> Result<(), Failure> {
             accept_until: None,
         }],
         require_buyer_address: false,
+        webhooks,
     };
     if let Err(problems) = config.validate() {
         return Err(Failure::Usage(problems.join("; ")));
     }
-    io::print_json(&json!({"config": config, "api_key": api_key, "token_secret": token_secret}))
+    let mut file = json!({"config": config, "api_key": api_key, "token_secret": token_secret});
+    if !webhook_secrets.is_empty() {
+        // The only time the secrets are shown apart from the file itself: the edge never
+        // answers or logs them (docs/ARCHITECTURE.md, "Webhooks").
+        file["webhook_secrets"] = json!(webhook_secrets);
+    }
+    io::print_json(&file)
 }
 
 #[cfg(test)]
