@@ -228,6 +228,30 @@ fn host_of(url: &str) -> Option<String> {
     }
 }
 
+/// An outgoing request (to a Durable Object or the origin), built with web-sys. Not with
+/// `worker::RequestInit`: its conversion serializes the `cf` options through
+/// serde_wasm_bindgen whether or not they are set, which compiles every image-resizing option
+/// into the worker (docs/PERFORMANCE.md, "Size"). We set no `cf` option; redirects are
+/// followed, as with `RequestInit`'s default.
+pub fn outgoing_request(
+    url: &str,
+    method: Method,
+    headers: Option<&Headers>,
+    body: Option<JsValue>,
+) -> Result<Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(method.as_ref());
+    if let Some(headers) = headers {
+        init.set_headers(headers.as_ref());
+    }
+    if let Some(body) = body {
+        init.set_body(&body);
+    }
+    Ok(Request::from(web_sys::Request::new_with_str_and_init(
+        url, &init,
+    )?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,28 +281,4 @@ mod tests {
         );
         assert_eq!(host_of("not a url"), None);
     }
-}
-
-/// An outgoing request (to a Durable Object or the origin), built with web-sys. Not with
-/// `worker::RequestInit`: its conversion serializes the `cf` options through
-/// serde_wasm_bindgen whether or not they are set, which compiles every image-resizing option
-/// into the worker (docs/PERFORMANCE.md, "Size"). We set no `cf` option; redirects are
-/// followed, as with `RequestInit`'s default.
-pub fn outgoing_request(
-    url: &str,
-    method: Method,
-    headers: Option<&Headers>,
-    body: Option<JsValue>,
-) -> Result<Request> {
-    let init = web_sys::RequestInit::new();
-    init.set_method(method.as_ref());
-    if let Some(headers) = headers {
-        init.set_headers(headers.as_ref());
-    }
-    if let Some(body) = body {
-        init.set_body(&body);
-    }
-    Ok(Request::from(web_sys::Request::new_with_str_and_init(
-        url, &init,
-    )?))
 }

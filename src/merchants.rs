@@ -33,7 +33,7 @@ fn error(e: impl std::fmt::Display) -> worker::Error {
 
 thread_local! {
     /// `merchant:{id}` and `apikey:{hash}` answers, with the time they stop being trusted.
-    static CACHE: RefCell<BTreeMap<String, (u64, Option<String>)>> = RefCell::new(BTreeMap::new());
+    static CACHE: RefCell<BTreeMap<String, (u64, Option<String>)>> = const { RefCell::new(BTreeMap::new()) };
 }
 
 /// A `MERCHANTS` text value, from the isolate's cache when it is younger than 60 s. A missing

@@ -17,7 +17,7 @@ thread_local! {
     /// object about. Memory only, and that is fine: a lost acknowledgement costs one KV read by
     /// the alarm, never a lost record.
     static INV_WRITTEN: std::cell::RefCell<std::collections::BTreeMap<String, Vec<u64>>> =
-        std::cell::RefCell::new(std::collections::BTreeMap::new());
+        const { std::cell::RefCell::new(std::collections::BTreeMap::new()) };
 }
 
 /// The name of the object of `(merchant, series)`.
