@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod breaker;
 pub mod canonical;
 pub mod country;
+pub mod credit;
 pub mod currency;
 pub mod date;
 pub mod decimal_text;

@@ -480,14 +480,14 @@ fn unsupported_formats_are_503_and_retryable() {
     let reply = origin.put(&future);
     reply.assert_problem(503, "UNSUPPORTED_FORMAT");
     assert_eq!(reply.json["errors"][0]["pointer"], "/invoice/format");
-    // A signed field this origin does not know (a newer edge's credit note), at the top or
-    // inside a line, properly signed: refused, retryable, not archived unchecked.
+    // A signed field this origin does not know (a newer edge's, say a prepayment reference), at
+    // the top or inside a line, properly signed: refused, retryable, not archived unchecked.
     let mut unknown_field = document.clone();
-    unknown_field["invoice"]["credits"] = json!({"id": new_id()});
+    unknown_field["invoice"]["prepaid_by"] = json!({"id": new_id()});
     let unknown_field = sign_json(&setup.edge, unknown_field);
     let reply = origin.put(&unknown_field);
     reply.assert_problem(503, "UNSUPPORTED_FORMAT");
-    assert_eq!(reply.json["errors"][0]["pointer"], "/invoice/credits");
+    assert_eq!(reply.json["errors"][0]["pointer"], "/invoice/prepaid_by");
     let mut unknown_nested = document.clone();
     unknown_nested["invoice"]["lines"][0]["credited_line"] = json!(0);
     let unknown_nested = sign_json(&setup.edge, unknown_nested);
