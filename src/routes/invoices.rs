@@ -5,8 +5,8 @@
 //! stores), write `inv:` to KV, and answer 201 with the offline exposure. The origin is not on
 //! this path: the object's alarm delivers.
 
-use invoice_edge_core::document::issue::{prepare, prepare_body};
-use invoice_edge_core::document::model::is_uuid;
+use invoice_edge_core::document::issue::{prepare, prepare_body, Prepared};
+use invoice_edge_core::document::model::{is_uuid, Document};
 use invoice_edge_core::document::sign::Channel;
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::token;
@@ -121,11 +121,21 @@ async fn issue_for(
             .map_err(token::cart_problem)
         }
     };
-    let prepared = match prepared {
-        Ok(prepared) => prepared,
-        Err(problem) => return http::problem_response(&problem),
-    };
+    match prepared {
+        Ok(prepared) => issue_prepared(req, env, edge_node, prepared).await,
+        Err(problem) => http::problem_response(&problem),
+    }
+}
 
+/// Steps 3 to 5 of an issuance, for an invoice or a credit note alike (docs/ARCHITECTURE.md,
+/// "Edge issuance path" and "Credit notes"): the one call to the series' object, `inv:`, the
+/// answer.
+pub async fn issue_prepared(
+    req: &Request,
+    env: &Env,
+    edge_node: String,
+    prepared: Prepared,
+) -> Result<Response> {
     // Step 3: one call to the series' object, which numbers, chains, signs and stores.
     let issuer = prepared.issuer;
     let stub = match series::client::stub(
@@ -275,28 +285,38 @@ fn uuid_v7_millis(id: &str) -> Option<u64> {
     u64::from_str_radix(&hex, 16).ok()
 }
 
-/// `GET /v1/invoices/{id}`: public by id (a UUIDv7 has 74 random bits, and the QR code must work
-/// without a login).
-pub async fn get(env: &Env, id: &str) -> Result<Response> {
+/// The current document of `id` from KV, or the answer to give: 404 `NOT_FOUND`, with
+/// `Retry-After: 2` while the id is young enough that this location's KV may not have it yet
+/// (docs/ARCHITECTURE.md, "Edge issuance path", "Reading"), or 503.
+pub async fn current(env: &Env, id: &str) -> std::result::Result<Document, Result<Response>> {
     if !is_uuid(id) {
-        return http::problem(Code::NotFound, "no such invoice");
+        return Err(http::problem(Code::NotFound, "no such invoice"));
     }
-    let kv = store::invoices(env)?;
+    let kv = store::invoices(env).map_err(Err)?;
     match store::read_document(&kv, id).await {
-        Ok(Some(document)) => http::json(200, &document),
+        Ok(Some(document)) => Ok(document),
         // A young id may not have reached this location's KV yet: ask to retry, briefly.
         Ok(None) if uuid_v7_millis(id).is_some_and(|at| now_ms().saturating_sub(at) < KV_PROPAGATION_MS) => {
-            http::problem_retry_after(
+            Err(http::problem_retry_after(
                 Code::NotFound,
                 "no such invoice here yet; a new invoice reaches every location within a minute or two",
                 2_000,
-            )
+            ))
         }
-        Ok(None) => http::problem(Code::NotFound, "no such invoice"),
-        Err(_) => http::problem(
+        Ok(None) => Err(http::problem(Code::NotFound, "no such invoice")),
+        Err(_) => Err(http::problem(
             Code::StorageUnavailable,
             "the invoice could not be read; retry shortly",
-        ),
+        )),
+    }
+}
+
+/// `GET /v1/invoices/{id}`: public by id (a UUIDv7 has 74 random bits, and the QR code must work
+/// without a login).
+pub async fn get(env: &Env, id: &str) -> Result<Response> {
+    match current(env, id).await {
+        Ok(document) => http::json(200, &document),
+        Err(answer) => answer,
     }
 }
 
@@ -304,19 +324,9 @@ pub async fn get(env: &Env, id: &str) -> Result<Response> {
 /// `pending_sync` and `final` alike, since both have their number. A rejected one is refused
 /// with `NOT_FINAL`.
 pub async fn get_ubl(env: &Env, id: &str) -> Result<Response> {
-    if !is_uuid(id) {
-        return http::problem(Code::NotFound, "no such invoice");
-    }
-    let kv = store::invoices(env)?;
-    let document = match store::read_document(&kv, id).await {
-        Ok(Some(document)) => document,
-        Ok(None) => return http::problem(Code::NotFound, "no such invoice"),
-        Err(_) => {
-            return http::problem(
-                Code::StorageUnavailable,
-                "the invoice could not be read; retry shortly",
-            )
-        }
+    let document = match current(env, id).await {
+        Ok(document) => document,
+        Err(answer) => return answer,
     };
     match invoice_edge_core::ubl::to_ubl(&document) {
         Ok(xml) => {

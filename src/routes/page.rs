@@ -6,7 +6,7 @@
 //! `www/templates/invoice-page.html` (src/templates.rs), whose engine escapes every value, since
 //! buyer names, addresses and line descriptions are user input.
 
-use invoice_edge_core::document::model::{is_uuid, Document, Status};
+use invoice_edge_core::document::model::{is_uuid, Document, Kind, Status};
 use invoice_edge_core::document::verify::{verify, VerifyCode};
 use invoice_edge_core::keys::Jwks;
 use invoice_edge_core::qr;
@@ -72,7 +72,45 @@ pub async fn get(req: Request, env: &Env, id: &str) -> Result<Response> {
     };
     let base = public_base_url(&req, env);
     let jwks = crate::config::jwks(env).await;
-    html_response(200, Page::Invoice, &invoice_view(&document, &base, &jwks))
+    let credit_notes = match document.invoice.kind {
+        Kind::Invoice => credit_notes(env, &document).await,
+        Kind::CreditNote => Vec::new(),
+    };
+    html_response(
+        200,
+        Page::Invoice,
+        &invoice_view(&document, &base, &jwks, credit_notes),
+    )
+}
+
+/// An invoice's credit notes, listed from its series' object (docs/ARCHITECTURE.md, "Credit
+/// notes"). A failed call shows no list rather than no page: the page's subject is the invoice.
+async fn credit_notes(env: &Env, document: &Document) -> Vec<Record> {
+    let invoice = &document.invoice;
+    let list =
+        crate::series::client::credit_notes(env, &invoice.merchant, &invoice.series, &invoice.id)
+            .await
+            .and_then(|text| Ok(serde_json::from_str::<Vec<Document>>(&text)?));
+    match list {
+        Ok(notes) => notes.iter().map(credit_note_row).collect(),
+        Err(error) => {
+            worker::console_error!("/v/{}: no credit-note list: {error}", invoice.id);
+            Vec::new()
+        }
+    }
+}
+
+fn credit_note_row(note: &Document) -> Record {
+    Record::new()
+        .with("id", note.invoice.id.as_str())
+        .with("number", note.invoice.number.as_str())
+        .with("issued_at", note.invoice.issued_at.as_str())
+        .with(
+            "reason_code",
+            note.invoice.reason_code.clone().unwrap_or_default(),
+        )
+        .with("gross", note.invoice.totals.gross.to_string())
+        .with("status_final", note.status == Status::Final)
 }
 
 fn not_found(id: &str) -> Result<Response> {
@@ -93,7 +131,7 @@ fn address_text(address: Option<&Address>) -> String {
 
 /// The data of `invoice-page.html`: every value the page shows, as text, and the flags that
 /// choose its blocks. The names are the template's; the wording is the template's alone.
-fn invoice_view(document: &Document, base: &str, jwks: &Jwks) -> Record {
+fn invoice_view(document: &Document, base: &str, jwks: &Jwks, credit_notes: Vec<Record>) -> Record {
     let invoice = &document.invoice;
     let qr = match qr::invoice_qr_svg(base, &invoice.id) {
         Ok(svg) => TrustedSvg::from_own_renderer(svg),
@@ -173,8 +211,26 @@ fn invoice_view(document: &Document, base: &str, jwks: &Jwks) -> Record {
         .with("paid", totals.paid.to_string())
         .with("payable", totals.payable.to_string());
 
+    // A credit note: its original (BT-25, BT-26) and its reason; the Chinese reading shows it
+    // as 红字, its total negative (docs/ARCHITECTURE.md, "Credit notes").
+    let credits = invoice.credits.as_ref().map(|credits| {
+        Record::new()
+            .with("id", credits.id.as_str())
+            .with("number", credits.number.as_str())
+            .with("issued_at", credits.issued_at.as_str())
+            .with(
+                "reason_code",
+                invoice.reason_code.clone().unwrap_or_default(),
+            )
+            .with("reason", invoice.reason.clone())
+            .with("red_gross", format!("-{}", invoice.totals.gross))
+    });
+
     Record::new()
         .with("id", invoice.id.as_str())
+        .with("credit_note", invoice.kind == Kind::CreditNote)
+        .with("credits", credits)
+        .with("credit_notes", credit_notes)
         // The edge's number, from issuance: the same before and after the origin archives it.
         .with("number", invoice.number.as_str())
         .with("status_final", document.status == Status::Final)
@@ -282,8 +338,67 @@ mod tests {
 
     fn page(document: &Document, jwks: &Jwks) -> String {
         Page::Invoice
-            .render(&invoice_view(document, BASE, jwks))
+            .render(&invoice_view(document, BASE, jwks, Vec::new()))
             .unwrap()
+    }
+
+    #[test]
+    fn a_credit_note_shows_its_invoice_in_red_and_an_invoice_lists_its_credit_notes() {
+        let original = document(request(), None);
+        let prepared = invoice_edge_core::credit::prepare_credit(
+            &original,
+            &json!({"order_id": "R-1", "reason_code": "02", "reason": "<returned>",
+                    "lines": [{"line": 0, "quantity": "1"}]}),
+            &serde_json::from_value(json!({
+                "id": "shop-1", "seller": {"name": "S", "country": "DE", "tax_id": "136695976"},
+                "tax_profile": [{"category": "S", "rate": "19"}], "series": [{"name": "SHOP"}],
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+        let key = key();
+        let context = IssueContext {
+            id: "01900000-0000-7000-8000-000000000002".into(),
+            issued_at_ms: 1_795_599_000_001,
+            edge_node: "test".into(),
+            key: &key,
+            channel: Channel::ApiKey,
+            position: ChainPosition {
+                seq: 43,
+                prev_hash: GENESIS_PREV_HASH.into(),
+            },
+        };
+        let (signed, _) = invoice_edge_core::document::issue::finish(
+            prepared.computed,
+            &prepared.issuer,
+            &context,
+        );
+        let note = Document::new(signed, None, None);
+        let html = page(&note, &published());
+        assert!(html.contains("<title>Credit note SHOP-"), "{html}");
+        assert!(html.contains("红字发票"));
+        assert!(html.contains(&format!(
+            "<a href=\"/v/{}\">{}</a>",
+            original.invoice.id, original.invoice.number
+        )));
+        assert!(html.contains("02 &lt;returned&gt;"));
+        // 49.90 at 19 % = 59.38, shown negative in the Chinese reading.
+        assert!(html.contains("<dd lang=\"zh-CN\" class=\"red\">EUR -59.38</dd>"));
+        let listed = Page::Invoice
+            .render(&invoice_view(
+                &original,
+                BASE,
+                &published(),
+                vec![credit_note_row(&note)],
+            ))
+            .unwrap();
+        assert!(listed.contains("<caption>Credit notes · 红字发票</caption>"));
+        assert!(listed.contains(&format!(
+            "<a href=\"/v/{}\">{}</a>",
+            note.invoice.id, note.invoice.number
+        )));
+        assert!(listed.contains("<td class=\"num\">EUR -59.38</td>"));
+        assert!(!html.contains("id=\"credit-notes\""));
     }
 
     #[test]

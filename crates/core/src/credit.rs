@@ -345,6 +345,99 @@ pub fn compute_credit(
     })
 }
 
+/// The last credit of a group takes what is left of its tax. Each document's tax is rounded
+/// per group (EN 16931 BR-CO-14), so pieces of an invoice can round a unit away from the whole:
+/// two credit notes of one of 2 × 49.90 at 13 % carry 6.49 each, the invoice 12.97. So when a
+/// credit note completes a group's amount (its lines' amounts in the original's pricing: net,
+/// or tax-inclusive, summed with what `credited` already holds), its tax in that group is the
+/// original's tax less what was credited, allocated to its lines by the money rules, and its
+/// totals follow (BR-CO-10..16). Credit notes that together credit the whole invoice then
+/// credit exactly its amounts, and [`check_cap`] holds. The series' object runs this with the
+/// balance it keeps, just before [`check_cap`], in the issuing step.
+pub fn settle(original: &Invoice, credited: &[TaxBreakdown], note: &mut ComputedInvoice) {
+    let inclusive = note.prices_include_tax;
+    let amount = |g: &TaxBreakdown| {
+        g.taxable_amount.units() + if inclusive { g.tax_amount.units() } else { 0 }
+    };
+    let same = |a: &TaxBreakdown, b: &TaxBreakdown| {
+        a.tax_category == b.tax_category && a.tax_rate == b.tax_rate
+    };
+    let mut changed = false;
+    for group in &mut note.tax_breakdown {
+        let Some(of) = original.tax_breakdown.iter().find(|g| same(g, group)) else {
+            continue;
+        };
+        let before = credited.iter().find(|g| same(g, group));
+        let (before_amount, before_tax) =
+            before.map_or((0, 0), |g| (amount(g), g.tax_amount.units()));
+        let group_amount = amount(group);
+        let remaining_tax = of.tax_amount.units() - before_tax;
+        if before_amount + group_amount != amount(of) || remaining_tax == group.tax_amount.units() {
+            continue;
+        }
+        let digits = group.tax_amount.minor_digits();
+        let (Ok(tax), Ok(taxable)) = (
+            Money::from_units(remaining_tax, digits),
+            Money::from_units(
+                group_amount - if inclusive { remaining_tax } else { 0 },
+                digits,
+            ),
+        ) else {
+            continue;
+        };
+        group.tax_amount = tax;
+        group.taxable_amount = taxable;
+        let members: Vec<usize> = (0..note.lines.len())
+            .filter(|&i| {
+                note.lines[i].tax_category == group.tax_category
+                    && note.lines[i].tax_rate == group.tax_rate
+            })
+            .collect();
+        let weights: Vec<i128> = members
+            .iter()
+            .map(|&i| {
+                let line = &note.lines[i];
+                line.net_amount.units()
+                    + if inclusive {
+                        line.tax_amount.units()
+                    } else {
+                        0
+                    }
+            })
+            .collect();
+        let shares = crate::tax::allocate(remaining_tax, &weights);
+        for ((&i, share), weight) in members.iter().zip(shares).zip(weights) {
+            let line = &mut note.lines[i];
+            let net = if inclusive { weight - share } else { weight };
+            if let (Ok(tax), Ok(net)) = (
+                Money::from_units(share, digits),
+                Money::from_units(net, digits),
+            ) {
+                line.tax_amount = tax;
+                line.net_amount = net;
+            }
+        }
+        changed = true;
+    }
+    if changed {
+        let (net, tax) = note.tax_breakdown.iter().fold((0, 0), |(n, t), g| {
+            (n + g.taxable_amount.units(), t + g.tax_amount.units())
+        });
+        let totals = &mut note.totals;
+        let digits = totals.gross.minor_digits();
+        if let (Ok(n), Ok(t), Ok(g)) = (
+            Money::from_units(net, digits),
+            Money::from_units(tax, digits),
+            Money::from_units(net + tax, digits),
+        ) {
+            totals.net = n;
+            totals.tax = t;
+            totals.gross = g;
+            totals.payable = g;
+        }
+    }
+}
+
 /// The credit cap (docs/ARCHITECTURE.md, "Credit notes"): `credited` (what the invoice's
 /// earlier credit notes credited, per group, as their summed breakdowns) plus `credit` (the new
 /// one's breakdown) must stay, per (category, rate) group, between zero and the original's

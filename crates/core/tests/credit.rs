@@ -1,7 +1,9 @@
 //! Credit notes (docs/ARCHITECTURE.md, "Credit notes"): the request, the amounts under the money
 //! rules, the cap per (category, rate) group and in total, and what cannot be credited.
 
-use invoice_edge_core::credit::{check_cap, compute_credit, parse_credit_request, prepare_credit};
+use invoice_edge_core::credit::{
+    check_cap, compute_credit, parse_credit_request, prepare_credit, settle,
+};
 use invoice_edge_core::document::issue::{finish, issue, IssueContext};
 use invoice_edge_core::document::model::{uuid_v7, Document, Invoice, Kind, Rejection};
 use invoice_edge_core::document::sign::Channel;
@@ -308,7 +310,8 @@ proptest! {
             } else {
                 json!({"order_id": format!("C-{i}"), "reason_code": "02", "lines": [{"line": line, "quantity": quantity.to_string()}]})
             };
-            let Ok(note) = credit(&original, body) else { continue };
+            let Ok(mut note) = credit(&original, body) else { continue };
+            settle(&original, &balance, &mut note);
             let totals = note.totals;
             // BR-CO-13..16 on the credit note itself.
             let (net, tax) = units(&note.tax_breakdown);
@@ -316,6 +319,10 @@ proptest! {
             prop_assert_eq!(tax, totals.tax.units());
             prop_assert_eq!(totals.net.units() + totals.tax.units(), totals.gross.units());
             prop_assert_eq!(totals.payable, totals.gross);
+            // Lines add up to their groups (BR-CO-10) after any settling.
+            let lines_net: i128 = note.lines.iter().map(|l| l.net_amount.units()).sum();
+            let lines_tax: i128 = note.lines.iter().map(|l| l.tax_amount.units()).sum();
+            prop_assert_eq!((lines_net, lines_tax), (totals.net.units(), totals.tax.units()));
             if let Ok(next) = check_cap(&original, &balance, &note.tax_breakdown) {
                 balance = next;
             }
@@ -327,5 +334,52 @@ proptest! {
             let (net, tax) = units(&balance);
             prop_assert!(net + tax <= original.totals.gross.units());
         }
+    }
+}
+
+#[test]
+fn credit_notes_that_together_credit_the_whole_invoice_credit_exactly_its_amounts() {
+    // 2 × 49.90 at 13 %: tax 12.97; each half rounds to 6.49. Net and tax-inclusive pricing,
+    // and 3 × 1.00 at 13 % inclusive (tax 0.35; each third 0.12).
+    for (lines, inclusive, pieces) in [
+        (
+            json!([{"description": "tea", "quantity": "2", "unit_price": "49.90", "tax_category": "S", "tax_rate": "13"}]),
+            false,
+            2,
+        ),
+        (
+            json!([{"description": "tea", "quantity": "2", "unit_price": "49.90", "tax_category": "S", "tax_rate": "13"}]),
+            true,
+            2,
+        ),
+        (
+            json!([{"description": "cup", "quantity": "3", "unit_price": "1.00", "tax_category": "S", "tax_rate": "13"}]),
+            true,
+            3,
+        ),
+    ] {
+        let original = invoice(
+            json!({"currency": "CNY", "order_id": "W", "prices_include_tax": inclusive, "lines": lines}),
+        );
+        let mut balance = Vec::new();
+        let mut taxes = Vec::new();
+        for piece in 0..pieces {
+            let mut note = credit(&original, json!({"order_id": format!("P-{piece}"), "reason_code": "02", "lines": [{"line": 0, "quantity": "1"}]})).unwrap();
+            settle(&original, &balance, &mut note);
+            taxes.push(note.totals.tax.to_string());
+            balance = check_cap(&original, &balance, &note.tax_breakdown)
+                .unwrap_or_else(|e| panic!("piece {piece} of {}: {e:?}", original.totals.gross));
+        }
+        // Together exactly the invoice: the last piece took what was left.
+        assert_eq!(balance, original.tax_breakdown, "{taxes:?}");
+        // Settling never touches a credit note that does not complete a group.
+        let mut first = credit(
+            &original,
+            json!({"order_id": "P", "reason_code": "02", "lines": [{"line": 0, "quantity": "1"}]}),
+        )
+        .unwrap();
+        let unsettled = first.clone();
+        settle(&original, &[], &mut first);
+        assert_eq!(first, unsettled);
     }
 }
