@@ -615,6 +615,9 @@ fn archive_one(
                 ),
             ));
         }
+        if let Some(problem) = crate::credit::check_credit_cap(conn, document)? {
+            return rejected(problem);
+        }
     }
     let duplicate_order: Option<String> = conn
         .prepare_cached(
