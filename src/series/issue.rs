@@ -107,9 +107,8 @@ pub async fn issue(
 }
 
 /// Where a new document's event is raised: `credit_note.issued` for a credit note,
-/// `invoice.issued` for an invoice (docs/ARCHITECTURE.md, "Webhooks": the webhooks' outbox is
-/// written here, after the commit, off the issuance's critical step). A no-op until webhooks
-/// exist.
+/// `invoice.issued` for an invoice (issue 19, webhooks: their outbox is written here, after
+/// the commit, off the issuance's critical step). A no-op until webhooks exist.
 fn issued_event(_credit_note: bool, _signed: &str) {}
 
 /// A credit note's check against its original, inside the issuing step (docs/ARCHITECTURE.md,

@@ -48,6 +48,7 @@ fn the_cited_sections_exist() {
         "Storage records",
         "Error catalogue",
         "CORS",
+        "Credit notes",
     ]
     .into_iter()
     .filter(|section| !headings.contains(section))
