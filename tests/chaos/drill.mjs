@@ -583,6 +583,8 @@ export async function runDrill(options = {}) {
       seed,
       profile: options.profile ?? 'short',
       n: profile.n,
+      // Refunds of every 10th API-key order: credit notes, orders of their own in the series.
+      credit_notes: [...orders.values()].filter((o) => o.via === 'credit').length,
       load_seconds: Number(loadSeconds.toFixed(1)),
       outstanding_at_recovery: outstandingAtRecovery,
       max_outstanding_seen: monitor.maxOutstanding,
