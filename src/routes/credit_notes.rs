@@ -4,14 +4,13 @@
 //!
 //! The edge finds the invoice's series from `inv:{id}`, computes the credit note with the core
 //! (`credit::prepare_credit`), and hands it to the invoice's series object through the very
-//! path an invoice takes (`invoices::issue_prepared`): the object checks the cap against the
+//! path an invoice takes (`invoices::issue_for`): the object checks the cap against the
 //! balances it keeps, numbers the credit note as the series' next `seq`, signs and stores it in
 //! one synchronous step.
 
-use invoice_edge_core::credit::prepare_credit;
 use invoice_edge_core::document::model::Document;
 use invoice_edge_core::merchant::MerchantConfig;
-use invoice_edge_core::{Code, Problem};
+use invoice_edge_core::Code;
 use worker::{Env, Request, Response, Result};
 
 use crate::{http, ratelimit, series};
@@ -41,17 +40,16 @@ pub async fn post(mut req: Request, env: &Env, id: &str, edge_node: String) -> R
     if let Some(ms) = ratelimit::over_limit(env, ratelimit::MERCHANT_LIMITER, &merchant.id).await {
         return ratelimit::rate_limited("issuance", "this merchant", ms);
     }
-    let body = match http::json_body(&mut req).await {
-        Ok(body) => body,
-        Err(answer) => return answer,
-    };
-    let prepared = invoice_edge_core::json_reader::parse_json(&body)
-        .map_err(|error| Problem::from_errors(vec![error]))
-        .and_then(|value| prepare_credit(&document, &value, &merchant));
-    match prepared {
-        Ok(prepared) => super::invoices::issue_prepared(&req, env, edge_node, prepared).await,
-        Err(problem) => http::problem_response(&problem),
-    }
+    // The invoice's own path from here (docs/ARCHITECTURE.md, "Edge issuance path").
+    super::invoices::issue_for(
+        &mut req,
+        env,
+        edge_node,
+        &merchant,
+        crate::auth::Caller::ApiKey,
+        Some(&document),
+    )
+    .await
 }
 
 pub async fn list(req: Request, env: &Env, id: &str) -> Result<Response> {

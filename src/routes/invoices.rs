@@ -5,7 +5,7 @@
 //! stores), write `inv:` to KV, and answer 201 with the offline exposure. The origin is not on
 //! this path: the object's alarm delivers.
 
-use invoice_edge_core::document::issue::{prepare, prepare_body, Prepared};
+use invoice_edge_core::document::issue::{prepare, prepare_body};
 use invoice_edge_core::document::model::{is_uuid, Document};
 use invoice_edge_core::document::sign::Channel;
 use invoice_edge_core::merchant::MerchantConfig;
@@ -78,31 +78,42 @@ pub async fn issue(mut req: Request, env: Env, edge_node: String) -> Result<Resp
             (response, _) => response,
         };
     }
-    let response = issue_for(&mut req, &env, edge_node, &merchant, caller).await;
+    let response = issue_for(&mut req, &env, edge_node, &merchant, caller, None).await;
     match (response, cors_origin) {
         (Ok(response), Some(origin)) => http::allow_origin(response, &origin),
         (response, _) => response,
     }
 }
 
-async fn issue_for(
+/// Steps 2 to 5 of an issuance (docs/ARCHITECTURE.md, "Edge issuance path"), for an invoice or,
+/// with `credited` (the invoice's current document), a credit note of it ("Credit notes"):
+/// both take this one path to the series' object, `inv:` and the answer.
+pub async fn issue_for(
     req: &mut Request,
     env: &Env,
     edge_node: String,
     merchant: &MerchantConfig,
     caller: Caller,
+    credited: Option<&Document>,
 ) -> Result<Response> {
     let body = match http::json_body(req).await {
         Ok(body) => body,
         Err(response) => return response,
     };
-    let prepared = match &caller {
+    let prepared = match (&caller, credited) {
+        (_, Some(original)) => invoice_edge_core::json_reader::parse_json(&body)
+            .map_err(|error| Problem::from_errors(vec![error]))
+            .and_then(|value| {
+                invoice_edge_core::credit::prepare_credit(original, &value, merchant)
+            }),
         // An API-key request is the body itself: the core reads it with its serde fast path,
         // or, for anything unusual, with the collecting reader that lists every problem (UTF-8,
         // nesting depth and syntax each with its own code: docs/ARCHITECTURE.md, "Limits").
-        Caller::ApiKey => prepare_body(&body, merchant, Payment::AsRequested, Channel::ApiKey),
+        (Caller::ApiKey, None) => {
+            prepare_body(&body, merchant, Payment::AsRequested, Channel::ApiKey)
+        }
         // The cart from the token, the buyer from the body (docs/ARCHITECTURE.md, "Authentication").
-        Caller::Token(claims) => {
+        (Caller::Token(claims), None) => {
             let value = match invoice_edge_core::json_reader::parse_json(&body) {
                 Ok(value) => value,
                 Err(error) => return http::problem_response(&Problem::from_errors(vec![error])),
@@ -121,21 +132,11 @@ async fn issue_for(
             .map_err(token::cart_problem)
         }
     };
-    match prepared {
-        Ok(prepared) => issue_prepared(req, env, edge_node, prepared).await,
-        Err(problem) => http::problem_response(&problem),
-    }
-}
+    let prepared = match prepared {
+        Ok(prepared) => prepared,
+        Err(problem) => return http::problem_response(&problem),
+    };
 
-/// Steps 3 to 5 of an issuance, for an invoice or a credit note alike (docs/ARCHITECTURE.md,
-/// "Edge issuance path" and "Credit notes"): the one call to the series' object, `inv:`, the
-/// answer.
-pub async fn issue_prepared(
-    req: &Request,
-    env: &Env,
-    edge_node: String,
-    prepared: Prepared,
-) -> Result<Response> {
     // Step 3: one call to the series' object, which numbers, chains, signs and stores.
     let issuer = prepared.issuer;
     let stub = match series::client::stub(
