@@ -518,8 +518,13 @@ pub fn check_cap(
 /// The idempotency fingerprint of a credit-note request: the request's, bound to the invoice
 /// it credits, so the same body against two invoices of a series is two orders, not a replay.
 pub fn credit_fingerprint(original_id: &str, request: &Value) -> String {
+    // Built as a map rather than with `json!`, which would serialize `request` into a new
+    // `Value` and bring `serde_json`'s value serializer into the worker (docs/PERFORMANCE.md).
+    let mut bound = serde_json::Map::new();
+    bound.insert("credits".into(), Value::String(original_id.into()));
+    bound.insert("request".into(), request.clone());
     crate::document::sign::request_fingerprint(
-        &serde_json::json!({"credits": original_id, "request": request}),
+        &Value::Object(bound),
         crate::document::sign::Channel::ApiKey,
     )
 }
