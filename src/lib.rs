@@ -13,6 +13,7 @@ mod auth;
 mod clock;
 mod config;
 mod http;
+mod kv;
 mod merchants;
 mod origin;
 mod ratelimit;
@@ -69,6 +70,14 @@ async fn route(req: Request, env: Env) -> Result<Response> {
             http::allow_any_origin(http::capability_url(answer)?)
         }
         (["v1", "invoices", _], Method::Options) => preflight_public(&["GET", "HEAD"]),
+        // Refunds, for the merchant's backend: API key, no CORS.
+        (["v1", "invoices", id, "credit-notes"], Method::Post) => {
+            routes::credit_notes::post(req, &env, id, edge_node).await
+        }
+        (["v1", "invoices", id, "credit-notes"], Method::Get) => {
+            routes::credit_notes::list(req, &env, id).await
+        }
+        (["v1", "invoices", _, "credit-notes"], _) => http::method_not_allowed(&["GET", "POST"]),
         (["v1", "invoices", _], _) => http::method_not_allowed(&["GET", "HEAD", "OPTIONS"]),
 
         (["v1", "verify"], Method::Post) => {

@@ -51,7 +51,7 @@ pub async fn cached_text(env: &Env, key: &str) -> worker::Result<Option<String>>
     if let Some(value) = hit {
         return Ok(value);
     }
-    let value = env.kv(MERCHANTS)?.get(key).text().await.map_err(error)?;
+    let value = crate::kv::Kv::bind(env, MERCHANTS)?.text(key).await?;
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.len() >= CACHE_ENTRIES {

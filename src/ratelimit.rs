@@ -40,9 +40,8 @@ pub fn client_ip(req: &Request) -> String {
 
 /// `Some(retry_after_ms)` when `key` is over the limit of `binding`.
 pub async fn over_limit(env: &Env, binding: &str, key: &str) -> Option<u64> {
-    let limiter = env.rate_limiter(binding).ok()?;
-    match limiter.limit(key.to_string()).await {
-        Ok(outcome) if !outcome.success => {
+    match crate::kv::rate_limit(env, binding, key).await {
+        Ok(false) => {
             let period_s = crate::config::EdgeConfig::from_env(env).rate_limit_period_s;
             Some(period_s.saturating_mul(1000))
         }

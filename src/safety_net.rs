@@ -6,20 +6,15 @@
 use worker::{Env, Result};
 
 /// Series poked per run.
-const PAGE: u64 = 100;
+const PAGE: u32 = 100;
 const CURSOR_KEY: &str = "cron:series-cursor";
 
 pub async fn run(env: &Env) -> Result<()> {
     let kv = crate::store::invoices(env)?;
-    let cursor = kv.get(CURSOR_KEY).text().await.ok().flatten();
-    let mut list = kv.list().prefix("series:".to_string()).limit(PAGE);
-    if let Some(cursor) = cursor.filter(|c| !c.is_empty()) {
-        list = list.cursor(cursor);
-    }
-    let page = list
-        .execute()
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let cursor = kv.text(CURSOR_KEY).await.ok().flatten();
+    let page = kv
+        .list("series:", PAGE, cursor.as_deref().filter(|c| !c.is_empty()))
+        .await?;
     let pokes = page.keys.iter().map(|key| async move {
         let name = key.name.trim_start_matches("series:");
         if let Err(error) = crate::series::client::poke(env, name).await {
@@ -32,9 +27,6 @@ pub async fn run(env: &Env) -> Result<()> {
     } else {
         page.cursor.unwrap_or_default()
     };
-    kv.put(CURSOR_KEY, next)?
-        .execute()
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    kv.put(CURSOR_KEY, &next).await?;
     Ok(())
 }

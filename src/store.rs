@@ -8,9 +8,9 @@
 //! The current document is `inv:` plus `final:` or `rejected:`; when both exist, `final:` wins.
 //! The series' object holds the same documents: KV is what any edge location can read.
 
+use crate::kv::Kv;
 use invoice_edge_core::document::model::{Document, Final, Rejection, SignedInvoice};
 use serde::{Deserialize, Serialize};
-use worker::kv::KvStore;
 use worker::Env;
 
 pub const INVOICES: &str = "INVOICES";
@@ -20,54 +20,49 @@ pub struct RejectedMeta {
     pub merchant: String,
 }
 
-pub fn invoices(env: &Env) -> worker::Result<KvStore> {
-    env.kv(INVOICES)
+pub fn invoices(env: &Env) -> worker::Result<Kv> {
+    Kv::bind(env, INVOICES)
 }
 
 fn error(e: impl std::fmt::Display) -> worker::Error {
     worker::Error::RustError(e.to_string())
 }
 
-pub async fn write_final(kv: &KvStore, id: &str, final_: &Final) -> worker::Result<()> {
+pub async fn write_final(kv: &Kv, id: &str, final_: &Final) -> worker::Result<()> {
     let body = serde_json::to_string(final_).map_err(error)?;
-    kv.put(&format!("final:{id}"), body)?
-        .execute()
-        .await
-        .map_err(error)
+    kv.put(&format!("final:{id}"), &body).await
 }
 
 pub async fn write_rejected(
-    kv: &KvStore,
+    kv: &Kv,
     id: &str,
     merchant: &str,
     rejection: &Rejection,
 ) -> worker::Result<()> {
     let body = serde_json::to_string(rejection).map_err(error)?;
-    kv.put(&format!("rejected:{id}"), body)?
-        .metadata(RejectedMeta {
-            merchant: merchant.to_string(),
-        })
-        .map_err(error)?
-        .execute()
+    let metadata = serde_json::to_string(&RejectedMeta {
+        merchant: merchant.to_string(),
+    })
+    .map_err(error)?;
+    kv.put_with_metadata(&format!("rejected:{id}"), &body, &metadata)
         .await
-        .map_err(error)
 }
 
 /// A JSON record read as text and parsed by `serde_json`. The binding's own `.json()` parses in
 /// JavaScript and converts field by field through `serde_wasm_bindgen`: slower, and a second
 /// deserializer for every type compiled into the worker (docs/PERFORMANCE.md, "size").
 async fn read_json<T: serde::de::DeserializeOwned>(
-    kv: &KvStore,
+    kv: &Kv,
     key: &str,
 ) -> worker::Result<Option<T>> {
-    match kv.get(key).text().await.map_err(error)? {
+    match kv.text(key).await? {
         Some(text) => serde_json::from_str(&text).map(Some).map_err(error),
         None => Ok(None),
     }
 }
 
 /// The current document of an invoice, or `None` if no such invoice was issued here.
-pub async fn read_document(kv: &KvStore, id: &str) -> worker::Result<Option<Document>> {
+pub async fn read_document(kv: &Kv, id: &str) -> worker::Result<Option<Document>> {
     let inv_key = format!("inv:{id}");
     let final_key = format!("final:{id}");
     let rejected_key = format!("rejected:{id}");

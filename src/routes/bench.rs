@@ -50,9 +50,7 @@ pub async fn floor(mut req: Request, env: &Env) -> Result<Response> {
         return http::problem(Code::StorageUnavailable, "the floor object failed");
     }
     crate::store::invoices(env)?
-        .put(&format!("bench:inv:{id}"), signed)?
-        .execute()
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        .put(&format!("bench:inv:{id}"), signed)
+        .await?;
     http::json(201, &serde_json::json!({"id": id}))
 }

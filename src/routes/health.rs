@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use invoice_edge_core::offline::Level;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use worker::{Env, Request, Response, Result};
 
 /// Counting stops after this many pages of 1,000 keys: a health check costs at most this many
@@ -22,11 +22,6 @@ struct Health {
     series_complete: bool,
 }
 
-#[derive(Deserialize)]
-struct LevelMeta {
-    level: Level,
-}
-
 pub async fn get(req: &Request, env: &Env) -> Result<Response> {
     let ip = crate::ratelimit::client_ip(req);
     if let Some(retry_after_ms) =
@@ -40,18 +35,13 @@ pub async fn get(req: &Request, env: &Env) -> Result<Response> {
     if let Ok(kv) = crate::store::invoices(env) {
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let mut list = kv.list().prefix("level:".to_string()).limit(1000);
-            if let Some(cursor) = cursor.take() {
-                list = list.cursor(cursor);
-            }
-            let Ok(page) = list.execute().await else {
+            let Ok(page) = kv.list("level:", 1000, cursor.take().as_deref()).await else {
                 break;
             };
             for key in page.keys {
-                let level = key
-                    .metadata
-                    .and_then(|m| invoice_edge_core::json_reader::reread::<LevelMeta>(&m).ok())
-                    .map_or(Level::Ok, |m| m.level);
+                let level = crate::kv::string_member(&key.metadata, "level")
+                    .and_then(|level| Level::ALL.into_iter().find(|l| l.as_str() == level))
+                    .unwrap_or(Level::Ok);
                 *series.entry(level.as_str()).or_default() += 1;
             }
             if page.list_complete {

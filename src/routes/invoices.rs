@@ -6,7 +6,7 @@
 //! this path: the object's alarm delivers.
 
 use invoice_edge_core::document::issue::{prepare, prepare_body};
-use invoice_edge_core::document::model::is_uuid;
+use invoice_edge_core::document::model::{is_uuid, Document};
 use invoice_edge_core::document::sign::Channel;
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::token;
@@ -78,31 +78,42 @@ pub async fn issue(mut req: Request, env: Env, edge_node: String) -> Result<Resp
             (response, _) => response,
         };
     }
-    let response = issue_for(&mut req, &env, edge_node, &merchant, caller).await;
+    let response = issue_for(&mut req, &env, edge_node, &merchant, caller, None).await;
     match (response, cors_origin) {
         (Ok(response), Some(origin)) => http::allow_origin(response, &origin),
         (response, _) => response,
     }
 }
 
-async fn issue_for(
+/// Steps 2 to 5 of an issuance (docs/ARCHITECTURE.md, "Edge issuance path"), for an invoice or,
+/// with `credited` (the invoice's current document), a credit note of it ("Credit notes"):
+/// both take this one path to the series' object, `inv:` and the answer.
+pub async fn issue_for(
     req: &mut Request,
     env: &Env,
     edge_node: String,
     merchant: &MerchantConfig,
     caller: Caller,
+    credited: Option<&Document>,
 ) -> Result<Response> {
     let body = match http::json_body(req).await {
         Ok(body) => body,
         Err(response) => return response,
     };
-    let prepared = match &caller {
+    let prepared = match (&caller, credited) {
+        (_, Some(original)) => invoice_edge_core::json_reader::parse_json(&body)
+            .map_err(|error| Problem::from_errors(vec![error]))
+            .and_then(|value| {
+                invoice_edge_core::credit::prepare_credit(original, &value, merchant)
+            }),
         // An API-key request is the body itself: the core reads it with its serde fast path,
         // or, for anything unusual, with the collecting reader that lists every problem (UTF-8,
         // nesting depth and syntax each with its own code: docs/ARCHITECTURE.md, "Limits").
-        Caller::ApiKey => prepare_body(&body, merchant, Payment::AsRequested, Channel::ApiKey),
+        (Caller::ApiKey, None) => {
+            prepare_body(&body, merchant, Payment::AsRequested, Channel::ApiKey)
+        }
         // The cart from the token, the buyer from the body (docs/ARCHITECTURE.md, "Authentication").
-        Caller::Token(claims) => {
+        (Caller::Token(claims), None) => {
             let value = match invoice_edge_core::json_reader::parse_json(&body) {
                 Ok(value) => value,
                 Err(error) => return http::problem_response(&Problem::from_errors(vec![error])),
@@ -243,10 +254,8 @@ fn with_exposure(response: Response, exposure: &str) -> Result<Response> {
 
 async fn write_inv(env: &Env, id: &str, signed: String) -> Result<()> {
     store::invoices(env)?
-        .put(&format!("inv:{id}"), signed)?
-        .execute()
+        .put(&format!("inv:{id}"), &signed)
         .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))
 }
 
 /// Test builds only: `X-Test-Skip-Inv: 1` leaves `inv:` unwritten after the object committed,
@@ -275,28 +284,38 @@ fn uuid_v7_millis(id: &str) -> Option<u64> {
     u64::from_str_radix(&hex, 16).ok()
 }
 
-/// `GET /v1/invoices/{id}`: public by id (a UUIDv7 has 74 random bits, and the QR code must work
-/// without a login).
-pub async fn get(env: &Env, id: &str) -> Result<Response> {
+/// The current document of `id` from KV, or the answer to give: 404 `NOT_FOUND`, with
+/// `Retry-After: 2` while the id is young enough that this location's KV may not have it yet
+/// (docs/ARCHITECTURE.md, "Edge issuance path", "Reading"), or 503.
+pub async fn current(env: &Env, id: &str) -> std::result::Result<Document, Result<Response>> {
     if !is_uuid(id) {
-        return http::problem(Code::NotFound, "no such invoice");
+        return Err(http::problem(Code::NotFound, "no such invoice"));
     }
-    let kv = store::invoices(env)?;
+    let kv = store::invoices(env).map_err(Err)?;
     match store::read_document(&kv, id).await {
-        Ok(Some(document)) => http::json(200, &document),
+        Ok(Some(document)) => Ok(document),
         // A young id may not have reached this location's KV yet: ask to retry, briefly.
         Ok(None) if uuid_v7_millis(id).is_some_and(|at| now_ms().saturating_sub(at) < KV_PROPAGATION_MS) => {
-            http::problem_retry_after(
+            Err(http::problem_retry_after(
                 Code::NotFound,
                 "no such invoice here yet; a new invoice reaches every location within a minute or two",
                 2_000,
-            )
+            ))
         }
-        Ok(None) => http::problem(Code::NotFound, "no such invoice"),
-        Err(_) => http::problem(
+        Ok(None) => Err(http::problem(Code::NotFound, "no such invoice")),
+        Err(_) => Err(http::problem(
             Code::StorageUnavailable,
             "the invoice could not be read; retry shortly",
-        ),
+        )),
+    }
+}
+
+/// `GET /v1/invoices/{id}`: public by id (a UUIDv7 has 74 random bits, and the QR code must work
+/// without a login).
+pub async fn get(env: &Env, id: &str) -> Result<Response> {
+    match current(env, id).await {
+        Ok(document) => http::json(200, &document),
+        Err(answer) => answer,
     }
 }
 
@@ -304,19 +323,9 @@ pub async fn get(env: &Env, id: &str) -> Result<Response> {
 /// `pending_sync` and `final` alike, since both have their number. A rejected one is refused
 /// with `NOT_FINAL`.
 pub async fn get_ubl(env: &Env, id: &str) -> Result<Response> {
-    if !is_uuid(id) {
-        return http::problem(Code::NotFound, "no such invoice");
-    }
-    let kv = store::invoices(env)?;
-    let document = match store::read_document(&kv, id).await {
-        Ok(Some(document)) => document,
-        Ok(None) => return http::problem(Code::NotFound, "no such invoice"),
-        Err(_) => {
-            return http::problem(
-                Code::StorageUnavailable,
-                "the invoice could not be read; retry shortly",
-            )
-        }
+    let document = match current(env, id).await {
+        Ok(document) => document,
+        Err(answer) => return answer,
     };
     match invoice_edge_core::ubl::to_ubl(&document) {
         Ok(xml) => {

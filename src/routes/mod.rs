@@ -5,6 +5,7 @@ pub mod assets;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod checkout;
+pub mod credit_notes;
 pub mod demo;
 pub mod health;
 pub mod invoices;

@@ -7,7 +7,7 @@
 //! buyer names, addresses and line descriptions are user input.
 
 use invoice_edge_core::date::{parse_rfc3339_millis, rfc3339_millis};
-use invoice_edge_core::document::model::{is_uuid, Document, Status};
+use invoice_edge_core::document::model::{is_uuid, Document, Kind, Status};
 use invoice_edge_core::document::verify::{verify, VerifyCode};
 use invoice_edge_core::keys::Jwks;
 use invoice_edge_core::names;
@@ -83,11 +83,55 @@ pub async fn get(req: Request, env: &Env, id: &str) -> Result<Response> {
         .flatten()
         .map(|merchant| merchant.utc_offset)
         .unwrap_or_default();
+    let credit_notes = match document.invoice.kind {
+        Kind::Invoice => credit_notes(env, &document).await,
+        Kind::CreditNote => Vec::new(),
+    };
     html_response(
         200,
         Page::Invoice,
-        &invoice_view(&document, &base, &jwks, offset),
+        &invoice_view(&document, &base, &jwks, offset, credit_notes),
     )
+}
+
+/// An invoice's credit notes, listed from its series' object (docs/ARCHITECTURE.md, "Credit
+/// notes"). A failed call shows no list rather than no page: the page's subject is the invoice.
+/// The list is read as plain JSON, not as typed documents: the worker has no other use for a
+/// `Document` deserializer, and the page shows only a few fields (docs/PERFORMANCE.md, size).
+async fn credit_notes(env: &Env, document: &Document) -> Vec<Record> {
+    let invoice = &document.invoice;
+    let list =
+        crate::series::client::credit_notes(env, &invoice.merchant, &invoice.series, &invoice.id)
+            .await
+            .and_then(|text| {
+                invoice_edge_core::json_reader::parse_json(text.as_bytes())
+                    .map_err(|e| worker::Error::RustError(e.detail))
+            });
+    match list {
+        Ok(serde_json::Value::Array(notes)) => notes.iter().map(credit_note_row).collect(),
+        Ok(_) => Vec::new(),
+        Err(error) => {
+            worker::console_error!("/v/{}: no credit-note list: {error}", invoice.id);
+            Vec::new()
+        }
+    }
+}
+
+/// One row of an invoice's credit-note list, from a credit note's current document.
+fn credit_note_row(note: &serde_json::Value) -> Record {
+    let text = |pointer: &str| {
+        note.pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    Record::new()
+        .with("id", text("/invoice/id"))
+        .with("number", text("/invoice/number"))
+        .with("issued_at", text("/invoice/issued_at"))
+        .with("reason_code", text("/invoice/reason_code"))
+        .with("gross", text("/invoice/totals/gross"))
+        .with("status_final", text("/status") == "final")
 }
 
 fn not_found(id: &str) -> Result<Response> {
@@ -119,7 +163,13 @@ fn local_time(issued_at: &str, offset: UtcOffset) -> String {
 
 /// The data of `invoice-page.html`: every value the page shows, as text, and the flags that
 /// choose its blocks. The names are the template's; the wording is the template's alone.
-fn invoice_view(document: &Document, base: &str, jwks: &Jwks, offset: UtcOffset) -> Record {
+fn invoice_view(
+    document: &Document,
+    base: &str,
+    jwks: &Jwks,
+    offset: UtcOffset,
+    credit_notes: Vec<Record>,
+) -> Record {
     let invoice = &document.invoice;
     let qr = match qr::invoice_qr_svg(base, &invoice.id) {
         Ok(svg) => TrustedSvg::from_own_renderer(svg),
@@ -205,8 +255,26 @@ fn invoice_view(document: &Document, base: &str, jwks: &Jwks, offset: UtcOffset)
         .with("paid", totals.paid.to_string())
         .with("payable", totals.payable.to_string());
 
+    // A credit note: its original (BT-25, BT-26) and its reason; the Chinese reading shows it
+    // as 红字, its total negative (docs/ARCHITECTURE.md, "Credit notes").
+    let credits = invoice.credits.as_ref().map(|credits| {
+        Record::new()
+            .with("id", credits.id.as_str())
+            .with("number", credits.number.as_str())
+            .with("issued_at", credits.issued_at.as_str())
+            .with(
+                "reason_code",
+                invoice.reason_code.clone().unwrap_or_default(),
+            )
+            .with("reason", invoice.reason.clone())
+            .with("red_gross", format!("-{}", invoice.totals.gross))
+    });
+
     Record::new()
         .with("id", invoice.id.as_str())
+        .with("credit_note", invoice.kind == Kind::CreditNote)
+        .with("credits", credits)
+        .with("credit_notes", credit_notes)
         // The edge's number, from issuance: the same before and after the origin archives it.
         .with("number", invoice.number.as_str())
         .with("status_final", document.status == Status::Final)
@@ -320,8 +388,69 @@ mod tests {
                 BASE,
                 jwks,
                 UtcOffset::parse("+08:00").unwrap(),
+                Vec::new(),
             ))
             .unwrap()
+    }
+
+    #[test]
+    fn a_credit_note_shows_its_invoice_in_red_and_an_invoice_lists_its_credit_notes() {
+        let original = document(request(), None);
+        let prepared = invoice_edge_core::credit::prepare_credit(
+            &original,
+            &json!({"order_id": "R-1", "reason_code": "02", "reason": "<returned>",
+                    "lines": [{"line": 0, "quantity": "1"}]}),
+            &serde_json::from_value(json!({
+                "id": "shop-1", "seller": {"name": "S", "country": "DE", "tax_id": "136695976"},
+                "tax_profile": [{"category": "S", "rate": "19"}], "series": [{"name": "SHOP"}],
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+        let key = key();
+        let context = IssueContext {
+            id: "01900000-0000-7000-8000-000000000002".into(),
+            issued_at_ms: 1_795_599_000_001,
+            edge_node: "test".into(),
+            key: &key,
+            channel: Channel::ApiKey,
+            position: ChainPosition {
+                seq: 43,
+                prev_hash: GENESIS_PREV_HASH.into(),
+            },
+        };
+        let (signed, _) = invoice_edge_core::document::issue::finish(
+            prepared.computed,
+            &prepared.issuer,
+            &context,
+        );
+        let note = Document::new(signed, None, None);
+        let html = page(&note, &published());
+        assert!(html.contains("<title>Credit note SHOP-"), "{html}");
+        assert!(html.contains("红字发票"));
+        assert!(html.contains(&format!(
+            "<a href=\"/v/{}\">{}</a>",
+            original.invoice.id, original.invoice.number
+        )));
+        assert!(html.contains("02 &lt;returned&gt;"));
+        // 49.90 at 19 % = 59.38, shown negative in the Chinese reading.
+        assert!(html.contains("<dd lang=\"zh-CN\" class=\"red\">EUR -59.38</dd>"));
+        let listed = Page::Invoice
+            .render(&invoice_view(
+                &original,
+                BASE,
+                &published(),
+                UtcOffset::default(),
+                vec![credit_note_row(&serde_json::to_value(&note).unwrap())],
+            ))
+            .unwrap();
+        assert!(listed.contains("<caption>Credit notes · 红字发票</caption>"));
+        assert!(listed.contains(&format!(
+            "<a href=\"/v/{}\">{}</a>",
+            note.invoice.id, note.invoice.number
+        )));
+        assert!(listed.contains("<td class=\"num\">EUR -59.38</td>"));
+        assert!(!html.contains("id=\"credit-notes\""));
     }
 
     #[test]

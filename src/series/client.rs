@@ -122,6 +122,18 @@ pub async fn hooks(
     post(&stub, "/hooks", None).await?.text().await
 }
 
+/// The current documents of an invoice's credit notes, as a JSON array's text, from the
+/// series' object (docs/ARCHITECTURE.md, "Credit notes"). The id must already be valid. An
+/// `Err` means the object could not be asked.
+pub async fn credit_notes(env: &Env, merchant: &str, series: &str, id: &str) -> Result<String> {
+    // No location hint: the invoice's object exists already, and a hint applies only at creation.
+    let stub = stub(env, merchant, series, None)?;
+    post(&stub, "/credits", Some(id.to_string()))
+        .await?
+        .text()
+        .await
+}
+
 /// `resume` or `sync`: both reset the back-off and the breaker and deliver now.
 pub async fn control(
     env: &Env,

@@ -3,13 +3,17 @@
 //! (another request for the order, a stopped series, an offline limit), or numbers, chains,
 //! signs and stores the document with the order index and the new head.
 
+use invoice_edge_core::credit::{check_cap, not_creditable, settle};
 use invoice_edge_core::document::issue::{finish, IssueContext, Issuer};
-use invoice_edge_core::document::model::{uuid_v7, Document, Rejection, SignedInvoice};
+use invoice_edge_core::document::model::{
+    uuid_v7, Document, Kind, Rejection, SignedInvoice, Status,
+};
 use invoice_edge_core::document::sign::Channel;
 use invoice_edge_core::invoice::ComputedInvoice;
 use invoice_edge_core::numbering::NumberFormat;
 use invoice_edge_core::offline::{admit, exposure, Candidate, Limits};
 use invoice_edge_core::series::{next_position, ChainPosition, SeriesHead};
+use invoice_edge_core::tax::TaxBreakdown;
 use invoice_edge_core::webhook::{DocumentData, Event, EventType};
 use invoice_edge_core::{Code, Problem};
 use serde::{Deserialize, Serialize};
@@ -94,11 +98,54 @@ pub async fn issue(
     let storage = state.storage();
     store::mark_inv_written(&storage.sql(), &call.inv_written)?;
     let answer = decide(&storage, env, call, now)?;
-    if matches!(answer, IssueAnswer::Issued { .. }) {
+    if let IssueAnswer::Issued { .. } = &answer {
         // Storage only: the alarm delivers it and writes any KV record the worker could not.
         super::outbox::ensure_alarm(state, alarm_set).await?;
     }
     Response::from_json(&answer)
+}
+
+/// A credit note's check against its original, inside the issuing step (docs/ARCHITECTURE.md,
+/// "Credit notes"): the original must be an invoice of this series that the origin has not
+/// refused, and with the new note its credit notes together must stay within it, per group and
+/// in total. `Ok(Ok((credited, notes)))` is the new balance to store with the note; `Ok(Err)`
+/// the refusal. Synchronous storage reads only, so concurrent credit notes are serialized by
+/// the object's input gate and cannot together exceed the invoice.
+/// The last credit note of a group takes what is left of its tax (`credit::settle`), so it is
+/// settled here, against the balance, before the cap is checked.
+#[allow(clippy::type_complexity)]
+fn credit_step(
+    sql: &worker::SqlStorage,
+    computed: &mut ComputedInvoice,
+    id: &str,
+) -> Result<std::result::Result<(String, Vec<u64>), Problem>> {
+    let Some(row) = store::by_id(sql, id)? else {
+        return Ok(Err(Problem::single(
+            Code::NotFound,
+            format!("no invoice {id} in this series"),
+        )));
+    };
+    let original = document_of(&row)?;
+    if original.status == Status::Rejected || original.invoice.kind != Kind::Invoice {
+        return Ok(Err(Problem::from_errors(vec![not_creditable(format!(
+            "{} is a credit note or was rejected; it cannot be credited",
+            original.invoice.number
+        ))])));
+    }
+    let (credited, notes): (Vec<TaxBreakdown>, Vec<u64>) = match store::credit_balance(sql, id)? {
+        Some((credited, notes)) => (
+            serde_json::from_str(&credited)?,
+            serde_json::from_str(&notes)?,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    settle(&original.invoice, &credited, computed);
+    Ok(
+        match check_cap(&original.invoice, &credited, &computed.tax_breakdown) {
+            Ok(balance) => Ok((serde_json::to_string(&balance)?, notes)),
+            Err(errors) => Err(Problem::from_errors(errors)),
+        },
+    )
 }
 
 fn refused(
@@ -115,7 +162,12 @@ fn refused(
 }
 
 /// The critical step: synchronous from the order lookup to the committed write.
-fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Result<IssueAnswer> {
+fn decide(
+    storage: &worker::Storage,
+    env: &Env,
+    mut call: IssueCall,
+    now: i64,
+) -> Result<IssueAnswer> {
     let sql = storage.sql();
     let config = EdgeConfig::from_env(env);
     let mut state = store::load_state(&sql, config.breaker)?;
@@ -136,7 +188,27 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
             exposure: current_exposure,
         });
     }
-    if call.issuer.series.retired {
+    let credited_id = call
+        .computed
+        .credit
+        .as_ref()
+        .map(|of| of.credits.id.clone());
+    let credit = match credited_id {
+        Some(id) => match credit_step(&sql, &mut call.computed, &id)? {
+            Ok(balance) => Some((id, balance)),
+            Err(problem) => {
+                return Ok(IssueAnswer::Refused {
+                    problem,
+                    retry_after_s: None,
+                    exposure: current_exposure,
+                })
+            }
+        },
+        None => None,
+    };
+    // A retired series issues no invoice, but its invoices stay refundable: a credit note is
+    // numbered in its original's series (docs/ARCHITECTURE.md, "Credit notes").
+    if call.issuer.series.retired && credit.is_none() {
         return Ok(IssueAnswer::Refused {
             problem: Problem::from_errors(vec![invoice_edge_core::merchant::retired(
                 &call.issuer.series,
@@ -160,7 +232,9 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
     let candidate = Candidate {
         currency: &call.computed.currency,
         gross,
-        counts_toward_amount: true,
+        // docs/ARCHITECTURE.md, "Offline limits": credit notes count toward the hours and the
+        // count, not the amount.
+        counts_toward_amount: credit.is_none(),
     };
     if let Err(refusal) = admit(now, &state.outstanding(oldest), &limits, &candidate) {
         return Ok(refused(
@@ -220,7 +294,11 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
     // "Webhooks").
     let event = Event::document(
         &super::client::object_name(&issuer.merchant, &issuer.series.name),
-        EventType::InvoiceIssued,
+        if credit.is_some() {
+            EventType::CreditNoteIssued
+        } else {
+            EventType::InvoiceIssued
+        },
         &DocumentData::of(&signed.invoice, "pending_sync"),
         issued_at_ms,
     );
@@ -231,7 +309,9 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
         issued_at_ms,
     });
     state.outstanding_count += 1;
-    state.add_gross(&currency, gross);
+    if credit.is_none() {
+        state.add_gross(&currency, gross);
+    }
     state.limits = Some(limits.clone());
     let after = exposure(
         now,
@@ -249,14 +329,25 @@ fn decide(storage: &worker::Storage, env: &Env, call: IssueCall, now: i64) -> Re
         issued_at_ms,
         currency,
         gross: gross.to_string(),
-        kind: "invoice".into(),
+        kind: if credit.is_some() {
+            "credit_note"
+        } else {
+            "invoice"
+        }
+        .into(),
         signed: signed_json.clone(),
     };
     let write_sql = sql.clone();
+    let seq = position.seq;
     store::transaction_sync(storage, move || {
         store::insert(&write_sql, &row)?;
         store::save_state(&write_sql, &state)?;
         super::hooks::enqueue(&write_sql, &event)?;
+        if let Some((invoice_id, (credited, mut notes))) = credit {
+            notes.push(seq);
+            let notes = serde_json::to_string(&notes)?;
+            store::set_credit_balance(&write_sql, &invoice_id, &credited, &notes)?;
+        }
         Ok(())
     })?;
     Ok(IssueAnswer::Issued {

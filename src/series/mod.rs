@@ -10,7 +10,8 @@
 //! - [`state`]: the head, the delivery state and the counters kept beside the documents;
 //! - [`store`]: the object's SQLite tables;
 //! - `/lookup`: the current document of an order, read from the order index
-//!   (`GET /v1/invoices?order_id=`).
+//!   (`GET /v1/invoices?order_id=`);
+//! - `/credits`: an invoice's credit notes (`GET /v1/invoices/{id}/credit-notes`, `/v/{id}`).
 //!
 //! The worker reaches it through [`client`].
 
@@ -98,6 +99,11 @@ impl DurableObject for SeriesLedger {
                 let order_id = req.text().await?;
                 self.lookup(&order_id)
             }
+            "/credits" => {
+                // The body is the invoice's id, already checked by the worker.
+                let id = req.text().await?;
+                self.credit_notes(&id)
+            }
             "/resume" => {
                 self.control(|state| {
                     state.stopped = None;
@@ -163,6 +169,18 @@ impl SeriesLedger {
             Some(row) => Response::ok(serde_json::to_string(&issue::document_of(&row)?)?),
             None => Ok(Response::empty()?.with_status(LOOKUP_NONE)),
         }
+    }
+
+    /// The current documents of an invoice's credit notes, as a JSON array in `seq` order
+    /// (`GET /v1/invoices/{id}/credit-notes`, and the list on `/v/{id}`): read from this
+    /// object's own balances, so a credit note issued a moment ago is listed at once.
+    fn credit_notes(&self, invoice_id: &str) -> Result<Response> {
+        let sql = self.state.storage().sql();
+        let mut documents = Vec::new();
+        for row in store::credit_notes_of(&sql, invoice_id)? {
+            documents.push(serde_json::to_string(&issue::document_of(&row)?)?);
+        }
+        Response::ok(format!("[{}]", documents.join(",")))
     }
 
     fn report(&self) -> Result<SeriesReport> {

@@ -15,7 +15,6 @@ use invoice_edge_core::document::verify::check_receipt;
 use invoice_edge_core::ledger::{Delivered, DELIVERY_BATCH_BYTES, DELIVERY_BATCH_DOCUMENTS};
 use invoice_edge_core::offline::{exposure, next_level_change_at, Level, Limits};
 use invoice_edge_core::webhook::{Event, EventType, LevelData};
-use serde_json::json;
 use worker::{Env, Result, State};
 
 use super::state::{Regressed, Stop};
@@ -69,16 +68,14 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
     let Some(pinned) = series.pinned.clone() else {
         return Ok(());
     };
-    let kv = env.kv(crate::store::INVOICES)?;
+    let kv = crate::store::invoices(env)?;
     let name = format!("{}/{}", pinned.merchant, pinned.series);
 
     if !series.indexed {
         // The cron's safety net finds the series by this index (written once). A KV failure
         // here must not hold up delivery: the next run tries again.
-        let indexed = match kv.put(&format!("series:{name}"), "") {
-            Ok(put) => put.execute().await.is_ok(),
-            Err(_) => false,
-        } && write_level(&kv, &name, Level::Ok).await.is_ok();
+        let indexed = kv.put(&format!("series:{name}"), "").await.is_ok()
+            && write_level(&kv, &name, Level::Ok).await.is_ok();
         if indexed {
             series = store::load_state(&sql, config.breaker)?;
             series.indexed = true;
@@ -155,12 +152,10 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
 
 /// `level:{merchant}/{series}`, with the level in its metadata so `/v1/health` counts levels
 /// from one list.
-async fn write_level(kv: &worker::kv::KvStore, name: &str, level: Level) -> Result<()> {
-    kv.put(&format!("level:{name}"), level.as_str())?
-        .metadata(json!({ "level": level.as_str() }))?
-        .execute()
-        .await?;
-    Ok(())
+async fn write_level(kv: &crate::kv::Kv, name: &str, level: Level) -> Result<()> {
+    let metadata = format!(r#"{{"level":"{}"}}"#, level.as_str());
+    kv.put_with_metadata(&format!("level:{name}"), level.as_str(), &metadata)
+        .await
 }
 
 /// Writes `inv:`, `final:` and `rejected:` for the documents whose records the object has not
@@ -168,7 +163,7 @@ async fn write_level(kv: &worker::kv::KvStore, name: &str, level: Level) -> Resu
 /// write a second to a key, so the same bytes are written again only when they are missing.
 async fn write_kv_records(
     sql: &worker::SqlStorage,
-    kv: &worker::kv::KvStore,
+    kv: &crate::kv::Kv,
     merchant: &str,
     now: i64,
 ) -> Result<()> {
@@ -180,12 +175,8 @@ async fn write_kv_records(
         // writes it only from a second after, even for a row picked for its receipt.
         if !inv && row.issued_at_ms <= now.saturating_sub(1_000) {
             let key = format!("inv:{}", row.id);
-            let present = kv.get(&key).text().await.ok().flatten().is_some();
-            inv = present
-                || match kv.put(&key, row.signed.as_str()) {
-                    Ok(put) => put.execute().await.is_ok(),
-                    Err(_) => false,
-                };
+            let present = kv.text(&key).await.ok().flatten().is_some();
+            inv = present || kv.put(&key, row.signed.as_str()).await.is_ok();
         }
         let mut outcome = row.kv_outcome != 0;
         if !outcome {

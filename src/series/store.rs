@@ -46,7 +46,63 @@ pub fn create_tables(sql: &SqlStorage) -> Result<()> {
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         None,
     )?;
+    // Per invoice of the series that has credit notes: what they credited together (their
+    // summed tax breakdowns) and their `seq`s, kept for ever (docs/ARCHITECTURE.md, "Credit
+    // notes"), so the cap holds even once documents' bodies are dropped.
+    sql.exec(
+        "CREATE TABLE IF NOT EXISTS credit_balances (
+            invoice_id TEXT PRIMARY KEY,
+            credited   TEXT NOT NULL,   -- JSON [TaxBreakdown]: the credit notes' groups summed
+            notes      TEXT NOT NULL    -- JSON [seq]: the credit notes, in issue order
+        )",
+        None,
+    )?;
     Ok(())
+}
+
+/// An invoice's credit balance: `(credited, notes)` as stored, or `None` before its first
+/// credit note.
+pub fn credit_balance(sql: &SqlStorage, invoice_id: &str) -> Result<Option<(String, String)>> {
+    let rows = rows(sql.exec(
+        "SELECT credited, notes FROM credit_balances WHERE invoice_id = ?",
+        vec![invoice_id.into()],
+    )?)?;
+    rows.first()
+        .map(|row| Ok((row.text(0)?, row.text(1)?)))
+        .transpose()
+}
+
+pub fn set_credit_balance(
+    sql: &SqlStorage,
+    invoice_id: &str,
+    credited: &str,
+    notes: &str,
+) -> Result<()> {
+    sql.exec(
+        "INSERT INTO credit_balances (invoice_id, credited, notes) VALUES (?, ?, ?) \
+         ON CONFLICT (invoice_id) DO UPDATE SET credited = excluded.credited, notes = excluded.notes",
+        vec![invoice_id.into(), credited.into(), notes.into()],
+    )?;
+    Ok(())
+}
+
+/// The credit notes of an invoice, in `seq` order.
+pub fn credit_notes_of(sql: &SqlStorage, invoice_id: &str) -> Result<Vec<DocumentRow>> {
+    DocumentRow::read_all(sql.exec(
+        &format!(
+            "SELECT {COLUMNS} FROM documents WHERE seq IN (SELECT value FROM json_each(\
+             (SELECT notes FROM credit_balances WHERE invoice_id = ?))) ORDER BY seq"
+        ),
+        vec![invoice_id.into()],
+    )?)
+}
+
+pub fn by_id(sql: &SqlStorage, id: &str) -> Result<Option<DocumentRow>> {
+    let rows = DocumentRow::read_all(sql.exec(
+        &format!("SELECT {COLUMNS} FROM documents WHERE id = ?"),
+        vec![id.into()],
+    )?)?;
+    Ok(rows.into_iter().next())
 }
 
 pub(super) fn to_i64(value: u64) -> SqlStorageValue {

@@ -20,6 +20,10 @@
 //               with the CLI `invoice-edge verify --jwks`;
 //   series      every series' report: head_seq = final_seq = entries, nothing outstanding, not
 //               stopped, origin not regressed, level ok;
+//   credits     a refund order (one with `credits`, docs/ARCHITECTURE.md "Credit notes") was
+//               answered with a credit note of that invoice, in its series; an invoice's credit
+//               notes together never credit more than its gross; invoices and credit notes
+//               share one gapless series (the checks above count both);
 //   monitor     what the drill saw of the reports during the run (a head or final seq that went
 //               back, a stopped series).
 import { execFileSync } from 'node:child_process';
@@ -111,6 +115,23 @@ export async function check({ orders, ledgerDb, trustFile, edge, originUrl, seri
       if (!a.status || a.status === 201 || a.status >= 500 || a.status === 429) continue;
       fail(a.code === 'ORDER_ALREADY_INVOICED' ? 'order_already_invoiced' : 'wrong_answer', `${key}: ${a.status} ${a.code} (attempt at ${a.t} ms${a.dup ? ', second client' : ''})`);
     }
+  }
+
+  // Credit notes: of the invoice asked for, in its series, and within it together.
+  const answeredById = new Map([...answered.values()].map((a) => [a.id, a]));
+  const creditedUnits = new Map(); // invoice id -> units credited
+  const units = (money) => Number(String(money ?? '0').replace('.', ''));
+  for (const [key, order] of orders) {
+    const a = answered.get(key);
+    if (!order.credits || !a) continue;
+    const invoice = answeredById.get(order.credits);
+    if (a.kind !== 'credit_note' || a.credits !== order.credits) fail('credits', `${key}: answered ${a.kind} crediting ${a.credits}, asked a credit note of ${order.credits}`);
+    if (invoice && invoice.series !== a.series) fail('credits', `${key}: credit note in series ${a.series}, its invoice in ${invoice.series}`);
+    creditedUnits.set(order.credits, (creditedUnits.get(order.credits) ?? 0) + units(a.gross));
+  }
+  for (const [id, credited] of creditedUnits) {
+    const invoice = answeredById.get(id);
+    if (invoice && credited > units(invoice.gross)) fail('credits', `invoice ${id}: credit notes credit ${credited} of its ${units(invoice.gross)} minor units`);
   }
 
   // The edge's answers, per series: seq 1..n, each once, distinct numbers.

@@ -267,7 +267,12 @@ export async function runDrill(options = {}) {
         const headers = { 'content-type': 'application/json' };
         let url = `${edgeUrl}/v1/invoices`;
         let body;
-        if (entry.via === 'token') {
+        if (entry.via === 'credit') {
+          // A refund: a credit note of one tea against an invoice the drill was given.
+          url += `/${entry.credits}/credit-notes`;
+          headers.authorization = `Bearer ${apiKeys[entry.m]}`;
+          body = { order_id: entry.order_id, reason_code: '02', lines: [{ line: 0, quantity: '1' }] };
+        } else if (entry.via === 'token') {
           url += `?merchant=${entry.merchant}`;
           headers['checkout-token'] = entry.token;
           headers.origin = 'https://shop.example';
@@ -294,7 +299,7 @@ export async function runDrill(options = {}) {
         });
         if (response.status === 201) {
           const inv = json.invoice ?? {};
-          Object.assign(record, { id: inv.id, merchant: inv.merchant, series: inv.series, order_id: inv.order_id, seq: inv.seq, number: inv.number, prev_hash: inv.prev_hash, issued_at: inv.issued_at });
+          Object.assign(record, { id: inv.id, merchant: inv.merchant, series: inv.series, order_id: inv.order_id, seq: inv.seq, number: inv.number, prev_hash: inv.prev_hash, issued_at: inv.issued_at, kind: inv.kind, credits: inv.credits?.id, gross: inv.totals?.gross });
         }
       } catch (error) {
         record.error = error.name === 'TimeoutError' ? 'timeout' : 'network';
@@ -314,7 +319,8 @@ export async function runDrill(options = {}) {
       for (let n = 0; n < 80 && Date.now() < end; n += 1) {
         const r = await attempt(entry, dup);
         if (r.status === 201) return;
-        const retry = r.error || r.status >= 500 || r.status === 429;
+        // A credit note's invoice may not have reached KV yet: 404 with Retry-After.
+        const retry = r.error || r.status >= 500 || r.status === 429 || (r.status === 404 && r.retryAfter);
         if (!retry) return;
         await sleep(r.retryAfter ? Math.min(r.retryAfter * 1000, 30_000) : 300 + Math.floor(random() * 700));
       }
@@ -414,6 +420,15 @@ export async function runDrill(options = {}) {
           const runs = [client(entry, false)];
           if (random() < 0.1) runs.push(sleep(Math.floor(random() * 200)).then(() => client(entry, true)));
           await Promise.all(runs);
+          // Every 10th API-key order is refunded in part at once: a credit note in the same
+          // series, numbered among the invoices, under the same faults (docs/ARCHITECTURE.md,
+          // "Credit notes"). The checker counts it as an order of its own.
+          const invoiceId = entry.attempts.find((a) => a.status === 201)?.id;
+          if (invoiceId && entry.via === 'key' && index % 10 === 0) {
+            const refund = { merchant: entry.merchant, series: entry.series, order_id: `${entry.order_id}-R`, via: 'credit', credits: invoiceId, attempts: [], m: entry.m };
+            orders.set(`${refund.merchant}:${refund.order_id}`, refund);
+            await client(refund, false);
+          }
           done += 1;
         }
       }),
@@ -568,6 +583,8 @@ export async function runDrill(options = {}) {
       seed,
       profile: options.profile ?? 'short',
       n: profile.n,
+      // Refunds of every 10th API-key order: credit notes, orders of their own in the series.
+      credit_notes: [...orders.values()].filter((o) => o.via === 'credit').length,
       load_seconds: Number(loadSeconds.toFixed(1)),
       outstanding_at_recovery: outstandingAtRecovery,
       max_outstanding_seen: monitor.maxOutstanding,

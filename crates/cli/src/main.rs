@@ -65,6 +65,9 @@ enum Command {
     /// Read a request on stdin and print the signed document (status pending_sync), numbered
     /// in its series: seq 1 unless --after FILE or --seq/--prev-hash say otherwise.
     Issue(commands::issue::IssueArgs),
+    /// Sign a credit note (UBL 381) of an invoice offline, as the next document of its series:
+    /// the credit-note request on stdin ({order_id, reason_code, reason?, lines?}).
+    CreditNote(commands::issue::CreditNoteArgs),
     /// Read a document on stdin and print {valid, code, detail}; or with --chain FILE check a
     /// series' documents (JSON lines) and print {valid, merchant, series, first_seq, last_seq,
     /// documents, detail}. Exit 0 valid, 1 invalid.
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
             ttl,
         } => commands::token::run(&merchant, &order, series.as_deref(), &ttl),
         Command::Issue(args) => commands::issue::run(&args),
+        Command::CreditNote(args) => commands::issue::run_credit(&args),
         Command::Verify {
             jwks,
             chain: Some(chain),

@@ -1133,3 +1133,77 @@ fn merchant_create_refuses_a_plain_http_webhook_and_an_unknown_event() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown event"));
 }
+
+#[test]
+fn credit_note_signs_a_refund_offline_as_the_next_document_of_the_invoice_series() {
+    let dir = scratch("credit-note");
+    let edge = write(&dir, "edge.jwk", &run(&["keygen"], ""));
+    let jwks = write(&dir, "jwks.json", &run(&["jwks", "--key", &edge], ""));
+    let shop = merchant(&dir, "shop.json", "shop", &[]);
+    let invoice = write(&dir, "1.json", &issue(&edge, &shop, "A-1", &[]));
+    let credit = |file: &str, flags: &[&str], body: &str| {
+        let mut args = vec![
+            "credit-note",
+            "--key",
+            &edge,
+            "--merchant",
+            &shop,
+            "--original",
+            &invoice,
+        ];
+        args.extend_from_slice(flags);
+        let out = run(&args, body);
+        let path = dir.join(file);
+        std::fs::write(&path, &out.stdout).unwrap();
+        (out.status.code(), path.to_string_lossy().into_owned(), out)
+    };
+    // One of the invoice's pieces, then the rest: the second follows the first.
+    let (code, first, out) = credit(
+        "2.json",
+        &[],
+        r#"{"order_id": "R-1", "reason_code": "02", "lines": [{"line": 0, "quantity": "1"}]}"#,
+    );
+    assert_eq!(code, Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let note = json(std::fs::read_to_string(&first).unwrap().as_bytes());
+    assert_eq!(note["invoice"]["kind"], "credit_note");
+    assert_eq!(note["invoice"]["seq"], 2);
+    assert_eq!(
+        note["invoice"]["credits"]["number"],
+        json(std::fs::read_to_string(&invoice).unwrap().as_bytes())["invoice"]["number"]
+    );
+    // The whole invoice, after the first credit note: over the cap, exit 1 with problem+json.
+    let (code, _, out) = credit(
+        "over.json",
+        &["--after", &first, "--credited", &first],
+        r#"{"order_id": "R-2", "reason_code": "01"}"#,
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(json(&out.stderr)["code"], "CREDIT_EXCEEDS_INVOICE");
+    // A credit note of a credit note.
+    let out = run(
+        &[
+            "credit-note",
+            "--key",
+            &edge,
+            "--merchant",
+            &shop,
+            "--original",
+            &first,
+        ],
+        r#"{"order_id": "R-3", "reason_code": "01"}"#,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out.stderr)["code"], "NOT_CREDITABLE");
+    // The chain of invoice and credit note verifies.
+    let read = |path: &str| std::fs::read_to_string(path).unwrap();
+    let (code, summary) = verify_chain(&dir, &jwks, &json_lines(&[&read(&invoice), &read(&first)]));
+    assert_eq!(code, Some(0), "{summary}");
+    assert_eq!(summary["last_seq"], 2);
+    // Its UBL is a CreditNote.
+    let out = run(&["ubl"], &read(&first));
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        xml.contains("<cbc:CreditNoteTypeCode>381</cbc:CreditNoteTypeCode>"),
+        "{xml}"
+    );
+}

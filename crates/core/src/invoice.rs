@@ -26,6 +26,10 @@ pub enum Payment {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComputedInvoice {
     pub buyer: Option<Buyer>,
+    /// What a credit note credits, and why (docs/ARCHITECTURE.md, "Credit notes"); `None` for
+    /// an invoice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit: Option<crate::credit::CreditOf>,
     pub currency: String,
     pub delivery: Option<Delivery>,
     pub lines: Vec<InvoiceLine>,
@@ -98,7 +102,7 @@ pub fn compute_invoice(
 
     let mut errors = Vec::new();
     if totals.gross.is_negative() {
-        errors.push(FieldError::new("/lines", Code::NegativeTotal, format!("the total is {}; an invoice cannot be negative (credit notes are not supported yet)", totals.gross)));
+        errors.push(FieldError::new("/lines", Code::NegativeTotal, format!("the total is {}; an invoice cannot be negative (a refund is a credit note against the invoice)", totals.gross)));
     }
     if payment == Payment::FullyPaid {
         totals.paid = totals.gross;
@@ -131,6 +135,7 @@ pub fn compute_invoice(
 
     Ok(ComputedInvoice {
         buyer,
+        credit: None,
         currency: request.currency.code().to_string(),
         delivery: request.delivery.clone(),
         lines: computation.lines,

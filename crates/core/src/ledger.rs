@@ -93,11 +93,14 @@ fn normalize_codes(problem: &mut serde_json::Value) {
 
 /// Only these refusals are permanent; everything else, including `UNKNOWN_KID`,
 /// `SEQUENCE_GAP` and `UNSUPPORTED_FORMAT`, is retried (docs/ARCHITECTURE.md, "Delivery to the origin").
-/// `CREDIT_EXCEEDS_INVOICE` joins them with credit notes.
+/// `CREDIT_EXCEEDS_INVOICE`: a credit note over its invoice at the origin ("Credit notes").
 pub fn is_permanent(code: Code) -> bool {
     matches!(
         code,
-        Code::SignatureInvalid | Code::SequenceConflict | Code::OrderConflict
+        Code::SignatureInvalid
+            | Code::SequenceConflict
+            | Code::OrderConflict
+            | Code::CreditExceedsInvoice
     )
 }
 
@@ -233,7 +236,12 @@ mod tests {
             .collect();
         assert_eq!(
             permanent,
-            ["SIGNATURE_INVALID", "SEQUENCE_CONFLICT", "ORDER_CONFLICT"]
+            [
+                "SIGNATURE_INVALID",
+                "SEQUENCE_CONFLICT",
+                "ORDER_CONFLICT",
+                "CREDIT_EXCEEDS_INVOICE"
+            ]
         );
     }
 

@@ -9,6 +9,7 @@ pub mod base64url;
 pub mod breaker;
 pub mod canonical;
 pub mod country;
+pub mod credit;
 pub mod currency;
 pub mod date;
 pub mod decimal_text;

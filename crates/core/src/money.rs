@@ -91,6 +91,14 @@ impl Money {
         Money::from_units(units, digits)
     }
 
+    /// Zero with the same minor digits.
+    pub fn zero_like(self) -> Money {
+        Money {
+            units: 0,
+            minor_digits: self.minor_digits,
+        }
+    }
+
     pub fn units(self) -> i128 {
         i128::from(self.units)
     }

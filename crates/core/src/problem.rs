@@ -151,7 +151,7 @@ catalogue! {
     NegativePrice = "NEGATIVE_PRICE", 422, "Negative price";
     /// An amount that must not be negative is (e.g. `paid_amount`).
     NegativeAmount = "NEGATIVE_AMOUNT", 422, "Negative amount";
-    /// The invoice total is below zero; credit notes are not supported yet.
+    /// The invoice total is below zero; a refund is a credit note against the invoice.
     NegativeTotal = "NEGATIVE_TOTAL", 422, "Negative total";
     /// `paid_amount` is more than the invoice total.
     PaidExceedsTotal = "PAID_EXCEEDS_TOTAL", 422, "Paid amount exceeds total";
@@ -237,6 +237,13 @@ catalogue! {
     /// The origin asked for a `seq` it had already acknowledged: it lost receipts it gave.
     /// Delivery stops and an operator must restore the origin.
     OriginRegressed = "ORIGIN_REGRESSED", 503, "Origin lost acknowledged receipts";
+
+    // Credit notes (docs/ARCHITECTURE.md, "Credit notes").
+    /// The credit notes of an invoice would together credit more than it, in a (category,
+    /// rate) group or in total (or a line more than its quantity). At the origin, permanent.
+    CreditExceedsInvoice = "CREDIT_EXCEEDS_INVOICE", 422, "Credit exceeds the invoice";
+    /// A credit note of a credit note, or of a rejected invoice.
+    NotCreditable = "NOT_CREDITABLE", 422, "Document cannot be credited";
 
     // UBL export.
     /// Only final invoices are exported: a pending or rejected one has no official number yet,

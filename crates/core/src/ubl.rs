@@ -15,7 +15,7 @@ use std::fmt::{self, Write as _};
 use rust_decimal::Decimal;
 
 use crate::currency::Currency;
-use crate::document::model::{Document, Final, Status};
+use crate::document::model::{Document, Final, Kind, Status};
 use crate::document::sign::invoice_hash;
 use crate::escape::{escape_into, Context};
 use crate::merchant::Seller;
@@ -143,9 +143,17 @@ pub fn to_ubl(document: &Document) -> Result<String, UblError> {
     let code = currency.code();
     let digits = currency.minor_digits();
 
+    // A credit note is a UBL CreditNote (type 381) of the same shape, which refers to its
+    // invoice (docs/UBL.md; EN 16931 BT-3, BG-3).
+    let (root, kind) = match invoice.kind {
+        Kind::Invoice => ("Invoice", &UBL_INVOICE),
+        Kind::CreditNote => ("CreditNote", &UBL_CREDIT_NOTE),
+    };
     let mut xml = Xml::default();
     xml.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    xml.raw("<Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\"");
+    xml.raw(&format!(
+        "<{root} xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:{root}-2\""
+    ));
     xml.raw(
         " xmlns:cac=\"urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2\"",
     );
@@ -160,7 +168,12 @@ pub fn to_ubl(document: &Document) -> Result<String, UblError> {
         "cbc:IssueDate",
         invoice.issued_at.get(..10).unwrap_or_default(),
     );
-    xml.leaf("cbc:InvoiceTypeCode", INVOICE_TYPE_CODE);
+    xml.leaf(kind.type_code.0, kind.type_code.1);
+    if let Some(reason_code) = &invoice.reason_code {
+        // BT-22: why the invoice is credited, code and words.
+        let reason = invoice.reason.as_deref().unwrap_or_default();
+        xml.leaf("cbc:Note", format!("{reason_code} {reason}").trim_end());
+    }
     xml.leaf("cbc:DocumentCurrencyCode", code);
 
     // BT-14, the seller's order reference. UBL's OrderReference needs an ID (BT-13, the buyer's
@@ -169,6 +182,18 @@ pub fn to_ubl(document: &Document) -> Result<String, UblError> {
     xml.leaf("cbc:ID", "NA");
     xml.leaf("cbc:SalesOrderID", &invoice.order_id);
     xml.close("cac:OrderReference");
+    // BG-3: the credited invoice, BT-25 its number and BT-26 its issue date.
+    if let Some(credits) = &invoice.credits {
+        xml.open("cac:BillingReference");
+        xml.open("cac:InvoiceDocumentReference");
+        xml.leaf("cbc:ID", &credits.number);
+        xml.leaf(
+            "cbc:IssueDate",
+            credits.issued_at.get(..10).unwrap_or_default(),
+        );
+        xml.close("cac:InvoiceDocumentReference");
+        xml.close("cac:BillingReference");
+    }
 
     trace_references(&mut xml, document, final_);
 
@@ -232,6 +257,7 @@ pub fn to_ubl(document: &Document) -> Result<String, UblError> {
     for (index, line) in invoice.lines.iter().enumerate() {
         invoice_line(
             &mut xml,
+            kind,
             index + 1,
             line,
             invoice.prices_include_tax,
@@ -241,7 +267,7 @@ pub fn to_ubl(document: &Document) -> Result<String, UblError> {
     }
 
     xml.depth = 0;
-    xml.raw("</Invoice>\n");
+    xml.raw(&format!("</{root}>\n"));
     Ok(xml.out)
 }
 
@@ -424,8 +450,29 @@ fn tax_category(
     xml.close(element);
 }
 
+/// The tags that differ between a UBL Invoice and a CreditNote.
+struct UblKind {
+    type_code: (&'static str, &'static str),
+    line: &'static str,
+    quantity: &'static str,
+}
+
+const UBL_INVOICE: UblKind = UblKind {
+    type_code: ("cbc:InvoiceTypeCode", INVOICE_TYPE_CODE),
+    line: "cac:InvoiceLine",
+    quantity: "cbc:InvoicedQuantity",
+};
+
+/// UNTDID 1001 code 381, a credit note.
+const UBL_CREDIT_NOTE: UblKind = UblKind {
+    type_code: ("cbc:CreditNoteTypeCode", "381"),
+    line: "cac:CreditNoteLine",
+    quantity: "cbc:CreditedQuantity",
+};
+
 fn invoice_line(
     xml: &mut Xml,
+    kind: &UblKind,
     number: usize,
     line: &InvoiceLine,
     prices_include_tax: bool,
@@ -433,10 +480,10 @@ fn invoice_line(
     digits: u32,
 ) {
     let price = net_price(line, prices_include_tax, digits);
-    xml.open("cac:InvoiceLine");
+    xml.open(kind.line);
     xml.leaf("cbc:ID", &number.to_string());
     xml.leaf_with_attribute(
-        "cbc:InvoicedQuantity",
+        kind.quantity,
         ("unitCode", &line.unit_code),
         &line.quantity.to_string(),
     );
@@ -465,7 +512,7 @@ fn invoice_line(
         );
     }
     xml.close("cac:Price");
-    xml.close("cac:InvoiceLine");
+    xml.close(kind.line);
 }
 
 /// BT-146 (item net price) with its optional BT-149 (base quantity).

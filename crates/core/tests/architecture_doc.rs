@@ -49,6 +49,7 @@ fn the_cited_sections_exist() {
         "Error catalogue",
         "CORS",
         "Webhooks",
+        "Credit notes",
     ]
     .into_iter()
     .filter(|section| !headings.contains(section))

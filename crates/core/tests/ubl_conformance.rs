@@ -16,7 +16,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use invoice_edge_core::document::issue::{issue, IssueContext};
+use invoice_edge_core::credit::prepare_credit;
+use invoice_edge_core::document::issue::{finish, issue, IssueContext};
 use invoice_edge_core::document::model::{Document, SignedInvoice};
 use invoice_edge_core::document::sign::{invoice_hash, Channel};
 use invoice_edge_core::keys::EdKey;
@@ -188,6 +189,59 @@ fn export(document: &Document) -> String {
         assert!(!price.amount.is_sign_negative() || price.amount.is_zero());
     }
     to_ubl(document).unwrap_or_else(|e| panic!("{}: {e}", invoice.order_id))
+}
+
+/// A credit note of `original`, final like it: the whole invoice, one line of it (part of its
+/// quantity when it has more than one), or an allowance (`04`) on one line. `None` when the
+/// picked credit is not one (a discount line alone would credit a negative amount).
+fn credit_note(
+    original: &Document,
+    merchant: &MerchantConfig,
+    random: &mut Random,
+    n: u64,
+) -> Option<(&'static str, Document)> {
+    let lines = &original.invoice.lines;
+    let index = random.below(lines.len() as u64) as usize;
+    let quantity = lines[index].quantity;
+    let (kind, body) = match random.below(3) {
+        0 => (
+            "full",
+            json!({"order_id": format!("CN-{n}"), "reason_code": "01"}),
+        ),
+        1 => {
+            let part = if quantity > rust_decimal::Decimal::ONE {
+                rust_decimal::Decimal::ONE
+            } else {
+                quantity.abs()
+            };
+            let body = json!({"order_id": format!("CN-{n}"), "reason_code": "02",
+                              "reason": "returned", "lines": [{"line": index, "quantity": part.to_string()}]});
+            ("partial", body)
+        }
+        _ => {
+            let digits =
+                Currency::from_code(&original.invoice.currency).map_or(2, Currency::minor_digits);
+            let amount = random.decimal(99, digits);
+            let body = json!({"order_id": format!("CN-{n}"), "reason_code": "04",
+                              "lines": [{"line": index, "amount": amount}]});
+            ("allowance", body)
+        }
+    };
+    let prepared = prepare_credit(original, &body, merchant).ok()?;
+    let key = EdKey::from_seed(&[7; 32]);
+    let context = IssueContext {
+        id: format!("01900000-0000-7000-8001-{n:012x}"),
+        issued_at_ms: 1_795_599_000_000 + n as i64 * 3_600_000 + 60_000,
+        edge_node: "test".into(),
+        key: &key,
+        channel: Channel::ApiKey,
+        position: ChainPosition {
+            seq: n + 1,
+            prev_hash: GENESIS_PREV_HASH.into(),
+        },
+    };
+    let (signed, _) = finish(prepared.computed, &prepared.issuer, &context);
+    Some((kind, finalize_signed(signed, n + 1)))
 }
 
 fn line(description: &str, quantity: &str, price: &str, category: &str, rate: &str) -> Value {
@@ -644,8 +698,12 @@ fn every_export_passes_the_official_en16931_rules() {
     }
     assert!(refused.contains(&"KWD".to_string()) && refused.contains(&"CLF".to_string()));
 
-    // 4. Seeded random invoices.
+    // 4. Seeded random invoices, each with a credit note (from a generator of its own, so the
+    // invoices stay the ones they were).
     let mut random = Random(SEED);
+    let mut credit_random = Random(SEED ^ 381);
+    let (mut credit_notes, mut credit_kinds, mut credit_categories) =
+        (0usize, BTreeSet::new(), BTreeSet::new());
     let mut generated_count = 0;
     let mut attempts = 0;
     while generated_count < GENERATED {
@@ -675,6 +733,18 @@ fn every_export_passes_the_official_en16931_rules() {
             &format!("generated-{generated_count:03}"),
             &export(&document),
         );
+        // A credit note of it (docs/UBL.md, "Credit notes"): full, partial or an allowance.
+        if let Some((kind, note)) = credit_note(&document, &merchant, &mut credit_random, n) {
+            write(
+                &format!("credit-{generated_count:03}-{kind}"),
+                &export(&note),
+            );
+            credit_kinds.insert(kind);
+            for group in &note.invoice.tax_breakdown {
+                credit_categories.insert(group.tax_category.as_str());
+            }
+            credit_notes += 1;
+        }
         // The request beside its XML, to reproduce a failure by hand.
         std::fs::write(
             dir.join(format!("generated-{generated_count:03}.json")),
@@ -683,6 +753,18 @@ fn every_export_passes_the_official_en16931_rules() {
         .expect("writes the request");
         generated_count += 1;
         n += 1;
+    }
+
+    assert!(credit_notes >= 200, "only {credit_notes} credit notes");
+    assert_eq!(
+        credit_kinds.into_iter().collect::<Vec<_>>(),
+        ["allowance", "full", "partial"]
+    );
+    for category in ["S", "Z", "E", "AE", "K", "G"] {
+        assert!(
+            credit_categories.contains(category),
+            "no {category} credit note"
+        );
     }
 
     // 5. One validator run over everything, with the official examples as a sanity check.

@@ -549,6 +549,14 @@ pub trait Book {
         order_id: &str,
         series: &str,
     ) -> Result<Option<String>, Self::Error>;
+    /// The documents (JSON text) of the credit notes of `invoice_id` archived in
+    /// `(merchant, series)`, not void, in `seq` order (docs/ARCHITECTURE.md, "Credit notes").
+    fn credit_notes_of(
+        &mut self,
+        merchant: &str,
+        series: &str,
+        invoice_id: &str,
+    ) -> Result<Vec<String>, Self::Error>;
     /// Appends the entry and makes it its series' head.
     fn append(&mut self, entry: &Entry) -> Result<(), Self::Error>;
 }
@@ -598,6 +606,21 @@ impl Book for SqliteBook<'_> {
         )?
         .query_row(params![merchant, order_id, series], |row| row.get(0))
         .optional()
+    }
+
+    fn credit_notes_of(
+        &mut self,
+        merchant: &str,
+        series: &str,
+        invoice_id: &str,
+    ) -> rusqlite::Result<Vec<String>> {
+        let mut statement = self.0.prepare_cached(
+            "SELECT document FROM entries WHERE merchant = ?1 AND series = ?2 \
+             AND kind = 'credit_note' AND void = 0 \
+             AND json_extract(document, '$.invoice.credits.id') = ?3 ORDER BY seq",
+        )?;
+        let rows = statement.query_map(params![merchant, series, invoice_id], |row| row.get(0))?;
+        rows.collect()
     }
 
     fn append(&mut self, e: &Entry) -> rusqlite::Result<()> {
@@ -733,6 +756,9 @@ pub fn archive_one<B: Book>(
                     document.order_id, document.merchant, document.series
                 ),
             ));
+        }
+        if let Some(problem) = crate::credit::check_credit_cap(book, document)? {
+            return rejected(problem);
         }
     }
     let duplicate_order = book

@@ -16,6 +16,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod credit;
 pub mod intake;
 pub mod ledger;
 pub mod metrics;

@@ -42,7 +42,8 @@ const MIGRATION_LOCK: i64 = 0x696e_766f_6d69_6772;
 
 /// Versioned migrations, applied in order in one transaction each; `schema_migrations` records
 /// which ran. Never edit one that shipped: add the next.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE origin_keys (
         kid           TEXT PRIMARY KEY,
         jwk           TEXT NOT NULL,
@@ -92,7 +93,15 @@ const MIGRATIONS: &[&str] = &[r#"
         BEGIN RAISE EXCEPTION 'the ledger is append-only'; END $$;
     CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON entries
         FOR EACH ROW EXECUTE FUNCTION entries_append_only();
-"#];
+"#,
+    r#"
+    -- Credit notes by the invoice they credit, for the credit cap at archiving
+    -- (docs/ARCHITECTURE.md, "Credit notes"): only credit notes are indexed.
+    CREATE INDEX entries_credit_notes ON entries
+        (merchant, series, ((document::jsonb) #>> '{invoice,credits,id}'))
+        WHERE kind = 'credit_note' AND NOT void;
+"#,
+];
 
 /// Is this `--db` a PostgreSQL connection string (`postgres://` or `postgresql://`)?
 pub fn is_postgres(db: &str) -> bool {
@@ -271,6 +280,9 @@ struct Prefetched {
     at: HashMap<(String, String, u64), Entry>,
     /// `(merchant, order_id)` → every `(series, invoice_id)` holding it, void excluded.
     orders: HashMap<(String, String), Vec<(String, String)>>,
+    /// `(merchant, series, invoice_id)` → the documents of its credit notes, void excluded, in
+    /// `seq` order: read for the batch's credit notes, then grown by what it appends.
+    credit_notes: HashMap<(String, String, String), Vec<String>>,
     appended: Vec<Entry>,
 }
 
@@ -321,7 +333,32 @@ impl Book for Prefetched {
             .map(|(s, _)| s.clone()))
     }
 
+    fn credit_notes_of(
+        &mut self,
+        merchant: &str,
+        series: &str,
+        invoice_id: &str,
+    ) -> Result<Vec<String>, Self::Error> {
+        Ok(self
+            .credit_notes
+            .get(&(
+                merchant.to_string(),
+                series.to_string(),
+                invoice_id.to_string(),
+            ))
+            .cloned()
+            .unwrap_or_default())
+    }
+
     fn append(&mut self, entry: &Entry) -> Result<(), Self::Error> {
+        if entry.kind == "credit_note" && !entry.void {
+            if let Some(credited) = crate::credit::credited_id(&entry.document) {
+                self.credit_notes
+                    .entry((entry.merchant.clone(), entry.series.clone(), credited))
+                    .or_default()
+                    .push(entry.document.clone());
+            }
+        }
         self.by_id.insert(entry.invoice_id.clone(), entry.clone());
         self.heads.insert(
             (entry.merchant.clone(), entry.series.clone()),
@@ -451,6 +488,51 @@ async fn transaction(
             .entry((row.get(0), row.get(1)))
             .or_default()
             .push((row.get(2), row.get(3)));
+    }
+
+    // The credit cap (docs/ARCHITECTURE.md, "Credit notes"): the invoices the batch's credit
+    // notes credit, and their credit notes already archived. Two more queries, only when the
+    // batch holds a credit note.
+    let mut credited: Vec<(&str, &str, String)> = documents
+        .iter()
+        .filter(|d| d.kind == "credit_note")
+        .filter_map(|d| {
+            crate::credit::credited_id(&d.document)
+                .map(|id| (d.merchant.as_str(), d.series.as_str(), id))
+        })
+        .collect();
+    credited.sort();
+    credited.dedup();
+    if !credited.is_empty() {
+        let credited_ids: Vec<&str> = credited.iter().map(|(_, _, id)| id.as_str()).collect();
+        for row in tx
+            .query(
+                &format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE invoice_id = ANY($1)"),
+                &[&credited_ids],
+            )
+            .await?
+        {
+            let entry = entry_from_row(&row);
+            book.by_id.insert(entry.invoice_id.clone(), entry);
+        }
+        let merchants: Vec<&str> = credited.iter().map(|(m, _, _)| *m).collect();
+        let series: Vec<&str> = credited.iter().map(|(_, s, _)| *s).collect();
+        for row in tx
+            .query(
+                "SELECT e.merchant, e.series, k.invoice_id, e.document FROM entries e \
+                 JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(merchant, series, invoice_id) \
+                   ON e.merchant = k.merchant AND e.series = k.series \
+                  AND ((e.document::jsonb) #>> '{invoice,credits,id}') = k.invoice_id \
+                 WHERE e.kind = 'credit_note' AND NOT e.void ORDER BY e.seq",
+                &[&merchants, &series, &credited_ids],
+            )
+            .await?
+        {
+            book.credit_notes
+                .entry((row.get(0), row.get(1), row.get(2)))
+                .or_default()
+                .push(row.get(3));
+        }
     }
 
     // 3. The rules, once for both backends.

@@ -126,6 +126,97 @@ pub fn run(args: &IssueArgs) -> Result<(), Failure> {
     io::print_json(&Document::new(signed, None, None))
 }
 
+#[derive(Args)]
+pub struct CreditNoteArgs {
+    /// The private signing JWK (`keygen` output).
+    #[arg(long)]
+    key: PathBuf,
+    #[arg(long)]
+    merchant: PathBuf,
+    /// The invoice to credit: its current document (pending or final), as the edge serves it.
+    #[arg(long, value_name = "FILE")]
+    original: PathBuf,
+    /// The series' previous document, which the credit note follows (default: --original,
+    /// when it is still the series' last document).
+    #[arg(long, value_name = "FILE")]
+    after: Option<PathBuf>,
+    /// An earlier credit note of the same invoice (repeat for each): the cap counts them, as
+    /// the series' object counts its balance.
+    #[arg(long, value_name = "FILE")]
+    credited: Vec<PathBuf>,
+}
+
+/// `credit-note`: a credit note of `--original`, from the credit-note request on stdin
+/// (docs/ARCHITECTURE.md, "Credit notes"), signed offline as the next document of the
+/// original's series, exactly as the series' object issues one: computed by the core, the
+/// last credit of a group settled, the cap checked against `--credited`.
+pub fn run_credit(args: &CreditNoteArgs) -> Result<(), Failure> {
+    use invoice_edge_core::credit::{check_cap, prepare_credit, settle};
+    let key = io::read_key(&args.key)?;
+    let merchant = io::read_merchant(&args.merchant)?;
+    let read_document = |path: &Path| -> Result<Document, Failure> {
+        let text = io::read_file(path)?;
+        serde_json::from_slice(&text).map_err(|e| {
+            io::reject(&Problem::single(
+                Code::MalformedDocument,
+                format!("{}: not a document: {e}", path.display()),
+            ))
+        })
+    };
+    let original = read_document(&args.original)?;
+    let previous = read_previous(args.after.as_deref().unwrap_or(&args.original))?;
+    chosen_series(Some(&original.invoice.series), Some(&previous), &merchant)?;
+    if original.invoice.merchant != merchant.id {
+        return Err(Failure::Usage(format!(
+            "--original: that invoice is merchant {:?}'s, not {:?}'s",
+            original.invoice.merchant, merchant.id
+        )));
+    }
+    let body = io::read_stdin()?;
+    let request: Value = parse_json(&body).map_err(|error| reject(vec![error]))?;
+    let mut prepared =
+        prepare_credit(&original, &request, &merchant).map_err(|p| io::reject(&p))?;
+    let mut balance = Vec::new();
+    for path in &args.credited {
+        let note = read_document(path)?;
+        if note.invoice.credits.as_ref().map(|c| c.id.as_str()) != Some(&original.invoice.id) {
+            return Err(Failure::Usage(format!(
+                "--credited {}: not a credit note of {}",
+                path.display(),
+                original.invoice.number
+            )));
+        }
+        balance =
+            check_cap(&original.invoice, &balance, &note.invoice.tax_breakdown).map_err(reject)?;
+    }
+    settle(&original.invoice, &balance, &mut prepared.computed);
+    check_cap(
+        &original.invoice,
+        &balance,
+        &prepared.computed.tax_breakdown,
+    )
+    .map_err(reject)?;
+    let position = next_position(Some(&previous.head), io::now_millis())
+        .ok_or_else(|| Failure::Usage("--after: the series has no seq left".into()))?;
+    let context = IssueContext {
+        id: uuid_v7(
+            u64::try_from(position.issued_at_ms).unwrap_or(0),
+            io::random_bytes::<10>()?,
+        ),
+        issued_at_ms: position.issued_at_ms,
+        edge_node: "cli".into(),
+        key: &key,
+        channel: Channel::Offline,
+        position: ChainPosition {
+            seq: position.seq,
+            prev_hash: position.prev_hash,
+        },
+    };
+    let (signed, _) =
+        invoice_edge_core::document::issue::finish(prepared.computed, &prepared.issuer, &context);
+    io::print_json(&Document::new(signed, None, None))
+}
+
 fn reject(errors: Vec<invoice_edge_core::FieldError>) -> Failure {
     io::reject(&Problem::from_errors(errors))
 }

@@ -114,15 +114,27 @@ pub fn finish(
             .get_or_insert_with(|| issuer.seller.country.clone());
         buyer
     });
+    // A credit note is an invoice's twin with a kind and a reference (docs/ARCHITECTURE.md,
+    // "Credit notes"): the same numbering, chain and signature.
+    let (kind, credits, reason, reason_code) = match computed.credit {
+        Some(credit) => (
+            Kind::CreditNote,
+            Some(credit.credits),
+            credit.reason,
+            Some(credit.reason_code),
+        ),
+        None => (Kind::Invoice, None, None, None),
+    };
     let invoice = Invoice {
         buyer,
+        credits,
         currency: computed.currency,
         delivery: computed.delivery,
         edge_node: context.edge_node.clone(),
         format: FORMAT.to_string(),
         id: context.id.clone(),
         issued_at: rfc3339_millis(context.issued_at_ms),
-        kind: Kind::Invoice,
+        kind,
         lines: computed.lines,
         merchant: issuer.merchant.clone(),
         number,
@@ -130,6 +142,8 @@ pub fn finish(
         payment_terms: issuer.payment_terms.clone(),
         prev_hash: position.prev_hash.clone(),
         prices_include_tax: computed.prices_include_tax,
+        reason,
+        reason_code,
         seller: issuer.seller.clone(),
         seq: position.seq,
         series: series.name.clone(),

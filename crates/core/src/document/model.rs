@@ -26,6 +26,9 @@ pub enum Kind {
 pub struct Invoice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buyer: Option<Buyer>,
+    /// A credit note's original (EN 16931 BT-25, BT-26); absent on an invoice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<crate::credit::Credits>,
     pub currency: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
@@ -47,6 +50,12 @@ pub struct Invoice {
     /// The invoice hash of the series' document `seq - 1`, or 64 zeros for `seq` 1.
     pub prev_hash: String,
     pub prices_include_tax: bool,
+    /// A credit note's reason in words, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A credit note's reason code, `01` to `04` (docs/ARCHITECTURE.md, "Credit notes").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
     pub seller: Seller,
     /// 1, 2, 3, … without gaps within the series.
     pub seq: u64,

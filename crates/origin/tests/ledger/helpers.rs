@@ -681,6 +681,51 @@ impl SeriesWriter {
         document
     }
 
+    /// The next document: a credit note of `original` (a document of this series) for the
+    /// credit-note request `body`, computed and signed as the edge's series object does.
+    /// `earlier` are the invoice's credit notes before it, which the object's balance holds.
+    pub fn next_credit(&mut self, original: &Value, earlier: &[&Value], body: Value) -> Value {
+        use invoice_edge_core::credit::{check_cap, prepare_credit, settle};
+        use invoice_edge_core::document::model::{Document, SignedInvoice};
+        let read =
+            |value: &Value| -> SignedInvoice { serde_json::from_value(value.clone()).unwrap() };
+        let original = Document::new(read(original), None, None);
+        let mut balance = Vec::new();
+        for note in earlier {
+            balance = check_cap(
+                &original.invoice,
+                &balance,
+                &read(note).invoice.tax_breakdown,
+            )
+            .unwrap();
+        }
+        let mut prepared = prepare_credit(&original, &body, &self.merchant).unwrap();
+        settle(&original.invoice, &balance, &mut prepared.computed);
+        let position = next_position(self.head.as_ref(), ISSUED_AT_MS + 1_000).unwrap();
+        let context = IssueContext {
+            id: new_id(),
+            issued_at_ms: position.issued_at_ms,
+            edge_node: "test".into(),
+            key: &self.key,
+            channel: Channel::ApiKey,
+            position: ChainPosition {
+                seq: position.seq,
+                prev_hash: position.prev_hash,
+            },
+        };
+        let (signed, hash) = invoice_edge_core::document::issue::finish(
+            prepared.computed,
+            &prepared.issuer,
+            &context,
+        );
+        self.head = Some(SeriesHead {
+            seq: position.seq,
+            hash: hex::encode(hash),
+            issued_at_ms: position.issued_at_ms,
+        });
+        serde_json::to_value(&signed).unwrap()
+    }
+
     /// `count` next documents, orders `{prefix}-{seq}`.
     pub fn take(&mut self, prefix: &str, count: usize) -> Vec<Value> {
         (0..count)

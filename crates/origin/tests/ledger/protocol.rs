@@ -496,14 +496,14 @@ fn unsupported_formats_are_503_and_retryable() {
     let reply = origin.put(&future);
     reply.assert_problem(503, "UNSUPPORTED_FORMAT");
     assert_eq!(reply.json["errors"][0]["pointer"], "/invoice/format");
-    // A signed field this origin does not know (a newer edge's credit note), at the top or
-    // inside a line, properly signed: refused, retryable, not archived unchecked.
+    // A signed field this origin does not know (a newer edge's, say a prepayment reference), at
+    // the top or inside a line, properly signed: refused, retryable, not archived unchecked.
     let mut unknown_field = document.clone();
-    unknown_field["invoice"]["credits"] = json!({"id": new_id()});
+    unknown_field["invoice"]["prepaid_by"] = json!({"id": new_id()});
     let unknown_field = sign_json(&setup.edge, unknown_field);
     let reply = origin.put(&unknown_field);
     reply.assert_problem(503, "UNSUPPORTED_FORMAT");
-    assert_eq!(reply.json["errors"][0]["pointer"], "/invoice/credits");
+    assert_eq!(reply.json["errors"][0]["pointer"], "/invoice/prepaid_by");
     let mut unknown_nested = document.clone();
     unknown_nested["invoice"]["lines"][0]["credited_line"] = json!(0);
     let unknown_nested = sign_json(&setup.edge, unknown_nested);
@@ -700,4 +700,56 @@ fn a_version_1_ledger_file_is_refused_at_start() {
         error.contains("version 1") && error.contains("new --db"),
         "{error}"
     );
+}
+
+#[test]
+fn the_origin_checks_the_credit_cap_again_at_archiving() {
+    let setup = Setup::new();
+    let origin = setup.start();
+    let tea = |order: &str| json!({"order_id": order, "reason_code": "02", "lines": [{"line": 0, "quantity": "1"}]});
+    let mut writer = SeriesWriter::new(&setup.edge, &merchant("demo", &["DEMO"]), "DEMO");
+    let invoice = writer.next("INV-1");
+    assert_eq!(origin.put(&invoice).status, 201);
+    // One of the two teas: within the invoice, archived like any document.
+    let first = writer.next_credit(&invoice, &[], tea("CN-1"));
+    assert_eq!(first["invoice"]["kind"], "credit_note");
+    let reply = origin.put(&first);
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    let after_first = writer.clone();
+    // The whole invoice again: more than it together. The edge's object refuses this; should
+    // an edge let it through, the ledger of record does not, and for good.
+    let over = writer.next_credit(
+        &invoice,
+        &[],
+        json!({"order_id": "CN-2", "reason_code": "01"}),
+    );
+    origin
+        .put(&over)
+        .assert_problem(422, "CREDIT_EXCEEDS_INVOICE");
+    assert!(invoice_edge_core::ledger::is_permanent(
+        invoice_edge_core::Code::CreditExceedsInvoice
+    ));
+    assert_eq!(origin.stored(&id_of(&over)).status, 404, "not archived");
+    // A credit note of a credit note (one relabelled an invoice and signed by a faulty edge)
+    // is refused at the same place of the chain: the archived original is a credit note.
+    let mut relabelled = first.clone();
+    relabelled["invoice"]["kind"] = json!("invoice");
+    let relabelled = sign_json(&setup.edge, relabelled);
+    let of_note = after_first.clone().next_credit(
+        &relabelled,
+        &[],
+        json!({"order_id": "CN-3", "reason_code": "01"}),
+    );
+    origin
+        .put(&of_note)
+        .assert_problem(422, "CREDIT_EXCEEDS_INVOICE");
+    // The other tea is credited at that place: its tax is what the first left (12.97 - 6.49),
+    // so the two credit exactly the invoice.
+    let last = after_first
+        .clone()
+        .next_credit(&invoice, &[&first], tea("CN-4"));
+    assert_eq!(last["invoice"]["totals"]["tax"], "6.48");
+    let reply = origin.put(&last);
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    assert_eq!(setup.verify().0, 0);
 }
