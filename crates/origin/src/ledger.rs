@@ -381,20 +381,32 @@ impl Writer {
 
     /// Archives the documents in one transaction; one outcome per document, in order.
     pub async fn submit(&self, documents: Vec<Checked>) -> Vec<Outcome> {
-        let count = documents.len();
-        let (reply, answer) = oneshot::channel();
-        let unavailable = || {
-            (0..count)
-                .map(|_| {
-                    Outcome::Rejected(Problem::single(Code::Internal, "the ledger writer stopped"))
-                })
-                .collect()
-        };
-        if self.jobs.send(Job { documents, reply }).is_err() {
-            return unavailable();
-        }
-        answer.await.unwrap_or_else(|_| unavailable())
+        submit_to_writer(documents, |documents, reply| {
+            self.jobs.send(Job { documents, reply }).is_ok()
+        })
+        .await
     }
+}
+
+/// Hands `documents` to a writer (either backend's) with `send`, and waits for one outcome each,
+/// in order; a writer that has stopped answers each with a retryable `INTERNAL`.
+pub(crate) async fn submit_to_writer(
+    documents: Vec<Checked>,
+    send: impl FnOnce(Vec<Checked>, oneshot::Sender<Vec<Outcome>>) -> bool,
+) -> Vec<Outcome> {
+    let count = documents.len();
+    let (reply, answer) = oneshot::channel();
+    let unavailable = || {
+        (0..count)
+            .map(|_| {
+                Outcome::Rejected(Problem::single(Code::Internal, "the ledger writer stopped"))
+            })
+            .collect()
+    };
+    if !send(documents, reply) {
+        return unavailable();
+    }
+    answer.await.unwrap_or_else(|_| unavailable())
 }
 
 /// The single writer: judges each document against its series and appends it.

@@ -747,19 +747,10 @@ impl PgStore {
     }
 
     pub async fn submit(&self, documents: Vec<Checked>) -> Vec<Outcome> {
-        let count = documents.len();
-        let (reply, answer) = oneshot::channel();
-        let unavailable = || {
-            (0..count)
-                .map(|_| {
-                    Outcome::Rejected(Problem::single(Code::Internal, "the ledger writer stopped"))
-                })
-                .collect()
-        };
-        if self.jobs.send(Job { documents, reply }).is_err() {
-            return unavailable();
-        }
-        answer.await.unwrap_or_else(|_| unavailable())
+        crate::ledger::submit_to_writer(documents, |documents, reply| {
+            self.jobs.send(Job { documents, reply }).is_ok()
+        })
+        .await
     }
 }
 

@@ -76,20 +76,7 @@ pub fn run(args: &IssueArgs) -> Result<(), Failure> {
     if let (Some(series), Some(fields)) = (series, request.as_object_mut()) {
         fields.insert("series".into(), Value::String(series));
     }
-    let context = IssueContext {
-        id: uuid_v7(
-            u64::try_from(position.issued_at_ms).unwrap_or(0),
-            io::random_bytes::<10>()?,
-        ),
-        issued_at_ms: position.issued_at_ms,
-        edge_node: "cli".into(),
-        key: &key,
-        channel: Channel::Offline,
-        position: ChainPosition {
-            seq: position.seq,
-            prev_hash: position.prev_hash,
-        },
-    };
+    let context = offline_context(position, &key)?;
     let signed = parse_request(&request)
         .and_then(|request| issue(&request, &merchant, Payment::AsRequested, &context))
         .map_err(reject)?;
@@ -198,23 +185,31 @@ pub fn run_credit(args: &CreditNoteArgs) -> Result<(), Failure> {
     .map_err(reject)?;
     let position = next_position(Some(&previous.head), io::now_millis())
         .ok_or_else(|| Failure::Usage("--after: the series has no seq left".into()))?;
-    let context = IssueContext {
+    let context = offline_context(position, &key)?;
+    let (signed, _) =
+        invoice_edge_core::document::issue::finish(prepared.computed, &prepared.issuer, &context);
+    io::print_json(&Document::new(signed, None, None))
+}
+
+/// Where and how the CLI issues: offline, at `position`, with a fresh UUIDv7 id.
+fn offline_context(
+    position: NextPosition,
+    key: &invoice_edge_core::keys::EdKey,
+) -> Result<IssueContext<'_>, Failure> {
+    Ok(IssueContext {
         id: uuid_v7(
             u64::try_from(position.issued_at_ms).unwrap_or(0),
             io::random_bytes::<10>()?,
         ),
         issued_at_ms: position.issued_at_ms,
         edge_node: "cli".into(),
-        key: &key,
+        key,
         channel: Channel::Offline,
         position: ChainPosition {
             seq: position.seq,
             prev_hash: position.prev_hash,
         },
-    };
-    let (signed, _) =
-        invoice_edge_core::document::issue::finish(prepared.computed, &prepared.issuer, &context);
-    io::print_json(&Document::new(signed, None, None))
+    })
 }
 
 fn reject(errors: Vec<invoice_edge_core::FieldError>) -> Failure {
