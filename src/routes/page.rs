@@ -84,7 +84,7 @@ pub async fn get(req: Request, env: &Env, id: &str) -> Result<Response> {
         .map(|merchant| merchant.utc_offset)
         .unwrap_or_default();
     let credit_notes = match document.invoice.kind {
-        Kind::Invoice => credit_notes(env, &document).await,
+        Kind::Invoice => credit_notes(env, &document, offset).await,
         Kind::CreditNote => Vec::new(),
     };
     html_response(
@@ -98,7 +98,7 @@ pub async fn get(req: Request, env: &Env, id: &str) -> Result<Response> {
 /// notes"). A failed call shows no list rather than no page: the page's subject is the invoice.
 /// The list is read as plain JSON, not as typed documents: the worker has no other use for a
 /// `Document` deserializer, and the page shows only a few fields (docs/PERFORMANCE.md, size).
-async fn credit_notes(env: &Env, document: &Document) -> Vec<Record> {
+async fn credit_notes(env: &Env, document: &Document, offset: UtcOffset) -> Vec<Record> {
     let invoice = &document.invoice;
     let list =
         crate::series::client::credit_notes(env, &invoice.merchant, &invoice.series, &invoice.id)
@@ -108,7 +108,10 @@ async fn credit_notes(env: &Env, document: &Document) -> Vec<Record> {
                     .map_err(|e| worker::Error::RustError(e.detail))
             });
     match list {
-        Ok(serde_json::Value::Array(notes)) => notes.iter().map(credit_note_row).collect(),
+        Ok(serde_json::Value::Array(notes)) => notes
+            .iter()
+            .map(|note| credit_note_row(note, offset))
+            .collect(),
         Ok(_) => Vec::new(),
         Err(error) => {
             worker::console_error!("/v/{}: no credit-note list: {error}", invoice.id);
@@ -118,7 +121,7 @@ async fn credit_notes(env: &Env, document: &Document) -> Vec<Record> {
 }
 
 /// One row of an invoice's credit-note list, from a credit note's current document.
-fn credit_note_row(note: &serde_json::Value) -> Record {
+fn credit_note_row(note: &serde_json::Value, offset: UtcOffset) -> Record {
     let text = |pointer: &str| {
         note.pointer(pointer)
             .and_then(serde_json::Value::as_str)
@@ -128,6 +131,10 @@ fn credit_note_row(note: &serde_json::Value) -> Record {
     Record::new()
         .with("id", text("/invoice/id"))
         .with("number", text("/invoice/number"))
+        .with(
+            "issued_local",
+            local_time(&text("/invoice/issued_at"), offset),
+        )
         .with("issued_at", text("/invoice/issued_at"))
         .with("reason_code", text("/invoice/reason_code"))
         .with("gross", text("/invoice/totals/gross"))
@@ -262,6 +269,7 @@ fn invoice_view(
             .with("id", credits.id.as_str())
             .with("number", credits.number.as_str())
             .with("issued_at", credits.issued_at.as_str())
+            .with("issued_local", local_time(&credits.issued_at, offset))
             .with(
                 "reason_code",
                 invoice.reason_code.clone().unwrap_or_default(),
@@ -428,6 +436,14 @@ mod tests {
         let html = page(&note, &published());
         assert!(html.contains("<title>Credit note SHOP-"), "{html}");
         assert!(html.contains("红字发票"));
+        // The invoice's time of issue in the merchant's offset (+08:00 here), the signed UTC
+        // time in `datetime`, as for the page's own time.
+        let credited_at = &note.invoice.credits.as_ref().unwrap().issued_at;
+        assert!(html.contains(&format!(
+            "(<time datetime=\"{credited_at}\">{}</time>)",
+            local_time(credited_at, UtcOffset::parse("+08:00").unwrap())
+        )));
+        assert!(local_time(credited_at, UtcOffset::parse("+08:00").unwrap()).ends_with(" +08:00"));
         assert!(html.contains(&format!(
             "<a href=\"/v/{}\">{}</a>",
             original.invoice.id, original.invoice.number
@@ -441,7 +457,10 @@ mod tests {
                 BASE,
                 &published(),
                 UtcOffset::default(),
-                vec![credit_note_row(&serde_json::to_value(&note).unwrap())],
+                vec![credit_note_row(
+                    &serde_json::to_value(&note).unwrap(),
+                    UtcOffset::default(),
+                )],
             ))
             .unwrap();
         assert!(listed.contains("<caption>Credit notes · 红字发票</caption>"));
