@@ -70,6 +70,9 @@ dev: setup build/index_bg.wasm www/pkg/invoice_edge_browser_bg.wasm binaries
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	# The worker as wasm, with the benchmark's floor route (`bench` feature), which no other
+	# target compiles: make bench-edge builds it.
+	cargo clippy -p invoice-edge-worker --target wasm32-unknown-unknown --features bench -- -D warnings
 
 unit: setup
 	cargo test --workspace

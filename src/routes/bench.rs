@@ -50,7 +50,7 @@ pub async fn floor(mut req: Request, env: &Env) -> Result<Response> {
         return http::problem(Code::StorageUnavailable, "the floor object failed");
     }
     crate::store::invoices(env)?
-        .put(&format!("bench:inv:{id}"), signed)
+        .put(&format!("bench:inv:{id}"), &signed)
         .await?;
     http::json(201, &serde_json::json!({"id": id}))
 }
