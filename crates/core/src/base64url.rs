@@ -8,7 +8,9 @@
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 pub fn encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    // Bytes, not `String::push(char)`, whose UTF-8 encoding is a call per character in the
+    // size-optimized worker (a signature is 86 characters, on every issuance).
+    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
             chunk[0],
@@ -18,10 +20,11 @@ pub fn encode(bytes: &[u8]) -> String {
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         // A chunk of k bytes needs k + 1 characters; the rest would be padding, left out.
         for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]);
         }
     }
-    out
+    // The alphabet is ASCII.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn value_of(c: u8) -> Option<u32> {

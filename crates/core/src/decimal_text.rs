@@ -98,7 +98,13 @@ pub mod as_string {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
-        crate::stack_text::serialize_display(value, serializer)
+        // `Decimal`'s `Display` writes no sign for a negative zero.
+        crate::stack_text::serialize_scaled(
+            value.is_sign_negative() && !value.is_zero(),
+            value.mantissa().unsigned_abs(),
+            value.scale(),
+            serializer,
+        )
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {

@@ -146,7 +146,13 @@ impl fmt::Display for Money {
 
 impl Serialize for Money {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        crate::stack_text::serialize_display(self, serializer)
+        // The same text as `Display`, without the formatting machinery (see `stack_text`).
+        crate::stack_text::serialize_scaled(
+            self.units < 0,
+            u128::from(self.units.unsigned_abs()),
+            self.minor_digits,
+            serializer,
+        )
     }
 }
 

@@ -99,7 +99,7 @@ impl std::fmt::Display for TaxRate {
 
 impl Serialize for TaxRate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        crate::stack_text::serialize_display(self, serializer)
+        crate::decimal_text::as_string::serialize(&self.0, serializer)
     }
 }
 
@@ -613,7 +613,8 @@ fn read_line(
 /// idempotency fingerprint, without building a `Value`).
 pub struct FastRequest {
     pub request: InvoiceRequest,
-    pub canonical: String,
+    /// UTF-8, kept as bytes: only hashed, so not validated again.
+    pub canonical: Vec<u8>,
 }
 
 /// The request body read straight into the typed request with serde (issue 20, CPU), when it is
@@ -633,7 +634,7 @@ pub fn parse_request_fast(body: &[u8]) -> Option<FastRequest> {
     // second copy of serde_json's whole parser (docs/PERFORMANCE.md, "Size").
     let text = std::str::from_utf8(body).ok()?;
     let wire: wire::Request<'_> = serde_json::from_str(text).ok()?;
-    let canonical = serde_json::to_string(&wire).ok()?;
+    let canonical = crate::canonical::to_jcs_bytes(&wire).ok()?;
     let request = wire.into_request()?;
     Some(FastRequest { request, canonical })
 }

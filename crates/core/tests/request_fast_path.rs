@@ -120,7 +120,7 @@ fn agrees(body: &[u8]) -> Result<bool, TestCaseError> {
     match (fast, slow) {
         (Some(fast), Ok((request, value))) => {
             prop_assert_eq!(&fast.request, &request);
-            prop_assert_eq!(&fast.canonical, &canonicalize(&value));
+            prop_assert_eq!(fast.canonical, canonicalize(&value).into_bytes());
             Ok(true)
         }
         (Some(_), Err(errors)) => Err(TestCaseError::fail(format!(

@@ -54,16 +54,16 @@ pub fn sign_and_hash(invoice: Invoice, key: &EdKey) -> (SignedInvoice, [u8; 32])
 /// whitespace is the same request; the same body sent with an API key and inside a checkout
 /// token are not.
 pub fn request_fingerprint(request: &Value, channel: Channel) -> String {
-    fingerprint_of_canonical(&canonicalize(request), channel)
+    fingerprint_of_canonical(canonicalize(request).as_bytes(), channel)
 }
 
 /// [`request_fingerprint`] from the request's RFC 8785 text, when it is already known (the
 /// request's serde fast path writes it without building a `Value`).
-pub fn fingerprint_of_canonical(canonical: &str, channel: Channel) -> String {
+pub fn fingerprint_of_canonical(canonical: &[u8], channel: Channel) -> String {
     let mut input = Vec::with_capacity(canonical.len() + 16);
     input.extend_from_slice(channel.as_str().as_bytes());
     input.push(b'\n');
-    input.extend_from_slice(canonical.as_bytes());
+    input.extend_from_slice(canonical);
     hex::encode(sha256(&input))
 }
 

@@ -17,36 +17,47 @@ use serde::Serialize;
 use serde_json::Value;
 use std::fmt::Write;
 
+mod writer;
+
+pub use writer::write_json_string;
+
 /// The canonical bytes of a struct whose fields are declared in sorted order.
+///
+/// Written by [`writer::CanonicalWriter`], which writes the same bytes as `serde_json` for what
+/// our signed structs hold, faster in the size-optimized worker (see there). What it does not
+/// write (floats, bytes, enum payloads, non-string map keys) is an error: no signed struct holds
+/// any, and a second serializer per type would cost the worker's size budget.
 pub fn to_jcs_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
     // A 10-line invoice is about 2 KiB; starting there saves the Vec's repeated doubling.
     let mut out = Vec::with_capacity(4096);
-    serde_json::to_writer(&mut out, value)?;
+    value.serialize(&mut writer::CanonicalWriter::new(&mut out))?;
     Ok(out)
 }
 
 /// The general RFC 8785 canonical form of a JSON value.
 pub fn canonicalize(value: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     write_value(value, &mut out);
-    out
+    // Only whole `&str`s and ASCII are written, so this never fails.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn write_value(value: &Value, out: &mut String) {
+fn write_value(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(flag) => out.push_str(if *flag { "true" } else { "false" }),
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(flag) => out.extend_from_slice(if *flag { b"true" } else { b"false" }),
         Value::Number(number) => write_number(number, out),
-        Value::String(text) => write_string(text, out),
+        // RFC 8785 section 3.2.2.2: ECMAScript's JSON.stringify escaping, which is serde_json's.
+        Value::String(text) => write_json_string(out, text),
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (index, item) in items.iter().enumerate() {
                 if index > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_value(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::Object(map) => {
             // RFC 8785 section 3.2.3: members sorted by their names as UTF-16 code units.
@@ -61,60 +72,31 @@ fn write_value(value: &Value, out: &mut String) {
                     a.0.encode_utf16().lt(b.0.encode_utf16())
                 });
             }
-            out.push('{');
+            out.push(b'{');
             for (index, (name, member)) in members.into_iter().enumerate() {
                 if index > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                write_string(name, out);
-                out.push(':');
+                write_json_string(out, name);
+                out.push(b':');
                 write_value(member, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
     }
-}
-
-/// RFC 8785 section 3.2.2.2: ECMAScript's JSON.stringify escaping.
-fn write_string(text: &str, out: &mut String) {
-    out.push('"');
-    // Copy runs that need no escaping in one piece; escapes are rare in invoices.
-    let mut run_start = 0;
-    for (index, byte) in text.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            0x08 => "\\b",
-            0x0C => "\\f",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x00..=0x1F => "",
-            _ => continue,
-        };
-        out.push_str(&text[run_start..index]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{byte:04x}");
-        } else {
-            out.push_str(escape);
-        }
-        run_start = index + 1;
-    }
-    out.push_str(&text[run_start..]);
-    out.push('"');
 }
 
 /// RFC 8785 section 3.2.2.3: numbers as ECMAScript's Number.prototype.toString writes the
 /// IEEE 754 double: the shortest round-trip digits, exponent form below 1e-6 and from 1e21.
-fn write_number(number: &serde_json::Number, out: &mut String) {
+fn write_number(number: &serde_json::Number, out: &mut Vec<u8>) {
     if let Some(integer) = number.as_i64() {
         if integer.unsigned_abs() < (1u64 << 53) {
-            let _ = write!(out, "{integer}");
+            out.extend_from_slice(integer.to_string().as_bytes());
             return;
         }
     }
     let value = number.as_f64().unwrap_or(f64::NAN);
-    out.push_str(&ecmascript_number(value));
+    out.extend_from_slice(ecmascript_number(value).as_bytes());
 }
 
 /// Formats a finite double as ECMAScript does (ECMA-262 Number::toString).
