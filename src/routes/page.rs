@@ -427,11 +427,12 @@ mod tests {
                 prev_hash: GENESIS_PREV_HASH.into(),
             },
         };
-        let (signed, _) = invoice_edge_core::document::issue::finish(
+        let signed = invoice_edge_core::document::issue::finish(
             prepared.computed,
             &prepared.issuer,
             &context,
-        );
+        )
+        .signed;
         let note = Document::new(signed, None, None);
         let html = page(&note, &published());
         assert!(html.contains("<title>Credit note SHOP-"), "{html}");

@@ -287,9 +287,11 @@ fn decide(
         },
     };
     let currency = call.computed.currency.clone();
-    let (signed, invoice_hash) = finish(call.computed, &issuer, &context);
-    let signed_json = serde_json::to_string(&signed)?;
-    let hash = hex::encode(invoice_hash);
+    let sealed = finish(call.computed, &issuer, &context);
+    // The text from the canonical bytes already made for the signature: no second serialization.
+    let signed_json = sealed.json();
+    let hash = hex::encode(sealed.hash);
+    let signed = sealed.signed;
     // Stored in the same transaction as the document: at least once (docs/ARCHITECTURE.md,
     // "Webhooks").
     let event = Event::document(

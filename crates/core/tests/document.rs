@@ -112,6 +112,21 @@ proptest! {
     }
 
     #[test]
+    fn canonical_bytes_and_signed_text_equal_what_serde_json_writes(request in request()) {
+        let document = issue_document(&request, &EdKey::from_seed(&[1; 32]));
+        prop_assert_eq!(
+            to_jcs_bytes(&document.invoice).unwrap(),
+            serde_json::to_vec(&document.invoice).unwrap()
+        );
+        let sealed = invoice_edge_core::document::sign::sign_and_hash(
+            document.invoice.clone(),
+            &EdKey::from_seed(&[1; 32]),
+        );
+        prop_assert_eq!(sealed.json(), serde_json::to_string(&sealed.signed).unwrap());
+        prop_assert_eq!(&sealed.signed.invoice, &document.invoice);
+    }
+
+    #[test]
     fn jcs_does_not_depend_on_key_order(request in request(), seed in any::<u64>()) {
         let document = issue_document(&request, &EdKey::from_seed(&[1; 32]));
         let value = serde_json::to_value(&document).unwrap();
@@ -389,7 +404,8 @@ fn signing_hashes_the_same_canonical_bytes_it_signs() {
     let key = EdKey::from_seed(&[3; 32]);
     let request = json!({"currency": "CNY", "order_id": "H-1", "lines": [{"description": "x", "quantity": "1", "unit_price": "10", "tax_category": "S", "tax_rate": "13"}]});
     let document = issue_document(&request, &key);
-    let (signed, hash) = sign_and_hash(document.invoice.clone(), &key);
+    let invoice_edge_core::document::sign::Sealed { signed, hash, .. } =
+        sign_and_hash(document.invoice.clone(), &key);
     assert_eq!(hash, invoice_hash(&signed.invoice));
     assert_eq!(signed.edge_signature, document.edge_signature);
 }

@@ -186,9 +186,9 @@ pub fn run_credit(args: &CreditNoteArgs) -> Result<(), Failure> {
     let position = next_position(Some(&previous.head), io::now_millis())
         .ok_or_else(|| Failure::Usage("--after: the series has no seq left".into()))?;
     let context = offline_context(position, &key)?;
-    let (signed, _) =
+    let sealed =
         invoice_edge_core::document::issue::finish(prepared.computed, &prepared.issuer, &context);
-    io::print_json(&Document::new(signed, None, None))
+    io::print_json(&Document::new(sealed.signed, None, None))
 }
 
 /// Where and how the CLI issues: offline, at `position`, with a fresh UUIDv7 id.

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::date::rfc3339_millis;
 use crate::document::model::{Invoice, Kind, SignedInvoice, FORMAT};
 use crate::document::sign::{
-    fingerprint_of_canonical, request_fingerprint, sign_and_hash, Channel,
+    fingerprint_of_canonical, request_fingerprint, sign_and_hash, Channel, Sealed,
 };
 use crate::invoice::{compute_invoice, ComputedInvoice, Payment};
 use crate::keys::EdKey;
@@ -87,17 +87,14 @@ pub fn issue(
     if issuer.series.retired {
         return Err(vec![crate::merchant::retired(&issuer.series)]);
     }
-    Ok(finish(computed, &issuer, context).0)
+    Ok(finish(computed, &issuer, context).signed)
 }
 
 /// Gives a computed invoice its id, time and place in its series, and signs it: the series'
 /// object's part of an issuance (docs/ARCHITECTURE.md, "Edge issuance path", step 3). CPU only.
-/// Returns the invoice hash too, which the next document of the series links to.
-pub fn finish(
-    computed: ComputedInvoice,
-    issuer: &Issuer,
-    context: &IssueContext<'_>,
-) -> (SignedInvoice, [u8; 32]) {
+/// Returns the invoice hash too, which the next document of the series links to, and the signed
+/// document's JSON text.
+pub fn finish(computed: ComputedInvoice, issuer: &Issuer, context: &IssueContext<'_>) -> Sealed {
     let series = &issuer.series;
     let position = &context.position;
     let number = crate::numbering::render_number(

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::canonical::{canonicalize, to_jcs_bytes};
+use crate::canonical::{canonicalize, to_jcs_bytes, write_json_string};
 use crate::document::model::{EdgeSignature, Invoice, SignedInvoice};
 use crate::keys::{sha256, EdKey};
 
@@ -29,24 +29,57 @@ impl Channel {
 
 /// Signs an invoice: Ed25519 over its canonical bytes.
 pub fn sign(invoice: Invoice, key: &EdKey) -> SignedInvoice {
-    sign_and_hash(invoice, key).0
+    sign_and_hash(invoice, key).signed
 }
 
-/// [`sign`], with the [`invoice_hash`] of the same canonical bytes: the series' object needs
-/// both, and the canonical form is serialized once instead of twice (about a tenth of the
-/// issue path's CPU, docs/PERFORMANCE.md).
-pub fn sign_and_hash(invoice: Invoice, key: &EdKey) -> (SignedInvoice, [u8; 32]) {
+/// A signed invoice with what the series' object stores beside it, all from the one canonical
+/// serialization of the invoice (each serialization is about a tenth of the issue path's CPU,
+/// docs/PERFORMANCE.md).
+pub struct Sealed {
+    pub signed: SignedInvoice,
+    /// The [`invoice_hash`]: the next document of the series links to it.
+    pub hash: [u8; 32],
+    canonical: Vec<u8>,
+}
+
+impl Sealed {
+    /// The signed document's JSON text, byte for byte what `serde_json` writes for
+    /// [`SignedInvoice`] (its invoice member is the canonical bytes, which is what `serde_json`
+    /// writes for an [`Invoice`]: `canonical`), without serializing the invoice again.
+    pub fn json(&self) -> String {
+        let signature = &self.signed.edge_signature;
+        let mut out = Vec::with_capacity(self.canonical.len() + 200);
+        out.extend_from_slice(b"{\"invoice\":");
+        out.extend_from_slice(&self.canonical);
+        out.extend_from_slice(b",\"edge_signature\":{\"alg\":");
+        write_json_string(&mut out, &signature.alg);
+        out.extend_from_slice(b",\"kid\":");
+        write_json_string(&mut out, &signature.kid);
+        out.extend_from_slice(b",\"sig\":");
+        write_json_string(&mut out, &signature.sig);
+        out.extend_from_slice(b"}}");
+        // Both writers copy whole `&str`s and ASCII only.
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// [`sign`], with the [`invoice_hash`] and the JSON text of the same canonical bytes.
+pub fn sign_and_hash(invoice: Invoice, key: &EdKey) -> Sealed {
     // Serializing plain structs of strings, integers and booleans cannot fail.
-    let bytes = to_jcs_bytes(&invoice).unwrap_or_default();
+    let canonical = to_jcs_bytes(&invoice).unwrap_or_default();
     let signed = SignedInvoice {
         edge_signature: EdgeSignature {
             alg: "EdDSA".into(),
             kid: key.kid().to_string(),
-            sig: key.sign(&bytes),
+            sig: key.sign(&canonical),
         },
         invoice,
     };
-    (signed, sha256(&bytes))
+    Sealed {
+        signed,
+        hash: sha256(&canonical),
+        canonical,
+    }
 }
 
 /// The idempotency fingerprint of a request: lower-case hex SHA-256 of how it was made, a

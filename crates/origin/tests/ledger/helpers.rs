@@ -713,11 +713,12 @@ impl SeriesWriter {
                 prev_hash: position.prev_hash,
             },
         };
-        let (signed, hash) = invoice_edge_core::document::issue::finish(
-            prepared.computed,
-            &prepared.issuer,
-            &context,
-        );
+        let invoice_edge_core::document::sign::Sealed { signed, hash, .. } =
+            invoice_edge_core::document::issue::finish(
+                prepared.computed,
+                &prepared.issuer,
+                &context,
+            );
         self.head = Some(SeriesHead {
             seq: position.seq,
             hash: hex::encode(hash),
