@@ -83,9 +83,23 @@ impl fmt::Display for Date {
     }
 }
 
+impl Date {
+    /// `YYYY-MM-DD` appended to `text`, as `Display` writes it.
+    fn write_to(self, text: &mut crate::stack_text::Digits) {
+        text.number(u64::from(self.year), 4)
+            .byte(b'-')
+            .number(u64::from(self.month), 2)
+            .byte(b'-')
+            .number(u64::from(self.day), 2);
+    }
+}
+
 impl Serialize for Date {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        crate::stack_text::serialize_display(self, serializer)
+        // Written without the formatting machinery, as amounts are (`stack_text`).
+        let mut text = crate::stack_text::Digits::default();
+        self.write_to(&mut text);
+        serializer.serialize_str(text.as_str())
     }
 }
 
@@ -102,7 +116,21 @@ pub fn rfc3339_millis(unix_millis: i64) -> String {
     let in_day = unix_millis.rem_euclid(86_400_000);
     let (hours, minutes) = (in_day / 3_600_000, in_day / 60_000 % 60);
     let (seconds, millis) = (in_day / 1000 % 60, in_day % 1000);
-    format!("{date}T{hours:02}:{minutes:02}:{seconds:02}.{millis:03}Z")
+    // `{date}T{hours:02}:{minutes:02}:{seconds:02}.{millis:03}Z`, without the formatting
+    // machinery: every issuance writes one (`stack_text`).
+    let mut text = crate::stack_text::Digits::default();
+    date.write_to(&mut text);
+    let two = |value: i64| u64::try_from(value).unwrap_or(0);
+    text.byte(b'T')
+        .number(two(hours), 2)
+        .byte(b':')
+        .number(two(minutes), 2)
+        .byte(b':')
+        .number(two(seconds), 2)
+        .byte(b'.')
+        .number(two(millis), 3)
+        .byte(b'Z');
+    text.as_str().to_string()
 }
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
@@ -200,5 +228,22 @@ mod tests {
             Date::from_unix_millis(951_782_400_000).to_string(),
             "2000-02-29"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn timestamps_and_dates_are_written_as_the_formatting_machinery_writes_them(
+            unix_millis in -62_135_596_800_000i64..253_402_300_799_999,
+        ) {
+            let date = Date::from_unix_millis(unix_millis);
+            let in_day = unix_millis.rem_euclid(86_400_000);
+            let (hours, minutes) = (in_day / 3_600_000, in_day / 60_000 % 60);
+            let (seconds, millis) = (in_day / 1000 % 60, in_day % 1000);
+            proptest::prop_assert_eq!(
+                rfc3339_millis(unix_millis),
+                format!("{date}T{hours:02}:{minutes:02}:{seconds:02}.{millis:03}Z")
+            );
+            proptest::prop_assert_eq!(serde_json::to_string(&date).unwrap(), format!("\"{date}\""));
+        }
     }
 }

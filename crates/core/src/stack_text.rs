@@ -1,44 +1,66 @@
 //! Formatting short values (amounts, decimals, dates) into a stack buffer before serializing
 //! them as JSON strings: `collect_str` would allocate a `String` per value, and a signed invoice
-//! has dozens of them on the issue path (docs/PERFORMANCE.md, "Hot spots").
+//! has dozens of them on the issue path (docs/PERFORMANCE.md, "Hot spots"). The digits are
+//! written from the integers directly: `write!` is a chain of calls that the size-optimized
+//! worker does not inline (docs/PERFORMANCE.md, "Hardening (issue 20)").
 
 use serde::Serializer;
-use std::fmt::{self, Display, Write};
 
 /// Room for any value we format this way: a 96-bit decimal needs at most 31 characters.
 const CAPACITY: usize = 64;
 
-struct StackText {
+/// Short ASCII text built on the stack from zero-padded numbers and separators, such as dates
+/// and timestamps, without the formatting machinery (see [`serialize_scaled`]).
+pub struct Digits {
     bytes: [u8; CAPACITY],
     len: usize,
 }
 
-impl Write for StackText {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        let end = self.len + text.len();
-        let slot = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
-        slot.copy_from_slice(text.as_bytes());
-        self.len = end;
-        Ok(())
+impl Default for Digits {
+    fn default() -> Digits {
+        Digits {
+            bytes: [0; CAPACITY],
+            len: 0,
+        }
     }
 }
 
-/// Serializes `value`'s `Display` form as a JSON string, without a heap allocation when it fits.
-pub fn serialize_display<S: Serializer, T: Display + ?Sized>(
-    value: &T,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    let mut buffer = StackText {
-        bytes: [0; CAPACITY],
-        len: 0,
-    };
-    if write!(buffer, "{value}").is_ok() {
-        // Only whole `&str`s were copied in, so the bytes are UTF-8.
-        if let Ok(text) = std::str::from_utf8(&buffer.bytes[..buffer.len]) {
-            return serializer.serialize_str(text);
+impl Digits {
+    /// `value` in decimal, zero-padded to at least `width` digits (as `{value:0width$}`).
+    pub fn number(&mut self, value: u64, width: usize) -> &mut Digits {
+        let mut scratch = [0u8; 20];
+        let mut at = scratch.len();
+        let mut rest = value;
+        loop {
+            at -= 1;
+            scratch[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
         }
+        for _ in (scratch.len() - at)..width.min(CAPACITY) {
+            self.byte(b'0');
+        }
+        for &digit in &scratch[at..] {
+            self.byte(digit);
+        }
+        self
     }
-    serializer.collect_str(value)
+
+    /// One ASCII separator; bytes past the capacity are dropped (no caller comes near it).
+    pub fn byte(&mut self, byte: u8) -> &mut Digits {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = byte.min(0x7F);
+            self.len += 1;
+        }
+        self
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and ASCII separators are written.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
 }
 
 /// Serializes the decimal `-?magnitude × 10^-scale` as a JSON string with exactly `scale` digits
@@ -86,17 +108,6 @@ pub fn serialize_scaled<S: Serializer>(
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn short_and_long_values_serialize_the_same_way() {
-        let mut short = serde_json::Serializer::new(Vec::new());
-        super::serialize_display("12.50", &mut short).unwrap();
-        assert_eq!(short.into_inner(), b"\"12.50\"");
-        let long = "x".repeat(100);
-        let mut out = serde_json::Serializer::new(Vec::new());
-        super::serialize_display(long.as_str(), &mut out).unwrap();
-        assert_eq!(out.into_inner(), format!("\"{long}\"").into_bytes());
-    }
-
     fn scaled(negative: bool, magnitude: u128, scale: u32) -> String {
         let mut out = serde_json::Serializer::new(Vec::new());
         super::serialize_scaled(negative, magnitude, scale, &mut out).unwrap();
