@@ -39,21 +39,11 @@ impl<'a> CanonicalWriter<'a> {
     }
 
     fn integer(&mut self, negative: bool, magnitude: u64) {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut rest = magnitude;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
         if negative {
             self.byte(b'-');
         }
-        self.bytes(&digits[at..]);
+        let mut digits = crate::stack_text::Digits::default();
+        self.bytes(digits.number(magnitude, 0).as_str().as_bytes());
     }
 }
 
@@ -280,8 +270,12 @@ impl ser::SerializeMap for Compound<'_, '_> {
     type Error = serde_json::Error;
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<()> {
         self.separator();
-        // Only string keys, as `serde_json` writes them; anything else falls back.
-        key.serialize(KeyWriter(&mut *self.writer))?;
+        // Only string keys: `serde_json` quotes integer keys, which this writer would not.
+        let start = self.writer.out.len();
+        key.serialize(&mut *self.writer)?;
+        if self.writer.out.get(start) != Some(&b'"') {
+            return Err(unsupported());
+        }
         self.writer.byte(b':');
         Ok(())
     }
@@ -312,133 +306,6 @@ impl ser::SerializeStruct for Compound<'_, '_> {
     }
     fn end(self) -> Result<()> {
         ser::SerializeMap::end(self)
-    }
-}
-
-/// A map key: a string, or an error (and the caller's fallback).
-struct KeyWriter<'w, 'a>(&'w mut CanonicalWriter<'a>);
-
-impl ser::Serializer for KeyWriter<'_, '_> {
-    type Ok = ();
-    type Error = serde_json::Error;
-    type SerializeSeq = ser::Impossible<(), serde_json::Error>;
-    type SerializeTuple = ser::Impossible<(), serde_json::Error>;
-    type SerializeTupleStruct = ser::Impossible<(), serde_json::Error>;
-    type SerializeTupleVariant = ser::Impossible<(), serde_json::Error>;
-    type SerializeMap = ser::Impossible<(), serde_json::Error>;
-    type SerializeStruct = ser::Impossible<(), serde_json::Error>;
-    type SerializeStructVariant = ser::Impossible<(), serde_json::Error>;
-
-    fn serialize_str(self, value: &str) -> Result<()> {
-        write_json_string(self.0.out, value);
-        Ok(())
-    }
-    fn serialize_bool(self, _: bool) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_i8(self, _: i8) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_i16(self, _: i16) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_i32(self, _: i32) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_i64(self, _: i64) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_u8(self, _: u8) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_u16(self, _: u16) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_u32(self, _: u32) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_u64(self, _: u64) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_f32(self, _: f32) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_f64(self, _: f64) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_char(self, value: char) -> Result<()> {
-        self.serialize_str(value.encode_utf8(&mut [0; 4]))
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_none(self) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_unit(self) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<()> {
-        self.serialize_str(variant)
-    }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        value.serialize(self)
-    }
-    fn serialize_newtype_variant<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<()> {
-        Err(unsupported())
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq> {
-        Err(unsupported())
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple> {
-        Err(unsupported())
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct> {
-        Err(unsupported())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant> {
-        Err(unsupported())
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap> {
-        Err(unsupported())
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct> {
-        Err(unsupported())
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant> {
-        Err(unsupported())
     }
 }
 
