@@ -19,7 +19,7 @@ use invoice_edge_core::{Code, Problem};
 use serde::{Deserialize, Serialize};
 use worker::{Env, Response, Result, State};
 
-use super::state::{Pinned, SeriesState};
+use super::state::{Known, Pinned, Remembered, SeriesState};
 use super::store::{self, DocumentRow, NewDocument};
 use crate::config::{self, EdgeConfig};
 
@@ -92,12 +92,21 @@ pub async fn issue(
     state: &State,
     env: &Env,
     alarm_set: &std::cell::Cell<bool>,
+    memory: &Remembered,
     call: IssueCall,
 ) -> Result<Response> {
     let now = super::now_ms(env);
     let storage = state.storage();
     store::mark_inv_written(&storage.sql(), &call.inv_written)?;
-    let answer = decide(&storage, env, call, now)?;
+    // Taken out of the memory: an error from here on leaves it empty, and the next issuance
+    // reads storage (docs/ARCHITECTURE.md, "Edge issuance path", "The state in memory").
+    let known = match memory.take() {
+        Some(known) => known,
+        None => store::load_known(&storage.sql(), EdgeConfig::from_env(env).breaker)?,
+    };
+    let (answer, committed) = decide(&storage, env, call, now, &known)?;
+    // What the transaction committed, or, when nothing was written, what was read.
+    memory.keep(committed.unwrap_or(known));
     if let IssueAnswer::Issued { .. } = &answer {
         // Storage only: the alarm delivers it and writes any KV record the worker could not.
         super::outbox::ensure_alarm(state, alarm_set).await?;
@@ -148,45 +157,54 @@ fn credit_step(
     )
 }
 
+/// A refusal, as [`decide`] answers it: nothing written.
 fn refused(
     code: Code,
     detail: String,
     retry_after_s: Option<u32>,
     exposure: String,
-) -> IssueAnswer {
-    IssueAnswer::Refused {
+) -> (IssueAnswer, Option<Known>) {
+    let answer = IssueAnswer::Refused {
         problem: Problem::single(code, detail),
         retry_after_s,
         exposure,
-    }
+    };
+    (answer, None)
 }
 
-/// The critical step: synchronous from the order lookup to the committed write.
+/// The critical step: synchronous from the order lookup to the committed write. `known` is
+/// the state as storage holds it; the second member of the answer is the state and oldest
+/// outstanding `issued_at` the transaction committed, `None` when nothing was written.
 fn decide(
     storage: &worker::Storage,
     env: &Env,
     mut call: IssueCall,
     now: i64,
-) -> Result<IssueAnswer> {
+    known: &Known,
+) -> Result<(IssueAnswer, Option<Known>)> {
     let sql = storage.sql();
-    let config = EdgeConfig::from_env(env);
-    let mut state = store::load_state(&sql, config.breaker)?;
     let limits: Limits = call.issuer.limits.clone();
-    let oldest = store::oldest_outstanding(&sql, state.acked_seq)?;
-    let current_exposure = exposure(now, &state.outstanding(oldest), &limits).to_string();
+    let oldest = known.oldest_ms;
+    let current_exposure = exposure(now, &known.state.outstanding(oldest), &limits).to_string();
 
     if let Some(row) = store::by_order(&sql, &call.order_id)? {
         if row.fingerprint == call.fingerprint {
-            return Ok(IssueAnswer::Replayed {
-                id: row.id.clone(),
-                document: serde_json::to_string(&document_of(&row)?)?,
-                exposure: current_exposure,
-            });
+            return Ok((
+                IssueAnswer::Replayed {
+                    id: row.id.clone(),
+                    document: serde_json::to_string(&document_of(&row)?)?,
+                    exposure: current_exposure,
+                },
+                None,
+            ));
         }
-        return Ok(IssueAnswer::OrderTaken {
-            invoice_id: row.id,
-            exposure: current_exposure,
-        });
+        return Ok((
+            IssueAnswer::OrderTaken {
+                invoice_id: row.id,
+                exposure: current_exposure,
+            },
+            None,
+        ));
     }
     let credited_id = call
         .computed
@@ -197,11 +215,14 @@ fn decide(
         Some(id) => match credit_step(&sql, &mut call.computed, &id)? {
             Ok(balance) => Some((id, balance)),
             Err(problem) => {
-                return Ok(IssueAnswer::Refused {
-                    problem,
-                    retry_after_s: None,
-                    exposure: current_exposure,
-                })
+                return Ok((
+                    IssueAnswer::Refused {
+                        problem,
+                        retry_after_s: None,
+                        exposure: current_exposure,
+                    },
+                    None,
+                ))
             }
         },
         None => None,
@@ -209,15 +230,18 @@ fn decide(
     // A retired series issues no invoice, but its invoices stay refundable: a credit note is
     // numbered in its original's series (docs/ARCHITECTURE.md, "Credit notes").
     if call.issuer.series.retired && credit.is_none() {
-        return Ok(IssueAnswer::Refused {
-            problem: Problem::from_errors(vec![invoice_edge_core::merchant::retired(
-                &call.issuer.series,
-            )]),
-            retry_after_s: None,
-            exposure: current_exposure,
-        });
+        return Ok((
+            IssueAnswer::Refused {
+                problem: Problem::from_errors(vec![invoice_edge_core::merchant::retired(
+                    &call.issuer.series,
+                )]),
+                retry_after_s: None,
+                exposure: current_exposure,
+            },
+            None,
+        ));
     }
-    if let Some(stop) = &state.stopped {
+    if let Some(stop) = &known.state.stopped {
         return Ok(refused(
             Code::SeriesStopped,
             format!(
@@ -236,7 +260,7 @@ fn decide(
         // count, not the amount.
         counts_toward_amount: credit.is_none(),
     };
-    if let Err(refusal) = admit(now, &state.outstanding(oldest), &limits, &candidate) {
+    if let Err(refusal) = admit(now, &known.state.outstanding(oldest), &limits, &candidate) {
         return Ok(refused(
             refusal.code,
             refusal.detail,
@@ -262,10 +286,7 @@ fn decide(
         ));
     };
 
-    // Pinned at the first issuance: a later change of format or hint in the merchant's
-    // configuration does not move an existing series (docs/ARCHITECTURE.md, "Series").
-    let issuer = pin(&mut state, call.issuer);
-    let Some(position) = next_position(state.head.as_ref(), now) else {
+    let Some(position) = next_position(known.state.head.as_ref(), now) else {
         return Ok(refused(
             Code::Internal,
             "the series is full".into(),
@@ -273,6 +294,12 @@ fn decide(
             current_exposure,
         ));
     };
+    // Every refusal is above: from here the state changes, on a copy, so what is remembered
+    // stays what storage holds until the transaction commits.
+    let mut state = known.state.clone();
+    // Pinned at the first issuance: a later change of format or hint in the merchant's
+    // configuration does not move an existing series (docs/ARCHITECTURE.md, "Series").
+    let issuer = pin(&mut state, call.issuer);
     let issued_at_ms = position.issued_at_ms;
     let id = uuid_v7(u64::try_from(issued_at_ms).unwrap_or(0), random);
     let context = IssueContext {
@@ -339,23 +366,29 @@ fn decide(
     };
     let write_sql = sql.clone();
     let seq = position.seq;
-    store::transaction_sync(storage, move || {
+    let state = store::transaction_sync(storage, move || {
         store::insert(&write_sql, &row)?;
-        store::save_state(&write_sql, &state)?;
+        store::write_state(&write_sql, &state)?;
         super::hooks::enqueue(&write_sql, &event)?;
         if let Some((invoice_id, (credited, mut notes))) = credit {
             notes.push(seq);
             let notes = serde_json::to_string(&notes)?;
             store::set_credit_balance(&write_sql, &invoice_id, &credited, &notes)?;
         }
-        Ok(())
+        Ok(state)
     })?;
-    Ok(IssueAnswer::Issued {
-        id: signed.invoice.id,
-        seq: position.seq,
-        signed: signed_json,
-        exposure: after,
-    })
+    Ok((
+        IssueAnswer::Issued {
+            id: signed.invoice.id,
+            seq: position.seq,
+            signed: signed_json,
+            exposure: after,
+        },
+        Some(Known {
+            state,
+            oldest_ms: oldest.or(Some(issued_at_ms)),
+        }),
+    ))
 }
 
 /// The issuer with the series' pinned format, pinning it first if this is the first issuance.

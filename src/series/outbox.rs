@@ -17,7 +17,7 @@ use invoice_edge_core::offline::{exposure, next_level_change_at, Level, Limits};
 use invoice_edge_core::webhook::{Event, EventType, LevelData};
 use worker::{Env, Result, State};
 
-use super::state::{Regressed, Stop};
+use super::state::{Regressed, Remembered, Stop};
 use super::store::{self, DocumentRow};
 use crate::config::{self, EdgeConfig};
 
@@ -60,7 +60,9 @@ pub async fn ensure_alarm(state: &State, alarm_set: &std::cell::Cell<bool>) -> R
     Ok(())
 }
 
-pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
+/// `memory` is the object's memory of its state, emptied by every write of the state here
+/// (docs/ARCHITECTURE.md, "Edge issuance path", "The state in memory").
+pub async fn run(state: &State, env: &Env, memory: &Remembered, now: i64) -> Result<()> {
     let storage = state.storage();
     let sql = storage.sql();
     let config = EdgeConfig::from_env(env);
@@ -79,7 +81,7 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
         if indexed {
             series = store::load_state(&sql, config.breaker)?;
             series.indexed = true;
-            store::save_state(&sql, &series)?;
+            store::save_state(&sql, &series, memory)?;
         } else {
             worker::console_error!("series {name}: the KV index is not written yet; retrying");
         }
@@ -93,7 +95,7 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
         && series_now.regressed.is_none()
         && series_now.outstanding_count > 0
     {
-        if let Some(delay) = deliver(state, env, &config, &name, now).await? {
+        if let Some(delay) = deliver(state, env, memory, &config, &name, now).await? {
             delays.push(delay);
         }
         // Receipts and rejections just stored get their KV records at once.
@@ -130,7 +132,7 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
             series.level = level;
             // No await between the two writes: the object's storage commits them together.
             super::hooks::enqueue(&sql, &event)?;
-            store::save_state(&sql, &series)?;
+            store::save_state(&sql, &series, memory)?;
         } else {
             delays.push(KV_RETRY_MS);
         }
@@ -233,6 +235,7 @@ fn receipt_is_valid(
 async fn deliver(
     state: &State,
     env: &Env,
+    memory: &Remembered,
     config: &EdgeConfig,
     name: &str,
     now: i64,
@@ -242,7 +245,7 @@ async fn deliver(
     let urls = config.origin_urls();
     if urls.is_empty() {
         series.last_error = Some("no ORIGIN_URL configured".into());
-        store::save_state(&sql, &series)?;
+        store::save_state(&sql, &series, memory)?;
         return Ok(Some(NO_ORIGIN_RETRY_MS));
     }
     let now_u = u64::try_from(now).unwrap_or(0);
@@ -251,13 +254,13 @@ async fn deliver(
         // Half-open: one document probes the origin.
         Admission::Probe => 1,
         Admission::Refused { retry_at_ms } => {
-            store::save_state(&sql, &series)?;
+            store::save_state(&sql, &series, memory)?;
             return Ok(Some(
                 i64::try_from(retry_at_ms.saturating_sub(now_u)).unwrap_or(i64::MAX),
             ));
         }
     };
-    store::save_state(&sql, &series)?;
+    store::save_state(&sql, &series, memory)?;
     let mut rows = store::after(&sql, series.acked_seq, limit)?;
     let mut bytes = 0usize;
     let keep = rows
@@ -312,7 +315,7 @@ async fn deliver(
             series.breaker.record_failure(now_u);
             series.failed_runs = series.failed_runs.saturating_add(1);
             series.last_error = Some(reason);
-            store::save_state(&sql, &series)?;
+            store::save_state(&sql, &series, memory)?;
             let delay = BACKOFF.delay_ms(series.failed_runs, &mut crate::clock::jitter_u64);
             return Ok(Some(i64::try_from(delay).unwrap_or(60_000)));
         }
@@ -443,7 +446,7 @@ async fn deliver(
     let stopped = series.stopped.is_some() || series.regressed.is_some();
     let more = series.outstanding_count > 0;
     let failed_runs = series.failed_runs;
-    store::save_state(&sql, &series)?;
+    store::save_state(&sql, &series, memory)?;
     Ok(match (stopped, progress, more) {
         (true, _, _) | (false, _, false) => None,
         (false, true, true) if error.is_none() => Some(0),

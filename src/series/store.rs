@@ -14,7 +14,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{Result, SqlStorage, SqlStorageValue, Storage};
 
-use super::state::SeriesState;
+use super::state::{Known, Remembered, SeriesState};
 
 const STATE_KEY: &str = "state";
 
@@ -121,7 +121,24 @@ pub fn load_state(sql: &SqlStorage, breaker: BreakerConfig) -> Result<SeriesStat
     }
 }
 
-pub fn save_state(sql: &SqlStorage, state: &SeriesState) -> Result<()> {
+/// The state and the oldest outstanding `issued_at`, as an issuance needs them.
+pub fn load_known(sql: &SqlStorage, breaker: BreakerConfig) -> Result<Known> {
+    let state = load_state(sql, breaker)?;
+    let oldest_ms = oldest_outstanding(sql, state.acked_seq)?;
+    Ok(Known { state, oldest_ms })
+}
+
+/// Saves the state from anywhere but an issuance, emptying the object's memory of it first, in
+/// the same synchronous stretch as the write (docs/ARCHITECTURE.md, "Edge issuance path", "The
+/// state in memory"): a failed write leaves it empty too.
+pub fn save_state(sql: &SqlStorage, state: &SeriesState, memory: &Remembered) -> Result<()> {
+    memory.forget();
+    write_state(sql, state)
+}
+
+/// Saves the state inside an issuance's transaction, which then remembers what it committed
+/// ([`Remembered`]). Everything else calls [`save_state`].
+pub fn write_state(sql: &SqlStorage, state: &SeriesState) -> Result<()> {
     let value = serde_json::to_string(state)?;
     sql.exec(
         "INSERT INTO meta (key, value) VALUES (?, ?) \
