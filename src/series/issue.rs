@@ -93,20 +93,28 @@ pub async fn issue(
     env: &Env,
     alarm_set: &std::cell::Cell<bool>,
     memory: &Remembered,
-    call: IssueCall,
+    mut call: IssueCall,
 ) -> Result<Response> {
     let now = super::now_ms(env);
     let storage = state.storage();
-    store::mark_inv_written(&storage.sql(), &call.inv_written)?;
+    let acks = std::mem::take(&mut call.inv_written);
     // Taken out of the memory: an error from here on leaves it empty, and the next issuance
     // reads storage (docs/ARCHITECTURE.md, "Edge issuance path", "The state in memory").
     let known = match memory.take() {
         Some(known) => known,
         None => store::load_known(&storage.sql(), EdgeConfig::from_env(env).breaker)?,
     };
-    let (answer, committed) = decide(&storage, env, call, now, &known)?;
-    // What the transaction committed, or, when nothing was written, what was read.
-    memory.keep(committed.unwrap_or(known));
+    let (answer, committed) = decide(&storage, env, call, now, &known, &acks)?;
+    match committed {
+        // What the transaction committed, the acknowledgements with it.
+        Some(committed) => memory.keep(committed),
+        // Nothing written: what was read, and the acknowledgements on their own (a replay or a
+        // refusal; a lost acknowledgement would only cost the alarm a KV read).
+        None => {
+            memory.keep(known);
+            store::mark_inv_written(&storage.sql(), &acks)?;
+        }
+    }
     if let IssueAnswer::Issued { .. } = &answer {
         // Storage only: the alarm delivers it and writes any KV record the worker could not.
         super::outbox::ensure_alarm(state, alarm_set).await?;
@@ -174,13 +182,15 @@ fn refused(
 
 /// The critical step: synchronous from the order lookup to the committed write. `known` is
 /// the state as storage holds it; the second member of the answer is the state and oldest
-/// outstanding `issued_at` the transaction committed, `None` when nothing was written.
+/// outstanding `issued_at` the transaction committed, `None` when nothing was written. `acks`
+/// (the `inv:` acknowledgements) are written with a new document only.
 fn decide(
     storage: &worker::Storage,
     env: &Env,
     mut call: IssueCall,
     now: i64,
     known: &Known,
+    acks: &[u64],
 ) -> Result<(IssueAnswer, Option<Known>)> {
     let sql = storage.sql();
     let limits: Limits = call.issuer.limits.clone();
@@ -366,7 +376,11 @@ fn decide(
     };
     let write_sql = sql.clone();
     let seq = position.seq;
+    // The worker's acknowledgements of `inv:` (`IssueCall::inv_written`) go in the same
+    // transaction: one statement, and only when there are any.
+    let acks = acks.to_vec();
     let state = store::transaction_sync(storage, move || {
+        store::mark_inv_written(&write_sql, &acks)?;
         store::insert(&write_sql, &row)?;
         store::write_state(&write_sql, &state)?;
         super::hooks::enqueue(&write_sql, &event)?;

@@ -361,7 +361,7 @@ pub fn set_rejection(sql: &SqlStorage, seq: u64, rejection: &str) -> Result<()> 
 }
 
 /// Marks `inv:` seen written for the acknowledged `seq`s (one statement for any count: the
-/// platform binds at most 100 parameters, so the list goes as one JSON array).
+/// platform binds at most 100 parameters, so the list goes as one JSON array; none for none).
 pub fn mark_inv_written(sql: &SqlStorage, seqs: &[u64]) -> Result<()> {
     if seqs.is_empty() {
         return Ok(());
