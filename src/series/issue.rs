@@ -38,6 +38,12 @@ pub struct IssueCall {
     /// KV read). A lost acknowledgement only means the alarm reads that record itself.
     #[serde(default)]
     pub inv_written: Vec<u64>,
+    /// True when, by the merchant's configuration the worker read (its 60 s cache), no webhook
+    /// endpoint subscribes to this document's `invoice.issued` or `credit_note.issued`: the
+    /// object then stores no event, which the alarm would only drop (docs/ARCHITECTURE.md,
+    /// "Webhooks"). Absent, the event is stored.
+    #[serde(default)]
+    pub unsubscribed: bool,
 }
 
 /// The object's answer. Documents travel as JSON text, passed through by the worker without
@@ -328,17 +334,19 @@ fn decide(
     let signed_json = serde_json::to_string(&signed)?;
     let hash = hex::encode(invoice_hash);
     // Stored in the same transaction as the document: at least once (docs/ARCHITECTURE.md,
-    // "Webhooks").
-    let event = Event::document(
-        &super::client::object_name(&issuer.merchant, &issuer.series.name),
-        if credit.is_some() {
-            EventType::CreditNoteIssued
-        } else {
-            EventType::InvoiceIssued
-        },
-        &DocumentData::of(&signed.invoice, "pending_sync"),
-        issued_at_ms,
-    );
+    // "Webhooks"); not at all when no endpoint wants it.
+    let event = (!call.unsubscribed).then(|| {
+        Event::document(
+            &super::client::object_name(&issuer.merchant, &issuer.series.name),
+            if credit.is_some() {
+                EventType::CreditNoteIssued
+            } else {
+                EventType::InvoiceIssued
+            },
+            &DocumentData::of(&signed.invoice, "pending_sync"),
+            issued_at_ms,
+        )
+    });
 
     state.head = Some(SeriesHead {
         seq: position.seq,
@@ -383,7 +391,9 @@ fn decide(
         store::mark_inv_written(&write_sql, &acks)?;
         store::insert(&write_sql, &row)?;
         store::write_state(&write_sql, &state)?;
-        super::hooks::enqueue(&write_sql, &event)?;
+        if let Some(event) = &event {
+            super::hooks::enqueue(&write_sql, event)?;
+        }
         if let Some((invoice_id, (credited, mut notes))) = credit {
             notes.push(seq);
             let notes = serde_json::to_string(&notes)?;
