@@ -48,10 +48,16 @@ pub struct IssueCall {
 
 /// The object's answer. Documents travel as JSON text, passed through by the worker without
 /// being parsed again (CPU on the issuance path: docs/PERFORMANCE.md).
+///
+/// `Issued`, the common answer, is not JSON: it is status [`super::ISSUED`] with a first line
+/// `{seq} {id} {exposure}` and then the signed document's text, byte for byte, so the document
+/// is neither escaped into a JSON string by the object nor unescaped by the worker
+/// ([`issued_body`], [`super::client::issue`]). The other outcomes are this enum's JSON.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum IssueAnswer {
     /// A new document, `pending_sync`. `signed` is the exact text of `inv:{id}`.
+    #[serde(skip)]
     Issued {
         id: String,
         seq: u64,
@@ -121,11 +127,42 @@ pub async fn issue(
             store::mark_inv_written(&storage.sql(), &acks)?;
         }
     }
-    if let IssueAnswer::Issued { .. } = &answer {
-        // Storage only: the alarm delivers it and writes any KV record the worker could not.
-        super::outbox::ensure_alarm(state, alarm_set).await?;
+    match answer {
+        IssueAnswer::Issued {
+            id,
+            seq,
+            signed,
+            exposure,
+        } => {
+            // Storage only: the alarm delivers it and writes any KV record the worker could not.
+            super::outbox::ensure_alarm(state, alarm_set).await?;
+            Ok(Response::ok(issued_body(seq, &id, &exposure, &signed))?.with_status(super::ISSUED))
+        }
+        answer => Response::from_json(&answer),
     }
-    Response::from_json(&answer)
+}
+
+/// The body of an `Issued` answer: `{seq} {id} {exposure}`, a newline, the signed document.
+/// Neither the id (a UUID) nor the exposure (`Offline-Exposure`'s value) holds a newline, and
+/// the exposure, which holds spaces, comes last on its line.
+fn issued_body(seq: u64, id: &str, exposure: &str, signed: &str) -> String {
+    format!("{seq} {id} {exposure}\n{signed}")
+}
+
+/// Reads an `Issued` answer's body ([`issued_body`]): `None` if it is not one.
+pub fn read_issued(mut body: String) -> Option<IssueAnswer> {
+    let end = body.find('\n')?;
+    let signed = body.split_off(end + 1);
+    let mut head = body.trim_end().splitn(3, ' ');
+    let seq = head.next()?.parse().ok()?;
+    let id = head.next()?.to_string();
+    let exposure = head.next()?.to_string();
+    Some(IssueAnswer::Issued {
+        id,
+        seq,
+        signed,
+        exposure,
+    })
 }
 
 /// A credit note's check against its original, inside the issuing step (docs/ARCHITECTURE.md,
@@ -436,4 +473,36 @@ fn pin(state: &mut SeriesState, mut issuer: Issuer) -> Issuer {
         }
     }
     issuer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issued_answer_reads_back_as_written() {
+        let exposure = "level=warn, limit=amount, currency=\"CNY\", used=0.6";
+        // The document is kept byte for byte, a newline of its own included.
+        let signed = "{\"invoice\":{\"note\":\"a\\nb\"},\"edge_signature\":\"x\"}\n";
+        let id = "0190a5f2-7c1e-7000-8000-000000000001";
+        match read_issued(issued_body(42, id, exposure, signed)) {
+            Some(IssueAnswer::Issued {
+                id: read_id,
+                seq,
+                signed: read_signed,
+                exposure: read_exposure,
+            }) => {
+                assert_eq!(seq, 42);
+                assert_eq!(read_id, id);
+                assert_eq!(read_exposure, exposure);
+                assert_eq!(read_signed, signed);
+            }
+            _ => panic!("not read back as Issued"),
+        }
+        assert!(read_issued("{\"outcome\":\"order_taken\"}".into()).is_none());
+        assert!(
+            read_issued("x 1 e\n{}".into()).is_none(),
+            "a seq that is no number"
+        );
+    }
 }

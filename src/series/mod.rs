@@ -58,6 +58,10 @@ pub struct SeriesReport {
 /// `/lookup`'s status when the series has no invoice for the order (204 No Content).
 pub const LOOKUP_NONE: u16 = 204;
 
+/// `/issue`'s status for a new document, whose answer is the document itself (see
+/// [`issue::IssueAnswer`]); every other outcome is 200 with JSON.
+pub const ISSUED: u16 = 201;
+
 #[durable_object]
 pub struct SeriesLedger {
     state: State,
