@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use worker::{Env, Response, Result, State};
 
 use super::state::{Known, Pinned, Remembered, SeriesState};
-use super::store::{self, DocumentRow, NewDocument};
+use super::store::{self, Acks, DocumentRow, NewDocument};
 use crate::config::{self, EdgeConfig};
 
 /// What the worker sends: the request already validated and computed, its fingerprint, and
@@ -33,9 +33,10 @@ pub struct IssueCall {
     pub issuer: Issuer,
     pub edge_node: String,
     /// The `seq`s of this series whose `inv:` the calling isolate has written since its last
-    /// call here (see [`super::client::note_inv_written`]): the object marks them seen, so its
-    /// alarm need not read KV to find out (docs/ARCHITECTURE.md budget: one KV write per issuance, no
-    /// KV read). A lost acknowledgement only means the alarm reads that record itself.
+    /// call here (see [`super::client::note_inv_written`]): the object holds them for its alarm
+    /// ([`store::Acks`]), so the alarm need not read KV to find out (docs/ARCHITECTURE.md budget:
+    /// one KV write per issuance, no KV read). A lost acknowledgement only means the alarm reads
+    /// that record itself.
     #[serde(default)]
     pub inv_written: Vec<u64>,
     /// True when, by the merchant's configuration the worker read (its 60 s cache), no webhook
@@ -105,28 +106,22 @@ pub async fn issue(
     env: &Env,
     alarm_set: &std::cell::Cell<bool>,
     memory: &Remembered,
+    acks: &Acks,
     mut call: IssueCall,
 ) -> Result<Response> {
     let now = super::now_ms(env);
     let storage = state.storage();
-    let acks = std::mem::take(&mut call.inv_written);
+    // Held in memory for the alarm, which writes them before it looks for unwritten records:
+    // no statement on the issuance path (docs/ARCHITECTURE.md, "Edge issuance path", step 4).
+    acks.note(std::mem::take(&mut call.inv_written));
     // Taken out of the memory: an error from here on leaves it empty, and the next issuance
     // reads storage (docs/ARCHITECTURE.md, "Edge issuance path", "The state in memory").
     let known = match memory.take() {
         Some(known) => known,
         None => store::load_known(&storage.sql(), EdgeConfig::from_env(env).breaker)?,
     };
-    let (answer, committed) = decide(&storage, env, call, now, &known, &acks)?;
-    match committed {
-        // What the transaction committed, the acknowledgements with it.
-        Some(committed) => memory.keep(committed),
-        // Nothing written: what was read, and the acknowledgements on their own (a replay or a
-        // refusal; a lost acknowledgement would only cost the alarm a KV read).
-        None => {
-            memory.keep(known);
-            store::mark_inv_written(&storage.sql(), &acks)?;
-        }
-    }
+    let (answer, known) = decide(&storage, env, call, now, known)?;
+    memory.keep(known);
     match answer {
         IssueAnswer::Issued {
             id,
@@ -208,33 +203,29 @@ fn credit_step(
     )
 }
 
-/// A refusal, as [`decide`] answers it: nothing written.
 fn refused(
     code: Code,
     detail: String,
     retry_after_s: Option<u32>,
     exposure: String,
-) -> (IssueAnswer, Option<Known>) {
-    let answer = IssueAnswer::Refused {
+) -> IssueAnswer {
+    IssueAnswer::Refused {
         problem: Problem::single(code, detail),
         retry_after_s,
         exposure,
-    };
-    (answer, None)
+    }
 }
 
 /// The critical step: synchronous from the order lookup to the committed write. `known` is
-/// the state as storage holds it; the second member of the answer is the state and oldest
-/// outstanding `issued_at` the transaction committed, `None` when nothing was written. `acks`
-/// (the `inv:` acknowledgements) are written with a new document only.
+/// the state as storage holds it, and comes back with the answer as storage then holds it:
+/// unchanged when nothing was written, else what the transaction committed.
 fn decide(
     storage: &worker::Storage,
     env: &Env,
     mut call: IssueCall,
     now: i64,
-    known: &Known,
-    acks: &[u64],
-) -> Result<(IssueAnswer, Option<Known>)> {
+    known: Known,
+) -> Result<(IssueAnswer, Known)> {
     let sql = storage.sql();
     let limits: Limits = call.issuer.limits.clone();
     let oldest = known.oldest_ms;
@@ -248,7 +239,7 @@ fn decide(
                     document: serde_json::to_string(&document_of(&row)?)?,
                     exposure: current_exposure,
                 },
-                None,
+                known,
             ));
         }
         return Ok((
@@ -256,7 +247,7 @@ fn decide(
                 invoice_id: row.id,
                 exposure: current_exposure,
             },
-            None,
+            known,
         ));
     }
     let credited_id = call
@@ -274,7 +265,7 @@ fn decide(
                         retry_after_s: None,
                         exposure: current_exposure,
                     },
-                    None,
+                    known,
                 ))
             }
         },
@@ -291,18 +282,21 @@ fn decide(
                 retry_after_s: None,
                 exposure: current_exposure,
             },
-            None,
+            known,
         ));
     }
     if let Some(stop) = &known.state.stopped {
-        return Ok(refused(
-            Code::SeriesStopped,
-            format!(
-                "series {} stopped: the origin refused seq {} ({}); an operator resumes it",
-                call.issuer.series.name, stop.seq, stop.code
+        return Ok((
+            refused(
+                Code::SeriesStopped,
+                format!(
+                    "series {} stopped: the origin refused seq {} ({}); an operator resumes it",
+                    call.issuer.series.name, stop.seq, stop.code
+                ),
+                None,
+                current_exposure,
             ),
-            None,
-            current_exposure,
+            known,
         ));
     }
     let gross = call.computed.totals.gross.to_decimal();
@@ -314,42 +308,53 @@ fn decide(
         counts_toward_amount: credit.is_none(),
     };
     if let Err(refusal) = admit(now, &known.state.outstanding(oldest), &limits, &candidate) {
-        return Ok(refused(
-            refusal.code,
-            refusal.detail,
-            refusal.retry_after_seconds,
-            current_exposure,
+        return Ok((
+            refused(
+                refusal.code,
+                refusal.detail,
+                refusal.retry_after_seconds,
+                current_exposure,
+            ),
+            known,
         ));
     }
     let Some(key) = config::signing_key(env) else {
-        return Ok(refused(
-            Code::Misconfigured,
-            "EDGE_SIGNING_KEY is missing or not an Ed25519 JWK".into(),
-            None,
-            current_exposure,
+        return Ok((
+            refused(
+                Code::Misconfigured,
+                "EDGE_SIGNING_KEY is missing or not an Ed25519 JWK".into(),
+                None,
+                current_exposure,
+            ),
+            known,
         ));
     };
     let Some(random) = crate::clock::random_bytes::<10>() else {
         // Never a zero id: nothing is issued, and a retry is safe.
-        return Ok(refused(
-            Code::StorageUnavailable,
-            "no randomness for the invoice id; nothing was issued".into(),
-            Some(1),
-            current_exposure,
+        return Ok((
+            refused(
+                Code::StorageUnavailable,
+                "no randomness for the invoice id; nothing was issued".into(),
+                Some(1),
+                current_exposure,
+            ),
+            known,
         ));
     };
 
     let Some(position) = next_position(known.state.head.as_ref(), now) else {
-        return Ok(refused(
-            Code::Internal,
-            "the series is full".into(),
-            None,
-            current_exposure,
+        return Ok((
+            refused(
+                Code::Internal,
+                "the series is full".into(),
+                None,
+                current_exposure,
+            ),
+            known,
         ));
     };
-    // Every refusal is above: from here the state changes, on a copy, so what is remembered
-    // stays what storage holds until the transaction commits.
-    let mut state = known.state.clone();
+    // Every refusal is above: from here the state changes, and an error drops it.
+    let mut state = known.state;
     // Pinned at the first issuance: a later change of format or hint in the merchant's
     // configuration does not move an existing series (docs/ARCHITECTURE.md, "Series").
     let issuer = pin(&mut state, call.issuer);
@@ -421,11 +426,7 @@ fn decide(
     };
     let write_sql = sql.clone();
     let seq = position.seq;
-    // The worker's acknowledgements of `inv:` (`IssueCall::inv_written`) go in the same
-    // transaction: one statement, and only when there are any.
-    let acks = acks.to_vec();
     let state = store::transaction_sync(storage, move || {
-        store::mark_inv_written(&write_sql, &acks)?;
         store::insert(&write_sql, &row)?;
         store::write_state(&write_sql, &state)?;
         if let Some(event) = &event {
@@ -445,10 +446,10 @@ fn decide(
             signed: signed_json,
             exposure: after,
         },
-        Some(Known {
+        Known {
             state,
             oldest_ms: oldest.or(Some(issued_at_ms)),
-        }),
+        },
     ))
 }
 

@@ -71,6 +71,8 @@ pub struct SeriesLedger {
     /// The state as storage holds it, kept between events for the issuances
     /// (docs/ARCHITECTURE.md, "Edge issuance path", "The state in memory"; see [`Remembered`]).
     memory: Remembered,
+    /// The worker's `inv:` acknowledgements, until the alarm writes them ([`store::Acks`]).
+    acks: store::Acks,
 }
 
 impl DurableObject for SeriesLedger {
@@ -85,6 +87,7 @@ impl DurableObject for SeriesLedger {
             env,
             alarm_set: std::cell::Cell::new(false),
             memory: Remembered::default(),
+            acks: store::Acks::default(),
         }
     }
 
@@ -98,7 +101,15 @@ impl DurableObject for SeriesLedger {
                 // a field-by-field conversion through serde_wasm_bindgen): faster, and one
                 // deserializer less in the worker (docs/PERFORMANCE.md, "size").
                 let call: issue::IssueCall = serde_json::from_str(&req.text().await?)?;
-                issue::issue(&self.state, &self.env, &self.alarm_set, &self.memory, call).await
+                issue::issue(
+                    &self.state,
+                    &self.env,
+                    &self.alarm_set,
+                    &self.memory,
+                    &self.acks,
+                    call,
+                )
+                .await
             }
             "/state" => Response::from_json(&self.report()?),
             "/hooks" => Response::ok(hooks::report(&self.state.storage().sql())?),
@@ -149,7 +160,7 @@ impl DurableObject for SeriesLedger {
         // Every error is caught here and the alarm re-armed: the platform's few automatic
         // retries of a failed alarm are not relied on (docs/ARCHITECTURE.md, "Delivery to the origin").
         let now = now_ms(&self.env);
-        let outcome = outbox::run(&self.state, &self.env, &self.memory, now).await;
+        let outcome = outbox::run(&self.state, &self.env, &self.memory, &self.acks, now).await;
         // Every save of the state in the run empties the memory; an error may also have left
         // a write behind without its save, so the memory is emptied once more, before any
         // await lets an issuance in (docs/ARCHITECTURE.md, "Edge issuance path", "The state in
@@ -199,6 +210,8 @@ impl SeriesLedger {
 
     fn report(&self) -> Result<SeriesReport> {
         let sql = self.state.storage().sql();
+        // The acknowledgements held in memory are written first, so they count as confirmed.
+        self.acks.flush(&sql)?;
         let config = EdgeConfig::from_env(&self.env);
         let state = store::load_state(&sql, config.breaker)?;
         let now = now_ms(&self.env);

@@ -18,7 +18,7 @@ use invoice_edge_core::webhook::{Event, EventType, LevelData};
 use worker::{Env, Result, State};
 
 use super::state::{Regressed, Remembered, Stop};
-use super::store::{self, DocumentRow};
+use super::store::{self, Acks, DocumentRow};
 use crate::config::{self, EdgeConfig};
 
 /// Re-arm delays.
@@ -62,7 +62,15 @@ pub async fn ensure_alarm(state: &State, alarm_set: &std::cell::Cell<bool>) -> R
 
 /// `memory` is the object's memory of its state, emptied by every write of the state here
 /// (docs/ARCHITECTURE.md, "Edge issuance path", "The state in memory").
-pub async fn run(state: &State, env: &Env, memory: &Remembered, now: i64) -> Result<()> {
+/// `acks` are the worker's `inv:` acknowledgements held in memory, written before the records
+/// are looked for.
+pub async fn run(
+    state: &State,
+    env: &Env,
+    memory: &Remembered,
+    acks: &Acks,
+    now: i64,
+) -> Result<()> {
     let storage = state.storage();
     let sql = storage.sql();
     let config = EdgeConfig::from_env(env);
@@ -87,7 +95,7 @@ pub async fn run(state: &State, env: &Env, memory: &Remembered, now: i64) -> Res
         }
     }
 
-    write_kv_records(&sql, &kv, &pinned.merchant, now).await?;
+    write_kv_records(&sql, &kv, acks, &pinned.merchant, now).await?;
 
     let mut delays: Vec<i64> = Vec::new();
     let series_now = store::load_state(&sql, config.breaker)?;
@@ -99,7 +107,7 @@ pub async fn run(state: &State, env: &Env, memory: &Remembered, now: i64) -> Res
             delays.push(delay);
         }
         // Receipts and rejections just stored get their KV records at once.
-        write_kv_records(&sql, &kv, &pinned.merchant, now).await?;
+        write_kv_records(&sql, &kv, acks, &pinned.merchant, now).await?;
     }
     // The webhooks come after the origin's batch, never before it: an endpoint that is slow or
     // down cannot hold the delivery to the origin (docs/ARCHITECTURE.md, "Webhooks").
@@ -140,6 +148,8 @@ pub async fn run(state: &State, env: &Env, memory: &Remembered, now: i64) -> Res
     if let Some(at) = next_level_change_at(now, &outstanding, &limits) {
         delays.push(at.saturating_sub(now));
     }
+    // Acknowledgements that came during this run's awaits, so they do not re-arm it.
+    acks.flush(&sql)?;
     if store::any_kv_todo(&sql)? {
         delays.push(KV_RETRY_MS);
     }
@@ -163,12 +173,15 @@ async fn write_level(kv: &crate::kv::Kv, name: &str, level: Level) -> Result<()>
 /// Writes `inv:`, `final:` and `rejected:` for the documents whose records the object has not
 /// seen written. `inv:` is read first: the worker usually wrote it already, and KV takes one
 /// write a second to a key, so the same bytes are written again only when they are missing.
+/// The worker's acknowledgements are written first, so those records are not looked for.
 async fn write_kv_records(
     sql: &worker::SqlStorage,
     kv: &crate::kv::Kv,
+    acks: &Acks,
     merchant: &str,
     now: i64,
 ) -> Result<()> {
+    acks.flush(sql)?;
     // docs/ARCHITECTURE.md: at least a second after issued_at, whatever the origin's state.
     let rows = store::kv_todo(sql, now.saturating_sub(1_000), 100)?;
     let writes = rows.iter().map(|row| async move {

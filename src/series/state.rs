@@ -128,7 +128,6 @@ impl SeriesState {
 
 /// What an issuance reads of storage before it decides: the state, and the `issued_at` of the
 /// oldest document not yet final (the first after `acked_seq`), which the offline limits need.
-#[derive(Clone, Debug)]
 pub struct Known {
     pub state: SeriesState,
     pub oldest_ms: Option<i64>,
