@@ -157,11 +157,11 @@ pub async fn issue_for(
     let object = series::client::object_name(&issuer.merchant, &issuer.series.name);
     // The event this issuance would store, and whether any endpoint of the configuration just
     // read wants it (docs/ARCHITECTURE.md, "Webhooks"): the alarm would drop it otherwise.
-    let event = match credited {
-        Some(_) => EventType::CreditNoteIssued,
-        None => EventType::InvoiceIssued,
-    }
-    .as_str();
+    let event = if credited.is_some() {
+        EventType::CreditNoteIssued.as_str()
+    } else {
+        EventType::InvoiceIssued.as_str()
+    };
     let unsubscribed = !merchant
         .webhooks
         .iter()

@@ -79,7 +79,7 @@ pub async fn issue(stub: &Stub, call: &IssueCall) -> Result<IssueAnswer> {
     if response.status_code() == ISSUED {
         // The document as the body, after one line of its seq, id and exposure: nothing to
         // unescape (docs/PERFORMANCE.md, "Version 2").
-        return super::issue::read_issued(response.text().await?)
+        return super::issue::read_issued(&response.text().await?)
             .ok_or_else(|| worker::Error::RustError("series /issue: unreadable answer".into()));
     }
     response.json().await

@@ -145,18 +145,15 @@ fn issued_body(seq: u64, id: &str, exposure: &str, signed: &str) -> String {
 }
 
 /// Reads an `Issued` answer's body ([`issued_body`]): `None` if it is not one.
-pub fn read_issued(mut body: String) -> Option<IssueAnswer> {
-    let end = body.find('\n')?;
-    let signed = body.split_off(end + 1);
-    let mut head = body.trim_end().splitn(3, ' ');
-    let seq = head.next()?.parse().ok()?;
-    let id = head.next()?.to_string();
-    let exposure = head.next()?.to_string();
+pub fn read_issued(body: &str) -> Option<IssueAnswer> {
+    let (head, signed) = body.split_once('\n')?;
+    let (seq, head) = head.split_once(' ')?;
+    let (id, exposure) = head.split_once(' ')?;
     Some(IssueAnswer::Issued {
-        id,
-        seq,
-        signed,
-        exposure,
+        id: id.to_string(),
+        seq: seq.parse().ok()?,
+        signed: signed.to_string(),
+        exposure: exposure.to_string(),
     })
 }
 
@@ -486,7 +483,7 @@ mod tests {
         // The document is kept byte for byte, a newline of its own included.
         let signed = "{\"invoice\":{\"note\":\"a\\nb\"},\"edge_signature\":\"x\"}\n";
         let id = "0190a5f2-7c1e-7000-8000-000000000001";
-        match read_issued(issued_body(42, id, exposure, signed)) {
+        match read_issued(&issued_body(42, id, exposure, signed)) {
             Some(IssueAnswer::Issued {
                 id: read_id,
                 seq,
@@ -500,7 +497,7 @@ mod tests {
             }
             _ => panic!("not read back as Issued"),
         }
-        assert!(read_issued("{\"outcome\":\"order_taken\"}".into()).is_none());
+        assert!(read_issued("{\"outcome\":\"order_taken\"}").is_none());
         assert!(
             read_issued("x 1 e\n{}".into()).is_none(),
             "a seq that is no number"

@@ -3,7 +3,7 @@
 //! stopped. One JSON row in the object's `meta` table, read and written in the same synchronous
 //! step as the documents it describes.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use invoice_edge_core::breaker::{BreakerConfig, CircuitBreaker};
@@ -144,13 +144,14 @@ pub struct Known {
 /// synchronous stretch as its write, so no issuance can run between the two. A receipt moves
 /// `acked_seq`, which is in the state, so it is saved (and the memory emptied) in the stretch
 /// that stores it. The memory dies with the object, and the object with a failed storage write.
+/// A `Cell`, not a `RefCell`: it is only ever taken and set whole, so it needs no borrow checks.
 #[derive(Default)]
-pub struct Remembered(RefCell<Option<Known>>);
+pub struct Remembered(Cell<Option<Known>>);
 
 impl Remembered {
     /// Empties the memory: the next issuance reads storage.
     pub fn forget(&self) {
-        self.0.replace(None);
+        self.0.set(None);
     }
 
     /// Takes what is remembered, leaving the memory empty.
@@ -160,6 +161,6 @@ impl Remembered {
 
     /// Remembers `known`: only what storage holds at this moment.
     pub fn keep(&self, known: Known) {
-        self.0.replace(Some(known));
+        self.0.set(Some(known));
     }
 }

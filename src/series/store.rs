@@ -7,7 +7,7 @@
 //! issuance path", step 3).
 
 use invoice_edge_core::breaker::BreakerConfig;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use wasm_bindgen::closure::Closure;
@@ -405,20 +405,18 @@ pub fn mark_inv_written(sql: &SqlStorage, seqs: &[u64]) -> Result<()> {
 /// (docs/ARCHITECTURE.md, "Edge issuance path", step 4): lost with the object, or past
 /// [`MAX_HELD_ACKS`], they only cost the alarm a KV read each.
 #[derive(Default)]
-pub struct Acks(RefCell<Vec<u64>>);
+pub struct Acks(Cell<Vec<u64>>);
 
-/// The most acknowledgements an object holds; past it the oldest are dropped.
+/// The most acknowledgements an object holds; past it new ones are dropped.
 const MAX_HELD_ACKS: usize = 10_000;
 
 impl Acks {
-    pub fn note(&self, seqs: Vec<u64>) {
-        if seqs.is_empty() {
-            return;
+    pub fn note(&self, mut seqs: Vec<u64>) {
+        let mut held = self.0.take();
+        if held.len() + seqs.len() <= MAX_HELD_ACKS {
+            held.append(&mut seqs);
         }
-        let mut held = self.0.borrow_mut();
-        held.extend(seqs);
-        let excess = held.len().saturating_sub(MAX_HELD_ACKS);
-        held.drain(..excess);
+        self.0.set(held);
     }
 
     /// Marks the held acknowledgements in storage (one statement, none for none) and forgets
