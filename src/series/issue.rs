@@ -499,7 +499,7 @@ mod tests {
         }
         assert!(read_issued("{\"outcome\":\"order_taken\"}").is_none());
         assert!(
-            read_issued("x 1 e\n{}".into()).is_none(),
+            read_issued("x 1 e\n{}").is_none(),
             "a seq that is no number"
         );
     }
