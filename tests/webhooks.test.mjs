@@ -128,6 +128,14 @@ async function setup({ flags = [], origin: withOrigin = true, proxy: withProxy =
       });
       return { status: response.status, body: await response.json(), ms: performance.now() - started };
     },
+    async post(pathname, payload) {
+      const response = await fetch(`${edge.url}${pathname}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify(payload),
+      });
+      return { status: response.status, body: await response.json() };
+    },
     async get(pathname, key = apiKey) {
       const response = await fetch(`${edge.url}${pathname}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
       return { status: response.status, type: response.headers.get('content-type'), text: await response.text() };
@@ -320,6 +328,9 @@ test('series.level_changed reaches an endpoint subscribed to it, without a reque
   const ctx = await setup({ origin: false, flags: ['--webhook', node.url, '--events', 'series.level_changed', '--max-offline-hours', '0.002'] });
   [secret] = ctx.merchant.webhook_secrets;
   assert.equal((await ctx.issue('LVL-1')).status, 201);
+  // No endpoint wants invoice.issued: the issuance stored no event at all (the alarm, a second
+  // later, would only have dropped it).
+  assert.equal((await ctx.deliveries()).pending, 0);
   const event = await eventually('series.level_changed', async () => node.events.find((e) => e.type === 'series.level_changed'), 15_000);
   assert.equal(event.data.merchant, 'shop');
   assert.equal(event.data.series, 'SHOP');
@@ -327,6 +338,25 @@ test('series.level_changed reaches an endpoint subscribed to it, without a reque
   assert.equal(event.data.to, 'warn');
   assert.match(event.data.exposure, /^level=warn, limit=hours, used=0\.\d+$/);
   assert.ok(node.events.every((e) => e.type === 'series.level_changed'), 'invoice.issued is not subscribed');
+});
+
+test('an issuance stores its *.issued event only for a subscribed type: none for the invoice, one for its credit note', async () => {
+  const port = await freePort();
+  let secret;
+  const node = await nodeReceiver(port, () => secret);
+  const ctx = await setup({ origin: false, flags: ['--webhook', node.url, '--events', 'credit_note.issued'] });
+  [secret] = ctx.merchant.webhook_secrets;
+  const invoice = await ctx.issue('CN-1');
+  assert.equal(invoice.status, 201, JSON.stringify(invoice.body));
+  assert.equal((await ctx.deliveries()).pending, 0, 'invoice.issued is not subscribed: nothing stored');
+  const note = await ctx.post(`/v1/invoices/${invoice.body.invoice.id}/credit-notes`, { order_id: 'CN-1-R', reason_code: '01', reason: 'wrong buyer' });
+  assert.equal(note.status, 201, JSON.stringify(note.body));
+  const event = await eventually('credit_note.issued', async () => node.events.find((e) => e.type === 'credit_note.issued'), 15_000);
+  assert.equal(event.data.id, note.body.invoice.id);
+  assert.equal(event.data.kind, 'credit_note');
+  assert.equal(event.data.status, 'pending_sync');
+  await sleep(500);
+  assert.deepEqual(node.events.map((e) => e.type), ['credit_note.issued']);
 });
 
 test('invoice.rejected carries the origin\'s refusal, once, and invoice.issued went before it', async () => {

@@ -10,6 +10,7 @@ use invoice_edge_core::document::model::{is_uuid, Document};
 use invoice_edge_core::document::sign::Channel;
 use invoice_edge_core::merchant::MerchantConfig;
 use invoice_edge_core::token;
+use invoice_edge_core::webhook::EventType;
 use invoice_edge_core::{Code, Payment, Problem};
 use worker::{Env, Request, Response, Result};
 
@@ -154,6 +155,17 @@ pub async fn issue_for(
         }
     };
     let object = series::client::object_name(&issuer.merchant, &issuer.series.name);
+    // The event this issuance would store, and whether any endpoint of the configuration just
+    // read wants it (docs/ARCHITECTURE.md, "Webhooks"): the alarm would drop it otherwise.
+    let event = if credited.is_some() {
+        EventType::CreditNoteIssued.as_str()
+    } else {
+        EventType::InvoiceIssued.as_str()
+    };
+    let unsubscribed = !merchant
+        .webhooks
+        .iter()
+        .any(|webhook| webhook.events.iter().any(|wanted| wanted == event));
     let call = IssueCall {
         order_id: prepared.computed.order_id.clone(),
         fingerprint: prepared.fingerprint,
@@ -161,6 +173,7 @@ pub async fn issue_for(
         issuer,
         edge_node,
         inv_written: series::client::take_inv_written(&object),
+        unsubscribed,
     };
     let answer = match series::client::issue(&stub, &call).await {
         Ok(answer) => answer,

@@ -19,8 +19,8 @@ use invoice_edge_core::{Code, Problem};
 use serde::{Deserialize, Serialize};
 use worker::{Env, Response, Result, State};
 
-use super::state::{Pinned, SeriesState};
-use super::store::{self, DocumentRow, NewDocument};
+use super::state::{Known, Pinned, Remembered, SeriesState};
+use super::store::{self, Acks, DocumentRow, NewDocument};
 use crate::config::{self, EdgeConfig};
 
 /// What the worker sends: the request already validated and computed, its fingerprint, and
@@ -33,19 +33,32 @@ pub struct IssueCall {
     pub issuer: Issuer,
     pub edge_node: String,
     /// The `seq`s of this series whose `inv:` the calling isolate has written since its last
-    /// call here (see [`super::client::note_inv_written`]): the object marks them seen, so its
-    /// alarm need not read KV to find out (docs/ARCHITECTURE.md budget: one KV write per issuance, no
-    /// KV read). A lost acknowledgement only means the alarm reads that record itself.
+    /// call here (see [`super::client::note_inv_written`]): the object holds them for its alarm
+    /// ([`store::Acks`]), so the alarm need not read KV to find out (docs/ARCHITECTURE.md budget:
+    /// one KV write per issuance, no KV read). A lost acknowledgement only means the alarm reads
+    /// that record itself.
     #[serde(default)]
     pub inv_written: Vec<u64>,
+    /// True when, by the merchant's configuration the worker read (its 60 s cache), no webhook
+    /// endpoint subscribes to this document's `invoice.issued` or `credit_note.issued`: the
+    /// object then stores no event, which the alarm would only drop (docs/ARCHITECTURE.md,
+    /// "Webhooks"). Absent, the event is stored.
+    #[serde(default)]
+    pub unsubscribed: bool,
 }
 
 /// The object's answer. Documents travel as JSON text, passed through by the worker without
 /// being parsed again (CPU on the issuance path: docs/PERFORMANCE.md).
+///
+/// `Issued`, the common answer, is not JSON: it is status [`super::ISSUED`] with a first line
+/// `{seq} {id} {exposure}` and then the signed document's text, byte for byte, so the document
+/// is neither escaped into a JSON string by the object nor unescaped by the worker
+/// ([`issued_body`], [`super::client::issue`]). The other outcomes are this enum's JSON.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum IssueAnswer {
     /// A new document, `pending_sync`. `signed` is the exact text of `inv:{id}`.
+    #[serde(skip)]
     Issued {
         id: String,
         seq: u64,
@@ -92,17 +105,56 @@ pub async fn issue(
     state: &State,
     env: &Env,
     alarm_set: &std::cell::Cell<bool>,
-    call: IssueCall,
+    memory: &Remembered,
+    acks: &Acks,
+    mut call: IssueCall,
 ) -> Result<Response> {
     let now = super::now_ms(env);
     let storage = state.storage();
-    store::mark_inv_written(&storage.sql(), &call.inv_written)?;
-    let answer = decide(&storage, env, call, now)?;
-    if let IssueAnswer::Issued { .. } = &answer {
-        // Storage only: the alarm delivers it and writes any KV record the worker could not.
-        super::outbox::ensure_alarm(state, alarm_set).await?;
+    // Held in memory for the alarm, which writes them before it looks for unwritten records:
+    // no statement on the issuance path (docs/ARCHITECTURE.md, "Edge issuance path", step 4).
+    acks.note(std::mem::take(&mut call.inv_written));
+    // Taken out of the memory: an error from here on leaves it empty, and the next issuance
+    // reads storage (docs/ARCHITECTURE.md, "Edge issuance path", "The state in memory").
+    let known = match memory.take() {
+        Some(known) => known,
+        None => store::load_known(&storage.sql(), EdgeConfig::from_env(env).breaker)?,
+    };
+    let (answer, known) = decide(&storage, env, call, now, known)?;
+    memory.keep(known);
+    match answer {
+        IssueAnswer::Issued {
+            id,
+            seq,
+            signed,
+            exposure,
+        } => {
+            // Storage only: the alarm delivers it and writes any KV record the worker could not.
+            super::outbox::ensure_alarm(state, alarm_set).await?;
+            Ok(Response::ok(issued_body(seq, &id, &exposure, &signed))?.with_status(super::ISSUED))
+        }
+        answer => Response::from_json(&answer),
     }
-    Response::from_json(&answer)
+}
+
+/// The body of an `Issued` answer: `{seq} {id} {exposure}`, a newline, the signed document.
+/// Neither the id (a UUID) nor the exposure (`Offline-Exposure`'s value) holds a newline, and
+/// the exposure, which holds spaces, comes last on its line.
+fn issued_body(seq: u64, id: &str, exposure: &str, signed: &str) -> String {
+    format!("{seq} {id} {exposure}\n{signed}")
+}
+
+/// Reads an `Issued` answer's body ([`issued_body`]): `None` if it is not one.
+pub fn read_issued(body: &str) -> Option<IssueAnswer> {
+    let (head, signed) = body.split_once('\n')?;
+    let (seq, head) = head.split_once(' ')?;
+    let (id, exposure) = head.split_once(' ')?;
+    Some(IssueAnswer::Issued {
+        id: id.to_string(),
+        seq: seq.parse().ok()?,
+        signed: signed.to_string(),
+        exposure: exposure.to_string(),
+    })
 }
 
 /// A credit note's check against its original, inside the issuing step (docs/ARCHITECTURE.md,
@@ -161,32 +213,39 @@ fn refused(
     }
 }
 
-/// The critical step: synchronous from the order lookup to the committed write.
+/// The critical step: synchronous from the order lookup to the committed write. `known` is
+/// the state as storage holds it, and comes back with the answer as storage then holds it:
+/// unchanged when nothing was written, else what the transaction committed.
 fn decide(
     storage: &worker::Storage,
     env: &Env,
     mut call: IssueCall,
     now: i64,
-) -> Result<IssueAnswer> {
+    known: Known,
+) -> Result<(IssueAnswer, Known)> {
     let sql = storage.sql();
-    let config = EdgeConfig::from_env(env);
-    let mut state = store::load_state(&sql, config.breaker)?;
     let limits: Limits = call.issuer.limits.clone();
-    let oldest = store::oldest_outstanding(&sql, state.acked_seq)?;
-    let current_exposure = exposure(now, &state.outstanding(oldest), &limits).to_string();
+    let oldest = known.oldest_ms;
+    let current_exposure = exposure(now, &known.state.outstanding(oldest), &limits).to_string();
 
     if let Some(row) = store::by_order(&sql, &call.order_id)? {
         if row.fingerprint == call.fingerprint {
-            return Ok(IssueAnswer::Replayed {
-                id: row.id.clone(),
-                document: serde_json::to_string(&document_of(&row)?)?,
-                exposure: current_exposure,
-            });
+            return Ok((
+                IssueAnswer::Replayed {
+                    id: row.id.clone(),
+                    document: serde_json::to_string(&document_of(&row)?)?,
+                    exposure: current_exposure,
+                },
+                known,
+            ));
         }
-        return Ok(IssueAnswer::OrderTaken {
-            invoice_id: row.id,
-            exposure: current_exposure,
-        });
+        return Ok((
+            IssueAnswer::OrderTaken {
+                invoice_id: row.id,
+                exposure: current_exposure,
+            },
+            known,
+        ));
     }
     let credited_id = call
         .computed
@@ -197,11 +256,14 @@ fn decide(
         Some(id) => match credit_step(&sql, &mut call.computed, &id)? {
             Ok(balance) => Some((id, balance)),
             Err(problem) => {
-                return Ok(IssueAnswer::Refused {
-                    problem,
-                    retry_after_s: None,
-                    exposure: current_exposure,
-                })
+                return Ok((
+                    IssueAnswer::Refused {
+                        problem,
+                        retry_after_s: None,
+                        exposure: current_exposure,
+                    },
+                    known,
+                ))
             }
         },
         None => None,
@@ -209,23 +271,29 @@ fn decide(
     // A retired series issues no invoice, but its invoices stay refundable: a credit note is
     // numbered in its original's series (docs/ARCHITECTURE.md, "Credit notes").
     if call.issuer.series.retired && credit.is_none() {
-        return Ok(IssueAnswer::Refused {
-            problem: Problem::from_errors(vec![invoice_edge_core::merchant::retired(
-                &call.issuer.series,
-            )]),
-            retry_after_s: None,
-            exposure: current_exposure,
-        });
+        return Ok((
+            IssueAnswer::Refused {
+                problem: Problem::from_errors(vec![invoice_edge_core::merchant::retired(
+                    &call.issuer.series,
+                )]),
+                retry_after_s: None,
+                exposure: current_exposure,
+            },
+            known,
+        ));
     }
-    if let Some(stop) = &state.stopped {
-        return Ok(refused(
-            Code::SeriesStopped,
-            format!(
-                "series {} stopped: the origin refused seq {} ({}); an operator resumes it",
-                call.issuer.series.name, stop.seq, stop.code
+    if let Some(stop) = &known.state.stopped {
+        return Ok((
+            refused(
+                Code::SeriesStopped,
+                format!(
+                    "series {} stopped: the origin refused seq {} ({}); an operator resumes it",
+                    call.issuer.series.name, stop.seq, stop.code
+                ),
+                None,
+                current_exposure,
             ),
-            None,
-            current_exposure,
+            known,
         ));
     }
     let gross = call.computed.totals.gross.to_decimal();
@@ -236,43 +304,57 @@ fn decide(
         // count, not the amount.
         counts_toward_amount: credit.is_none(),
     };
-    if let Err(refusal) = admit(now, &state.outstanding(oldest), &limits, &candidate) {
-        return Ok(refused(
-            refusal.code,
-            refusal.detail,
-            refusal.retry_after_seconds,
-            current_exposure,
+    if let Err(refusal) = admit(now, &known.state.outstanding(oldest), &limits, &candidate) {
+        return Ok((
+            refused(
+                refusal.code,
+                refusal.detail,
+                refusal.retry_after_seconds,
+                current_exposure,
+            ),
+            known,
         ));
     }
     let Some(key) = config::signing_key(env) else {
-        return Ok(refused(
-            Code::Misconfigured,
-            "EDGE_SIGNING_KEY is missing or not an Ed25519 JWK".into(),
-            None,
-            current_exposure,
+        return Ok((
+            refused(
+                Code::Misconfigured,
+                "EDGE_SIGNING_KEY is missing or not an Ed25519 JWK".into(),
+                None,
+                current_exposure,
+            ),
+            known,
         ));
     };
     let Some(random) = crate::clock::random_bytes::<10>() else {
         // Never a zero id: nothing is issued, and a retry is safe.
-        return Ok(refused(
-            Code::StorageUnavailable,
-            "no randomness for the invoice id; nothing was issued".into(),
-            Some(1),
-            current_exposure,
+        return Ok((
+            refused(
+                Code::StorageUnavailable,
+                "no randomness for the invoice id; nothing was issued".into(),
+                Some(1),
+                current_exposure,
+            ),
+            known,
         ));
     };
 
+    let Some(position) = next_position(known.state.head.as_ref(), now) else {
+        return Ok((
+            refused(
+                Code::Internal,
+                "the series is full".into(),
+                None,
+                current_exposure,
+            ),
+            known,
+        ));
+    };
+    // Every refusal is above: from here the state changes, and an error drops it.
+    let mut state = known.state;
     // Pinned at the first issuance: a later change of format or hint in the merchant's
     // configuration does not move an existing series (docs/ARCHITECTURE.md, "Series").
     let issuer = pin(&mut state, call.issuer);
-    let Some(position) = next_position(state.head.as_ref(), now) else {
-        return Ok(refused(
-            Code::Internal,
-            "the series is full".into(),
-            None,
-            current_exposure,
-        ));
-    };
     let issued_at_ms = position.issued_at_ms;
     let id = uuid_v7(u64::try_from(issued_at_ms).unwrap_or(0), random);
     let context = IssueContext {
@@ -293,17 +375,19 @@ fn decide(
     let hash = hex::encode(sealed.hash);
     let signed = sealed.signed;
     // Stored in the same transaction as the document: at least once (docs/ARCHITECTURE.md,
-    // "Webhooks").
-    let event = Event::document(
-        &super::client::object_name(&issuer.merchant, &issuer.series.name),
-        if credit.is_some() {
-            EventType::CreditNoteIssued
-        } else {
-            EventType::InvoiceIssued
-        },
-        &DocumentData::of(&signed.invoice, "pending_sync"),
-        issued_at_ms,
-    );
+    // "Webhooks"); not at all when no endpoint wants it.
+    let event = (!call.unsubscribed).then(|| {
+        Event::document(
+            &super::client::object_name(&issuer.merchant, &issuer.series.name),
+            if credit.is_some() {
+                EventType::CreditNoteIssued
+            } else {
+                EventType::InvoiceIssued
+            },
+            &DocumentData::of(&signed.invoice, "pending_sync"),
+            issued_at_ms,
+        )
+    });
 
     state.head = Some(SeriesHead {
         seq: position.seq,
@@ -341,23 +425,31 @@ fn decide(
     };
     let write_sql = sql.clone();
     let seq = position.seq;
-    store::transaction_sync(storage, move || {
+    let state = store::transaction_sync(storage, move || {
         store::insert(&write_sql, &row)?;
-        store::save_state(&write_sql, &state)?;
-        super::hooks::enqueue(&write_sql, &event)?;
+        store::write_state(&write_sql, &state)?;
+        if let Some(event) = &event {
+            super::hooks::enqueue(&write_sql, event)?;
+        }
         if let Some((invoice_id, (credited, mut notes))) = credit {
             notes.push(seq);
             let notes = serde_json::to_string(&notes)?;
             store::set_credit_balance(&write_sql, &invoice_id, &credited, &notes)?;
         }
-        Ok(())
+        Ok(state)
     })?;
-    Ok(IssueAnswer::Issued {
-        id: signed.invoice.id,
-        seq: position.seq,
-        signed: signed_json,
-        exposure: after,
-    })
+    Ok((
+        IssueAnswer::Issued {
+            id: signed.invoice.id,
+            seq: position.seq,
+            signed: signed_json,
+            exposure: after,
+        },
+        Known {
+            state,
+            oldest_ms: oldest.or(Some(issued_at_ms)),
+        },
+    ))
 }
 
 /// The issuer with the series' pinned format, pinning it first if this is the first issuance.
@@ -381,4 +473,36 @@ fn pin(state: &mut SeriesState, mut issuer: Issuer) -> Issuer {
         }
     }
     issuer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issued_answer_reads_back_as_written() {
+        let exposure = "level=warn, limit=amount, currency=\"CNY\", used=0.6";
+        // The document is kept byte for byte, a newline of its own included.
+        let signed = "{\"invoice\":{\"note\":\"a\\nb\"},\"edge_signature\":\"x\"}\n";
+        let id = "0190a5f2-7c1e-7000-8000-000000000001";
+        match read_issued(&issued_body(42, id, exposure, signed)) {
+            Some(IssueAnswer::Issued {
+                id: read_id,
+                seq,
+                signed: read_signed,
+                exposure: read_exposure,
+            }) => {
+                assert_eq!(seq, 42);
+                assert_eq!(read_id, id);
+                assert_eq!(read_exposure, exposure);
+                assert_eq!(read_signed, signed);
+            }
+            _ => panic!("not read back as Issued"),
+        }
+        assert!(read_issued("{\"outcome\":\"order_taken\"}").is_none());
+        assert!(
+            read_issued("x 1 e\n{}").is_none(),
+            "a seq that is no number"
+        );
+    }
 }

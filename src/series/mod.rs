@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
 use crate::config::EdgeConfig;
-use state::SeriesState;
+use state::{Remembered, SeriesState};
 
 pub use crate::clock::series_now_ms as now_ms;
 
@@ -58,12 +58,21 @@ pub struct SeriesReport {
 /// `/lookup`'s status when the series has no invoice for the order (204 No Content).
 pub const LOOKUP_NONE: u16 = 204;
 
+/// `/issue`'s status for a new document, whose answer is the document itself (see
+/// [`issue::IssueAnswer`]); every other outcome is 200 with JSON.
+pub const ISSUED: u16 = 201;
+
 #[durable_object]
 pub struct SeriesLedger {
     state: State,
     env: Env,
     /// An alarm is known to be scheduled (see [`outbox::ensure_alarm`]).
     alarm_set: std::cell::Cell<bool>,
+    /// The state as storage holds it, kept between events for the issuances
+    /// (docs/ARCHITECTURE.md, "Edge issuance path", "The state in memory"; see [`Remembered`]).
+    memory: Remembered,
+    /// The worker's `inv:` acknowledgements, until the alarm writes them ([`store::Acks`]).
+    acks: store::Acks,
 }
 
 impl DurableObject for SeriesLedger {
@@ -77,6 +86,8 @@ impl DurableObject for SeriesLedger {
             state,
             env,
             alarm_set: std::cell::Cell::new(false),
+            memory: Remembered::default(),
+            acks: store::Acks::default(),
         }
     }
 
@@ -90,7 +101,15 @@ impl DurableObject for SeriesLedger {
                 // a field-by-field conversion through serde_wasm_bindgen): faster, and one
                 // deserializer less in the worker (docs/PERFORMANCE.md, "size").
                 let call: issue::IssueCall = serde_json::from_str(&req.text().await?)?;
-                issue::issue(&self.state, &self.env, &self.alarm_set, call).await
+                issue::issue(
+                    &self.state,
+                    &self.env,
+                    &self.alarm_set,
+                    &self.memory,
+                    &self.acks,
+                    call,
+                )
+                .await
             }
             "/state" => Response::from_json(&self.report()?),
             "/hooks" => Response::ok(hooks::report(&self.state.storage().sql())?),
@@ -141,7 +160,13 @@ impl DurableObject for SeriesLedger {
         // Every error is caught here and the alarm re-armed: the platform's few automatic
         // retries of a failed alarm are not relied on (docs/ARCHITECTURE.md, "Delivery to the origin").
         let now = now_ms(&self.env);
-        if let Err(error) = outbox::run(&self.state, &self.env, now).await {
+        let outcome = outbox::run(&self.state, &self.env, &self.memory, &self.acks, now).await;
+        // Every save of the state in the run empties the memory; an error may also have left
+        // a write behind without its save, so the memory is emptied once more, before any
+        // await lets an issuance in (docs/ARCHITECTURE.md, "Edge issuance path", "The state in
+        // memory").
+        self.memory.forget();
+        if let Err(error) = outcome {
             worker::console_error!("series alarm: {error}; retrying in 10 s");
             let _ = self
                 .state
@@ -185,6 +210,8 @@ impl SeriesLedger {
 
     fn report(&self) -> Result<SeriesReport> {
         let sql = self.state.storage().sql();
+        // The acknowledgements held in memory are written first, so they count as confirmed.
+        self.acks.flush(&sql)?;
         let config = EdgeConfig::from_env(&self.env);
         let state = store::load_state(&sql, config.breaker)?;
         let now = now_ms(&self.env);
@@ -235,7 +262,7 @@ impl SeriesLedger {
         change(&mut state);
         state.failed_runs = 0;
         state.breaker = invoice_edge_core::breaker::CircuitBreaker::new(config.breaker);
-        store::save_state(&sql, &state)?;
+        store::save_state(&sql, &state, &self.memory)?;
         self.state.storage().set_alarm(outbox::after_ms(0)).await?;
         Response::from_json(&self.report()?)
     }

@@ -17,8 +17,8 @@ use invoice_edge_core::offline::{exposure, next_level_change_at, Level, Limits};
 use invoice_edge_core::webhook::{Event, EventType, LevelData};
 use worker::{Env, Result, State};
 
-use super::state::{Regressed, Stop};
-use super::store::{self, DocumentRow};
+use super::state::{Regressed, Remembered, Stop};
+use super::store::{self, Acks, DocumentRow};
 use crate::config::{self, EdgeConfig};
 
 /// Re-arm delays.
@@ -60,7 +60,17 @@ pub async fn ensure_alarm(state: &State, alarm_set: &std::cell::Cell<bool>) -> R
     Ok(())
 }
 
-pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
+/// `memory` is the object's memory of its state, emptied by every write of the state here
+/// (docs/ARCHITECTURE.md, "Edge issuance path", "The state in memory").
+/// `acks` are the worker's `inv:` acknowledgements held in memory, written before the records
+/// are looked for.
+pub async fn run(
+    state: &State,
+    env: &Env,
+    memory: &Remembered,
+    acks: &Acks,
+    now: i64,
+) -> Result<()> {
     let storage = state.storage();
     let sql = storage.sql();
     let config = EdgeConfig::from_env(env);
@@ -79,13 +89,13 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
         if indexed {
             series = store::load_state(&sql, config.breaker)?;
             series.indexed = true;
-            store::save_state(&sql, &series)?;
+            store::save_state(&sql, &series, memory)?;
         } else {
             worker::console_error!("series {name}: the KV index is not written yet; retrying");
         }
     }
 
-    write_kv_records(&sql, &kv, &pinned.merchant, now).await?;
+    write_kv_records(&sql, &kv, acks, &pinned.merchant, now).await?;
 
     let mut delays: Vec<i64> = Vec::new();
     let series_now = store::load_state(&sql, config.breaker)?;
@@ -93,11 +103,11 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
         && series_now.regressed.is_none()
         && series_now.outstanding_count > 0
     {
-        if let Some(delay) = deliver(state, env, &config, &name, now).await? {
+        if let Some(delay) = deliver(state, env, memory, &config, &name, now).await? {
             delays.push(delay);
         }
         // Receipts and rejections just stored get their KV records at once.
-        write_kv_records(&sql, &kv, &pinned.merchant, now).await?;
+        write_kv_records(&sql, &kv, acks, &pinned.merchant, now).await?;
     }
     // The webhooks come after the origin's batch, never before it: an endpoint that is slow or
     // down cannot hold the delivery to the origin (docs/ARCHITECTURE.md, "Webhooks").
@@ -130,7 +140,7 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
             series.level = level;
             // No await between the two writes: the object's storage commits them together.
             super::hooks::enqueue(&sql, &event)?;
-            store::save_state(&sql, &series)?;
+            store::save_state(&sql, &series, memory)?;
         } else {
             delays.push(KV_RETRY_MS);
         }
@@ -138,6 +148,8 @@ pub async fn run(state: &State, env: &Env, now: i64) -> Result<()> {
     if let Some(at) = next_level_change_at(now, &outstanding, &limits) {
         delays.push(at.saturating_sub(now));
     }
+    // Acknowledgements that came during this run's awaits, so they do not re-arm it.
+    acks.flush(&sql)?;
     if store::any_kv_todo(&sql)? {
         delays.push(KV_RETRY_MS);
     }
@@ -161,12 +173,15 @@ async fn write_level(kv: &crate::kv::Kv, name: &str, level: Level) -> Result<()>
 /// Writes `inv:`, `final:` and `rejected:` for the documents whose records the object has not
 /// seen written. `inv:` is read first: the worker usually wrote it already, and KV takes one
 /// write a second to a key, so the same bytes are written again only when they are missing.
+/// The worker's acknowledgements are written first, so those records are not looked for.
 async fn write_kv_records(
     sql: &worker::SqlStorage,
     kv: &crate::kv::Kv,
+    acks: &Acks,
     merchant: &str,
     now: i64,
 ) -> Result<()> {
+    acks.flush(sql)?;
     // docs/ARCHITECTURE.md: at least a second after issued_at, whatever the origin's state.
     let rows = store::kv_todo(sql, now.saturating_sub(1_000), 100)?;
     let writes = rows.iter().map(|row| async move {
@@ -233,6 +248,7 @@ fn receipt_is_valid(
 async fn deliver(
     state: &State,
     env: &Env,
+    memory: &Remembered,
     config: &EdgeConfig,
     name: &str,
     now: i64,
@@ -242,7 +258,7 @@ async fn deliver(
     let urls = config.origin_urls();
     if urls.is_empty() {
         series.last_error = Some("no ORIGIN_URL configured".into());
-        store::save_state(&sql, &series)?;
+        store::save_state(&sql, &series, memory)?;
         return Ok(Some(NO_ORIGIN_RETRY_MS));
     }
     let now_u = u64::try_from(now).unwrap_or(0);
@@ -251,13 +267,13 @@ async fn deliver(
         // Half-open: one document probes the origin.
         Admission::Probe => 1,
         Admission::Refused { retry_at_ms } => {
-            store::save_state(&sql, &series)?;
+            store::save_state(&sql, &series, memory)?;
             return Ok(Some(
                 i64::try_from(retry_at_ms.saturating_sub(now_u)).unwrap_or(i64::MAX),
             ));
         }
     };
-    store::save_state(&sql, &series)?;
+    store::save_state(&sql, &series, memory)?;
     let mut rows = store::after(&sql, series.acked_seq, limit)?;
     let mut bytes = 0usize;
     let keep = rows
@@ -312,7 +328,7 @@ async fn deliver(
             series.breaker.record_failure(now_u);
             series.failed_runs = series.failed_runs.saturating_add(1);
             series.last_error = Some(reason);
-            store::save_state(&sql, &series)?;
+            store::save_state(&sql, &series, memory)?;
             let delay = BACKOFF.delay_ms(series.failed_runs, &mut crate::clock::jitter_u64);
             return Ok(Some(i64::try_from(delay).unwrap_or(60_000)));
         }
@@ -443,7 +459,7 @@ async fn deliver(
     let stopped = series.stopped.is_some() || series.regressed.is_some();
     let more = series.outstanding_count > 0;
     let failed_runs = series.failed_runs;
-    store::save_state(&sql, &series)?;
+    store::save_state(&sql, &series, memory)?;
     Ok(match (stopped, progress, more) {
         (true, _, _) | (false, _, false) => None,
         (false, true, true) if error.is_none() => Some(0),

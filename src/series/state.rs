@@ -3,6 +3,7 @@
 //! stopped. One JSON row in the object's `meta` table, read and written in the same synchronous
 //! step as the documents it describes.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use invoice_edge_core::breaker::{BreakerConfig, CircuitBreaker};
@@ -122,5 +123,44 @@ impl SeriesState {
             self.outstanding_gross
                 .insert(currency.to_string(), total.normalize().to_string());
         }
+    }
+}
+
+/// What an issuance reads of storage before it decides: the state, and the `issued_at` of the
+/// oldest document not yet final (the first after `acked_seq`), which the offline limits need.
+pub struct Known {
+    pub state: SeriesState,
+    pub oldest_ms: Option<i64>,
+}
+
+/// The object's memory of [`Known`] between events, so an issuance does not read and parse its
+/// state again (docs/ARCHITECTURE.md, "Edge issuance path", "The state in memory").
+///
+/// It stays equal to storage because the object is the only writer of its storage and runs one
+/// synchronous step at a time: it is filled from storage by the first issuance; the issuance
+/// takes it out before it decides (so any error leaves it empty) and puts back what its
+/// transaction committed, or what it read if it wrote nothing; every other writer of the state
+/// (the alarm, `/resume`, `/sync`) empties it through [`super::store::save_state`], in the same
+/// synchronous stretch as its write, so no issuance can run between the two. A receipt moves
+/// `acked_seq`, which is in the state, so it is saved (and the memory emptied) in the stretch
+/// that stores it. The memory dies with the object, and the object with a failed storage write.
+/// A `Cell`, not a `RefCell`: it is only ever taken and set whole, so it needs no borrow checks.
+#[derive(Default)]
+pub struct Remembered(Cell<Option<Known>>);
+
+impl Remembered {
+    /// Empties the memory: the next issuance reads storage.
+    pub fn forget(&self) {
+        self.0.set(None);
+    }
+
+    /// Takes what is remembered, leaving the memory empty.
+    pub fn take(&self) -> Option<Known> {
+        self.0.take()
+    }
+
+    /// Remembers `known`: only what storage holds at this moment.
+    pub fn keep(&self, known: Known) {
+        self.0.set(Some(known));
     }
 }

@@ -7,16 +7,37 @@
 //! issuance path", step 3).
 
 use invoice_edge_core::breaker::BreakerConfig;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{Result, SqlStorage, SqlStorageValue, Storage};
 
-use super::state::SeriesState;
+use super::state::{Known, Remembered, SeriesState};
 
 const STATE_KEY: &str = "state";
+
+/// The columns of [`DocumentRow`], in the order [`DocumentRow::read`] takes them. A macro, so
+/// each query is one literal (`concat!`), not a `format!` per call.
+macro_rules! columns {
+    () => {
+        "seq, id, fingerprint, hash, issued_at_ms, currency, gross, kind, signed, receipt, \
+         rejection, kv_inv, kv_outcome"
+    };
+}
+
+/// The rows whose KV records the object has not seen written: `inv:` unconfirmed, or an
+/// outcome (receipt or rejection) whose record is unconfirmed. The partial index `kv_todo` holds
+/// exactly these rows, so the alarm's queries do not scan a long series (each row carries its
+/// ~2 KB document, so a scan reads every row's overflow pages). SQLite uses a partial index
+/// only when the query repeats its condition as a term of its own WHERE, so this text is shared
+/// (a macro, for `concat!`).
+macro_rules! kv_todo_rows {
+    () => {
+        "(kv_inv = 0 OR (kv_outcome = 0 AND (receipt IS NOT NULL OR rejection IS NOT NULL)))"
+    };
+}
 
 pub fn create_tables(sql: &SqlStorage) -> Result<()> {
     sql.exec(
@@ -39,7 +60,10 @@ pub fn create_tables(sql: &SqlStorage) -> Result<()> {
         None,
     )?;
     sql.exec(
-        &format!("CREATE INDEX IF NOT EXISTS kv_todo ON documents (seq) WHERE {KV_TODO}"),
+        concat!(
+            "CREATE INDEX IF NOT EXISTS kv_todo ON documents (seq) WHERE ",
+            kv_todo_rows!()
+        ),
         None,
     )?;
     sql.exec(
@@ -89,8 +113,10 @@ pub fn set_credit_balance(
 /// The credit notes of an invoice, in `seq` order.
 pub fn credit_notes_of(sql: &SqlStorage, invoice_id: &str) -> Result<Vec<DocumentRow>> {
     DocumentRow::read_all(sql.exec(
-        &format!(
-            "SELECT {COLUMNS} FROM documents WHERE seq IN (SELECT value FROM json_each(\
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM documents WHERE seq IN (SELECT value FROM json_each(\
              (SELECT notes FROM credit_balances WHERE invoice_id = ?))) ORDER BY seq"
         ),
         vec![invoice_id.into()],
@@ -99,7 +125,7 @@ pub fn credit_notes_of(sql: &SqlStorage, invoice_id: &str) -> Result<Vec<Documen
 
 pub fn by_id(sql: &SqlStorage, id: &str) -> Result<Option<DocumentRow>> {
     let rows = DocumentRow::read_all(sql.exec(
-        &format!("SELECT {COLUMNS} FROM documents WHERE id = ?"),
+        concat!("SELECT ", columns!(), " FROM documents WHERE id = ?"),
         vec![id.into()],
     )?)?;
     Ok(rows.into_iter().next())
@@ -121,7 +147,24 @@ pub fn load_state(sql: &SqlStorage, breaker: BreakerConfig) -> Result<SeriesStat
     }
 }
 
-pub fn save_state(sql: &SqlStorage, state: &SeriesState) -> Result<()> {
+/// The state and the oldest outstanding `issued_at`, as an issuance needs them.
+pub fn load_known(sql: &SqlStorage, breaker: BreakerConfig) -> Result<Known> {
+    let state = load_state(sql, breaker)?;
+    let oldest_ms = oldest_outstanding(sql, state.acked_seq)?;
+    Ok(Known { state, oldest_ms })
+}
+
+/// Saves the state from anywhere but an issuance, emptying the object's memory of it first, in
+/// the same synchronous stretch as the write (docs/ARCHITECTURE.md, "Edge issuance path", "The
+/// state in memory"): a failed write leaves it empty too.
+pub fn save_state(sql: &SqlStorage, state: &SeriesState, memory: &Remembered) -> Result<()> {
+    memory.forget();
+    write_state(sql, state)
+}
+
+/// Saves the state inside an issuance's transaction, which then remembers what it committed
+/// ([`Remembered`]). Everything else calls [`save_state`].
+pub fn write_state(sql: &SqlStorage, state: &SeriesState) -> Result<()> {
     let value = serde_json::to_string(state)?;
     sql.exec(
         "INSERT INTO meta (key, value) VALUES (?, ?) \
@@ -192,10 +235,6 @@ pub struct DocumentRow {
     pub kv_outcome: i64,
 }
 
-/// The columns of [`DocumentRow`], in the order [`DocumentRow::read`] takes them.
-const COLUMNS: &str = "seq, id, fingerprint, hash, issued_at_ms, currency, gross, kind, signed, \
-     receipt, rejection, kv_inv, kv_outcome";
-
 impl DocumentRow {
     fn read(row: &Row) -> Result<DocumentRow> {
         Ok(DocumentRow {
@@ -222,7 +261,7 @@ impl DocumentRow {
 
 pub fn by_order(sql: &SqlStorage, order_id: &str) -> Result<Option<DocumentRow>> {
     let rows = DocumentRow::read_all(sql.exec(
-        &format!("SELECT {COLUMNS} FROM documents WHERE order_id = ?"),
+        concat!("SELECT ", columns!(), " FROM documents WHERE order_id = ?"),
         vec![order_id.into()],
     )?)?;
     Ok(rows.into_iter().next())
@@ -231,26 +270,25 @@ pub fn by_order(sql: &SqlStorage, order_id: &str) -> Result<Option<DocumentRow>>
 /// The documents after `after_seq`, oldest first, at most `limit`.
 pub fn after(sql: &SqlStorage, after_seq: u64, limit: usize) -> Result<Vec<DocumentRow>> {
     DocumentRow::read_all(sql.exec(
-        &format!("SELECT {COLUMNS} FROM documents WHERE seq > ? ORDER BY seq LIMIT ?"),
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM documents WHERE seq > ? ORDER BY seq LIMIT ?"
+        ),
         vec![to_i64(after_seq), to_i64(limit as u64)],
     )?)
 }
-
-/// The rows whose KV records the object has not seen written: `inv:` unconfirmed, or an
-/// outcome (receipt or rejection) whose record is unconfirmed. The partial index `kv_todo` holds
-/// exactly these rows, so the alarm's queries do not scan a long series (each row carries its
-/// ~2 KB document, so a scan reads every row's overflow pages). SQLite uses a partial index
-/// only when the query repeats its condition as a term of its own WHERE, so this text is shared.
-const KV_TODO: &str =
-    "(kv_inv = 0 OR (kv_outcome = 0 AND (receipt IS NOT NULL OR rejection IS NOT NULL)))";
 
 /// Documents whose KV records the object has not seen written, oldest first: those with an
 /// outcome to record, and those whose `inv:` is unconfirmed and older than `issued_before_ms`.
 pub fn kv_todo(sql: &SqlStorage, issued_before_ms: i64, limit: usize) -> Result<Vec<DocumentRow>> {
     DocumentRow::read_all(sql.exec(
-        &format!(
-            "SELECT {COLUMNS} FROM documents WHERE {KV_TODO} \
-             AND (kv_inv != 0 OR issued_at_ms <= ? OR receipt IS NOT NULL OR rejection IS NOT NULL) \
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM documents WHERE ",
+            kv_todo_rows!(),
+            " AND (kv_inv != 0 OR issued_at_ms <= ? OR receipt IS NOT NULL OR rejection IS NOT NULL) \
              ORDER BY seq LIMIT ?"
         ),
         vec![
@@ -263,7 +301,11 @@ pub fn kv_todo(sql: &SqlStorage, issued_before_ms: i64, limit: usize) -> Result<
 /// True when any KV record is still to be written (for the alarm's next run).
 pub fn any_kv_todo(sql: &SqlStorage) -> Result<bool> {
     let rows = rows(sql.exec(
-        &format!("SELECT seq FROM documents WHERE {KV_TODO} LIMIT 1"),
+        concat!(
+            "SELECT seq FROM documents WHERE ",
+            kv_todo_rows!(),
+            " LIMIT 1"
+        ),
         None,
     )?)?;
     Ok(!rows.is_empty())
@@ -272,7 +314,7 @@ pub fn any_kv_todo(sql: &SqlStorage) -> Result<bool> {
 /// How many documents have a KV record the object has not seen written (`/v1/admin/series`).
 pub fn kv_unconfirmed(sql: &SqlStorage) -> Result<u64> {
     let rows = rows(sql.exec(
-        &format!("SELECT COUNT(*) FROM documents WHERE {KV_TODO}"),
+        concat!("SELECT COUNT(*) FROM documents WHERE ", kv_todo_rows!()),
         None,
     )?)?;
     match rows.first() {
@@ -344,7 +386,7 @@ pub fn set_rejection(sql: &SqlStorage, seq: u64, rejection: &str) -> Result<()> 
 }
 
 /// Marks `inv:` seen written for the acknowledged `seq`s (one statement for any count: the
-/// platform binds at most 100 parameters, so the list goes as one JSON array).
+/// platform binds at most 100 parameters, so the list goes as one JSON array; none for none).
 pub fn mark_inv_written(sql: &SqlStorage, seqs: &[u64]) -> Result<()> {
     if seqs.is_empty() {
         return Ok(());
@@ -355,6 +397,33 @@ pub fn mark_inv_written(sql: &SqlStorage, seqs: &[u64]) -> Result<()> {
         vec![list.into()],
     )?;
     Ok(())
+}
+
+/// The `inv:` acknowledgements the worker sent (`IssueCall::inv_written`), held in the object's
+/// memory until its alarm, or a report, writes them with [`Acks::flush`] before looking for
+/// unwritten records: one statement per alarm run instead of one per issuance. They are hints
+/// (docs/ARCHITECTURE.md, "Edge issuance path", step 4): lost with the object, or past
+/// [`MAX_HELD_ACKS`], they only cost the alarm a KV read each.
+#[derive(Default)]
+pub struct Acks(Cell<Vec<u64>>);
+
+/// The most acknowledgements an object holds; past it new ones are dropped.
+const MAX_HELD_ACKS: usize = 10_000;
+
+impl Acks {
+    pub fn note(&self, mut seqs: Vec<u64>) {
+        let mut held = self.0.take();
+        if held.len() + seqs.len() <= MAX_HELD_ACKS {
+            held.append(&mut seqs);
+        }
+        self.0.set(held);
+    }
+
+    /// Marks the held acknowledgements in storage (one statement, none for none) and forgets
+    /// them, whether or not the write succeeds.
+    pub fn flush(&self, sql: &SqlStorage) -> Result<()> {
+        mark_inv_written(sql, &self.0.take())
+    }
 }
 
 pub fn mark_kv(sql: &SqlStorage, seq: u64, inv: bool, outcome: bool) -> Result<()> {
