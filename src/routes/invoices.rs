@@ -158,14 +158,11 @@ pub async fn issue_for(
     // The event this issuance would store, and whether any endpoint of the configuration just
     // read wants it (docs/ARCHITECTURE.md, "Webhooks"): the alarm would drop it otherwise.
     let event = if credited.is_some() {
-        EventType::CreditNoteIssued.as_str()
+        EventType::CreditNoteIssued
     } else {
-        EventType::InvoiceIssued.as_str()
+        EventType::InvoiceIssued
     };
-    let unsubscribed = !merchant
-        .webhooks
-        .iter()
-        .any(|webhook| webhook.events.iter().any(|wanted| wanted == event));
+    let unsubscribed = !invoice_edge_core::webhook::anyone_wants(&merchant.webhooks, event);
     let call = IssueCall {
         order_id: prepared.computed.order_id.clone(),
         fingerprint: prepared.fingerprint,

@@ -98,6 +98,29 @@ struct Queued {
     attempts: i64,
 }
 
+/// What the merchant's endpoints subscribe to, read once per alarm run (through the 60 s
+/// configuration cache): the alarm stores a receipt's, a rejection's or a level's event only
+/// when an endpoint wants it, as issuance does (docs/ARCHITECTURE.md, "Webhooks"). Each stored
+/// event costs the alarm a read of the whole document, an insert and a later delete, for every
+/// document of the series. When the configuration cannot be read, every event is stored: the
+/// copy step drops what nobody wants.
+pub struct Subscribers(Option<Vec<Webhook>>);
+
+impl Subscribers {
+    pub async fn of(env: &Env, merchant: &str) -> Subscribers {
+        Subscribers(match crate::merchants::load(env, merchant).await {
+            Ok(config) => Some(config.map(|config| config.webhooks).unwrap_or_default()),
+            Err(_) => None,
+        })
+    }
+
+    pub fn want(&self, event: EventType) -> bool {
+        self.0
+            .as_ref()
+            .is_none_or(|webhooks| invoice_edge_core::webhook::anyone_wants(webhooks, event))
+    }
+}
+
 /// The alarm's webhook work: copy new events to their endpoints, then try what is due. Errors
 /// are logged, never returned: webhooks must not fail the origin's delivery beside them.
 pub async fn deliver(state: &State, env: &Env, merchant: &str, now: i64) {

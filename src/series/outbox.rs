@@ -80,6 +80,7 @@ pub async fn run(
     };
     let kv = crate::store::invoices(env)?;
     let name = format!("{}/{}", pinned.merchant, pinned.series);
+    let subscribers = super::hooks::Subscribers::of(env, &pinned.merchant).await;
 
     if !series.indexed {
         // The cron's safety net finds the series by this index (written once). A KV failure
@@ -103,7 +104,7 @@ pub async fn run(
         && series_now.regressed.is_none()
         && series_now.outstanding_count > 0
     {
-        if let Some(delay) = deliver(state, env, memory, &config, &name, now).await? {
+        if let Some(delay) = deliver(state, env, memory, &config, &subscribers, &name, now).await? {
             delays.push(delay);
         }
         // Receipts and rejections just stored get their KV records at once.
@@ -139,7 +140,9 @@ pub async fn run(
             series = store::load_state(&sql, config.breaker)?;
             series.level = level;
             // No await between the two writes: the object's storage commits them together.
-            super::hooks::enqueue(&sql, &event)?;
+            if subscribers.want(EventType::SeriesLevelChanged) {
+                super::hooks::enqueue(&sql, &event)?;
+            }
             store::save_state(&sql, &series, memory)?;
         } else {
             delays.push(KV_RETRY_MS);
@@ -250,6 +253,7 @@ async fn deliver(
     env: &Env,
     memory: &Remembered,
     config: &EdgeConfig,
+    subscribers: &super::hooks::Subscribers,
     name: &str,
     now: i64,
 ) -> Result<Option<i64>> {
@@ -362,15 +366,17 @@ async fn deliver(
                     // The event goes with the receipt: no await between them, so the object's
                     // storage commits them together, and the event's id follows the document,
                     // so a repeat is one event to a receiver (docs/ARCHITECTURE.md, "Webhooks").
-                    super::hooks::enqueue_document(
-                        &sql,
-                        name,
-                        EventType::InvoiceFinal,
-                        &row.signed,
-                        "final",
-                        (Some(&final_), None),
-                        now,
-                    )?;
+                    if subscribers.want(EventType::InvoiceFinal) {
+                        super::hooks::enqueue_document(
+                            &sql,
+                            name,
+                            EventType::InvoiceFinal,
+                            &row.signed,
+                            "final",
+                            (Some(&final_), None),
+                            now,
+                        )?;
+                    }
                     store::set_receipt(&sql, row.seq, &serde_json::to_string(&final_)?)?;
                     series.acked_seq = row.seq;
                     series.outstanding_count = series.outstanding_count.saturating_sub(1);
@@ -409,7 +415,10 @@ async fn deliver(
                     detail: problem.detail.clone().unwrap_or_default(),
                 };
                 // The first rejection stays, and only it is an event.
-                if row.receipt.is_none() && row.rejection.is_none() {
+                if row.receipt.is_none()
+                    && row.rejection.is_none()
+                    && subscribers.want(EventType::InvoiceRejected)
+                {
                     super::hooks::enqueue_document(
                         &sql,
                         name,

@@ -121,6 +121,12 @@ impl Webhook {
     }
 }
 
+/// Whether any of a merchant's endpoints subscribes to `event`: an event nobody wants is not
+/// stored (docs/ARCHITECTURE.md, "Webhooks").
+pub fn anyone_wants(webhooks: &[Webhook], event: EventType) -> bool {
+    webhooks.iter().any(|webhook| webhook.wants(event))
+}
+
 /// A merchant's webhooks: each valid, at most [`MAX_WEBHOOKS`], no URL twice (a URL is the
 /// endpoint's identity in a series' queue).
 pub fn problems(webhooks: &[Webhook]) -> Vec<String> {
