@@ -429,7 +429,7 @@ mod tests {
         };
         let signed = invoice_edge_core::document::issue::finish(
             prepared.computed,
-            &prepared.issuer,
+            prepared.issuer,
             &context,
         )
         .signed;

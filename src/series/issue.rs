@@ -369,7 +369,7 @@ fn decide(
         },
     };
     let currency = call.computed.currency.clone();
-    let sealed = finish(call.computed, &issuer, &context);
+    let sealed = finish(call.computed, issuer, &context);
     // The text from the canonical bytes already made for the signature: no second serialization.
     let signed_json = sealed.json();
     let hash = hex::encode(sealed.hash);
@@ -378,7 +378,7 @@ fn decide(
     // "Webhooks"); not at all when no endpoint wants it.
     let event = (!call.unsubscribed).then(|| {
         Event::document(
-            &super::client::object_name(&issuer.merchant, &issuer.series.name),
+            &super::client::object_name(&signed.invoice.merchant, &signed.invoice.series),
             if credit.is_some() {
                 EventType::CreditNoteIssued
             } else {

@@ -627,7 +627,7 @@ pub fn parse_request_fast(body: &[u8]) -> Option<FastRequest> {
     // The reader counts `null` as absent, and the wire structs would leave it out of the
     // canonical text, which must keep it: a body with a `null` anywhere (even inside a string,
     // which only costs the slow path) is left to the reader.
-    if body.windows(4).any(|window| window == b"null") {
+    if contains_null(body) {
         return None;
     }
     // Through `&str`, as every other reader of JSON in the worker: `from_slice` would compile a
@@ -637,6 +637,19 @@ pub fn parse_request_fast(body: &[u8]) -> Option<FastRequest> {
     let canonical = crate::canonical::to_jcs_bytes(&wire).ok()?;
     let request = wire.into_request()?;
     Some(FastRequest { request, canonical })
+}
+
+/// Whether `null` occurs anywhere in the body. A scan for its first byte: `windows(4)` compared
+/// each of the body's positions as a slice, a tenth of the fast path's time.
+fn contains_null(body: &[u8]) -> bool {
+    let mut rest = body;
+    while let Some(at) = rest.iter().position(|&byte| byte == b'n') {
+        if rest[at..].starts_with(b"null") {
+            return true;
+        }
+        rest = &rest[at + 1..];
+    }
+    false
 }
 
 /// The request as it travels, for the fast path: fields in sorted order (RFC 8785), strings
@@ -649,7 +662,50 @@ mod wire {
 
     use super::*;
 
-    type Text<'a> = Cow<'a, str>;
+    /// A string of the body, borrowed unless it holds escapes. A plain `Cow<str>` borrows only
+    /// as a struct's direct field: serde's derive special-cases that type, and inside an
+    /// `Option` falls back to `Cow`'s own impl, which always copies (one allocation per
+    /// optional string of a request, 31 of the 101 the fast path made for a 10-line body).
+    #[derive(Serialize)]
+    #[serde(transparent)]
+    pub(super) struct Text<'a>(Cow<'a, str>);
+
+    impl std::ops::Deref for Text<'_> {
+        type Target = str;
+
+        fn deref(&self) -> &str {
+            &self.0
+        }
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> serde::de::Visitor<'de> for Visitor {
+                type Value = Text<'de>;
+
+                fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    formatter.write_str("a string")
+                }
+
+                fn visit_borrowed_str<E: serde::de::Error>(
+                    self,
+                    text: &'de str,
+                ) -> Result<Self::Value, E> {
+                    Ok(Text(Cow::Borrowed(text)))
+                }
+
+                fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                    Ok(Text(Cow::Owned(text.to_owned())))
+                }
+
+                fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Self::Value, E> {
+                    Ok(Text(Cow::Owned(text)))
+                }
+            }
+            deserializer.deserialize_str(Visitor)
+        }
+    }
 
     #[derive(Deserialize, Serialize)]
     #[serde(deny_unknown_fields)]

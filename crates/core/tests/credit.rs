@@ -248,7 +248,7 @@ fn a_credit_note_or_a_rejected_invoice_is_not_creditable() {
         &merchant(),
     )
     .unwrap();
-    let note = finish(prepared.computed, &prepared.issuer, &context(&key, 2)).signed;
+    let note = finish(prepared.computed, prepared.issuer, &context(&key, 2)).signed;
     assert_eq!(note.invoice.kind, Kind::CreditNote);
     assert_eq!(note.invoice.credits.as_ref().unwrap().id, original.id);
     assert_eq!(note.invoice.reason_code.as_deref(), Some("01"));

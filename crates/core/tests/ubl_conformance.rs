@@ -240,7 +240,7 @@ fn credit_note(
             prev_hash: GENESIS_PREV_HASH.into(),
         },
     };
-    let signed = finish(prepared.computed, &prepared.issuer, &context).signed;
+    let signed = finish(prepared.computed, prepared.issuer, &context).signed;
     Some((kind, finalize_signed(signed, n + 1)))
 }
 

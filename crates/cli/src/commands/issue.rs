@@ -187,7 +187,7 @@ pub fn run_credit(args: &CreditNoteArgs) -> Result<(), Failure> {
         .ok_or_else(|| Failure::Usage("--after: the series has no seq left".into()))?;
     let context = offline_context(position, &key)?;
     let sealed =
-        invoice_edge_core::document::issue::finish(prepared.computed, &prepared.issuer, &context);
+        invoice_edge_core::document::issue::finish(prepared.computed, prepared.issuer, &context);
     io::print_json(&Document::new(sealed.signed, None, None))
 }
 

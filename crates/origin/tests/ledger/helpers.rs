@@ -716,7 +716,7 @@ impl SeriesWriter {
         let invoice_edge_core::document::sign::Sealed { signed, hash, .. } =
             invoice_edge_core::document::issue::finish(
                 prepared.computed,
-                &prepared.issuer,
+                prepared.issuer,
                 &context,
             );
         self.head = Some(SeriesHead {
