@@ -168,7 +168,7 @@ fn document(
             prev_hash: position.prev_hash.clone(),
         },
     };
-    let signed = issue(&request, merchant, Payment::FullyPaid, &context).expect("issued");
+    let signed = issue(request, merchant, Payment::FullyPaid, &context).expect("issued");
     let hash = hex::encode(invoice_hash(&signed.invoice));
     (serde_json::to_value(signed).expect("json"), hash)
 }

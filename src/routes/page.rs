@@ -365,7 +365,7 @@ mod tests {
                 prev_hash: GENESIS_PREV_HASH.into(),
             },
         };
-        let signed = issue(&request, &merchant, Payment::AsRequested, &context).unwrap();
+        let signed = issue(request, &merchant, Payment::AsRequested, &context).unwrap();
         Document::new(signed, None, rejection)
     }
 

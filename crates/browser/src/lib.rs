@@ -47,7 +47,7 @@ fn parse_value(value: &JsValue) -> Result<Value, Problem> {
 fn compute(request: &JsValue) -> Result<invoice_edge_core::ComputedInvoice, Problem> {
     let value = parse_value(request)?;
     let parsed = invoice_edge_core::parse_request(&value).map_err(Problem::from_errors)?;
-    invoice_edge_core::compute_invoice(&parsed, None, Payment::AsRequested)
+    invoice_edge_core::compute_invoice(parsed, None, Payment::AsRequested)
         .map_err(Problem::from_errors)
 }
 

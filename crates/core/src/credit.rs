@@ -313,6 +313,7 @@ pub fn compute_credit(
         expected_total: None,
     };
     let computation = crate::tax::compute(&as_request, &reasons, Decimal::ZERO)?;
+    let lines = crate::tax::invoice_lines(computation.line_amounts, as_request.lines, reasons);
     if computation.totals.gross.is_negative() {
         return Err(vec![FieldError::new(
             "/lines",
@@ -336,7 +337,7 @@ pub fn compute_credit(
         }),
         currency: original.currency.clone(),
         delivery: original.delivery.clone(),
-        lines: computation.lines,
+        lines,
         order_id: request.order_id.clone(),
         prices_include_tax: original.prices_include_tax,
         supply_date: None,

@@ -75,20 +75,22 @@ impl ComputedInvoice {
     }
 }
 
-/// Validates and computes an invoice. `Err` lists every problem found.
+/// Validates and computes an invoice. `Err` lists every problem found. The request is taken,
+/// not borrowed: its texts (descriptions, unit codes, the buyer) move into the computed invoice
+/// instead of being copied (docs/PERFORMANCE.md, "Native, paired").
 pub fn compute_invoice(
-    request: &InvoiceRequest,
+    request: InvoiceRequest,
     seller: Option<SellerRules<'_>>,
     payment: Payment,
 ) -> Result<ComputedInvoice, Vec<FieldError>> {
     // Both checks run, so one answer lists the tax ID's problem beside the tax rules'.
-    let (reasons, buyer) = match (
-        rules::check(request, seller),
-        normalized_buyer(request, seller),
+    let (reasons, normalized_tax_id) = match (
+        rules::check(&request, seller),
+        normalized_tax_id(&request, seller),
     ) {
-        (Ok(reasons), Ok(buyer)) => (reasons, buyer),
-        (reasons, buyer) => {
-            let mut errors = buyer.err().unwrap_or_default();
+        (Ok(reasons), Ok(tax_id)) => (reasons, tax_id),
+        (reasons, tax_id) => {
+            let mut errors = tax_id.err().unwrap_or_default();
             errors.extend(reasons.err().unwrap_or_default());
             return Err(errors);
         }
@@ -97,7 +99,7 @@ pub fn compute_invoice(
         Payment::AsRequested => request.paid_amount.unwrap_or(Decimal::ZERO),
         Payment::FullyPaid => Decimal::ZERO,
     };
-    let mut computation = tax::compute(request, &reasons, requested_paid)?;
+    let mut computation = tax::compute(&request, &reasons, requested_paid)?;
     let totals = &mut computation.totals;
 
     let mut errors = Vec::new();
@@ -133,13 +135,19 @@ pub fn compute_invoice(
         return Err(errors);
     }
 
+    let buyer = request.buyer.map(|mut buyer| {
+        if normalized_tax_id.is_some() {
+            buyer.tax_id = normalized_tax_id;
+        }
+        buyer
+    });
     Ok(ComputedInvoice {
         buyer,
         credit: None,
         currency: request.currency.code().to_string(),
-        delivery: request.delivery.clone(),
-        lines: computation.lines,
-        order_id: request.order_id.clone(),
+        delivery: request.delivery,
+        lines: tax::invoice_lines(computation.line_amounts, request.lines, reasons),
+        order_id: request.order_id,
         prices_include_tax: request.prices_include_tax,
         supply_date: request.supply_date,
         tax_breakdown: computation.tax_breakdown,
@@ -147,33 +155,32 @@ pub fn compute_invoice(
     })
 }
 
-/// The buyer with its tax ID checked by its country's scheme and stored normalized, without its
-/// country prefix (docs/ARCHITECTURE.md). The country is the buyer's, else the seller's; with neither (the
-/// CLI's `totals` without a merchant) the ID is kept as given.
-fn normalized_buyer(
+/// The buyer's tax ID checked by its country's scheme, normalized without its country prefix
+/// (docs/ARCHITECTURE.md). The country is the buyer's, else the seller's; `None` when there is
+/// no ID, or no country to check it by (the CLI's `totals` without a merchant): the ID is then
+/// kept as given.
+fn normalized_tax_id(
     request: &InvoiceRequest,
     seller: Option<SellerRules<'_>>,
-) -> Result<Option<Buyer>, Vec<FieldError>> {
-    let Some(mut buyer) = request.buyer.clone() else {
+) -> Result<Option<String>, Vec<FieldError>> {
+    let Some(buyer) = &request.buyer else {
         return Ok(None);
     };
     let country = buyer
         .country
         .as_deref()
         .or(seller.and_then(|s| s.seller_country));
-    if let (Some(tax_id), Some(country)) = (&buyer.tax_id, country) {
-        match TaxId::parse(country, tax_id) {
-            Ok(parsed) => buyer.tax_id = Some(parsed.value().to_string()),
-            Err(error) => {
-                return Err(vec![FieldError::new(
-                    "/buyer/tax_id",
-                    error.code(),
-                    error.detail(),
-                )])
-            }
-        }
+    let (Some(tax_id), Some(country)) = (&buyer.tax_id, country) else {
+        return Ok(None);
+    };
+    match TaxId::parse(country, tax_id) {
+        Ok(parsed) => Ok(Some(parsed.value().to_string())),
+        Err(error) => Err(vec![FieldError::new(
+            "/buyer/tax_id",
+            error.code(),
+            error.detail(),
+        )]),
     }
-    Ok(Some(buyer))
 }
 
 #[cfg(test)]
@@ -186,7 +193,7 @@ mod tests {
             "currency": "CNY", "order_id": "P-1", "prices_include_tax": prices_include_tax, "lines": lines,
         }))
         .unwrap();
-        compute_invoice(&request, None, Payment::FullyPaid).unwrap()
+        compute_invoice(request, None, Payment::FullyPaid).unwrap()
     }
 
     #[test]

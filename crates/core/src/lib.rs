@@ -55,5 +55,5 @@ pub fn totals_from_bytes(
     payment: Payment,
 ) -> Result<ComputedInvoice, Problem> {
     let request = parse_request_bytes(body).map_err(Problem::from_errors)?;
-    compute_invoice(&request, seller, payment).map_err(Problem::from_errors)
+    compute_invoice(request, seller, payment).map_err(Problem::from_errors)
 }

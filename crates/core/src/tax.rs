@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::currency::Currency;
 use crate::money::{div_round_half_away_from_zero, AmountOverflow, Money};
 use crate::problem::{Code, FieldError};
-use crate::request::{InvoiceRequest, TaxCategory, TaxRate};
+use crate::request::{InvoiceRequest, LineRequest, TaxCategory, TaxRate};
 
 /// A computed line. Fields are in sorted order (RFC 8785 canonical form, see `canonical`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,11 +55,41 @@ pub struct Totals {
     pub tax: Money,
 }
 
+/// The figures of a computation. The lines' figures are apart from their texts, so that
+/// [`invoice_lines`] moves the request's own lines into the document instead of copying them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Computation {
-    pub lines: Vec<InvoiceLine>,
+    /// Per line, in the request's order: its net amount and its allocated tax.
+    pub line_amounts: Vec<(Money, Money)>,
     pub tax_breakdown: Vec<TaxBreakdown>,
     pub totals: Totals,
+}
+
+/// The computed lines: each request line with its figures from [`compute`] and its resolved
+/// exemption reason (`rules::check`), all three in the request's order.
+pub fn invoice_lines(
+    line_amounts: Vec<(Money, Money)>,
+    lines: Vec<LineRequest>,
+    reasons: Vec<Option<String>>,
+) -> Vec<InvoiceLine> {
+    line_amounts
+        .into_iter()
+        .zip(lines)
+        .zip(reasons)
+        .map(
+            |(((net_amount, tax_amount), line), exemption_reason)| InvoiceLine {
+                description: line.description,
+                exemption_reason,
+                net_amount,
+                quantity: line.quantity,
+                tax_amount,
+                tax_category: line.tax_category,
+                tax_rate: line.tax_rate,
+                unit_code: line.unit_code,
+                unit_price: line.unit_price,
+            },
+        )
+        .collect()
 }
 
 fn overflow(pointer: impl Into<String>) -> FieldError {
@@ -106,25 +136,48 @@ pub fn group_tax(amount_units: i128, rate: Option<TaxRate>, prices_include_tax: 
 /// the remaining units (in the remainder's sign) go one each to the lines with the largest
 /// absolute remainder, the earliest line winning a tie (docs/ARCHITECTURE.md, "Money rules").
 pub fn allocate(total: i128, weights: &[i128]) -> Vec<i128> {
-    let weight_sum: i128 = weights.iter().sum();
+    let mut shares = vec![0; weights.len()];
+    let members: Vec<usize> = (0..weights.len()).collect();
+    allocate_into(total, &members, weights, &mut shares, &mut Vec::new());
+    shares
+}
+
+/// [`allocate`] over the lines named by `members` (indices into `weights` and `shares`), writing
+/// each member's share into `shares`. `scratch` is reused across a document's groups, so the
+/// whole allocation makes no allocation per group.
+fn allocate_into(
+    total: i128,
+    members: &[usize],
+    weights: &[i128],
+    shares: &mut [i128],
+    scratch: &mut Vec<(u128, usize)>,
+) {
+    let weight_sum: i128 = members.iter().map(|&line| weights[line]).sum();
     if weight_sum == 0 {
         // Only a zero tax can come from a zero base; there is nothing to split.
-        return vec![0; weights.len()];
+        for &line in members {
+            shares[line] = 0;
+        }
+        return;
     }
     // Rust's integer division truncates toward zero, and `%` keeps the dividend's sign.
-    let mut shares: Vec<i128> = weights.iter().map(|w| total * w / weight_sum).collect();
-    let remainders: Vec<u128> = weights
-        .iter()
-        .map(|w| (total * w % weight_sum).unsigned_abs())
-        .collect();
-    let left = total - shares.iter().sum::<i128>();
-    let mut order: Vec<usize> = (0..weights.len()).collect();
-    // A stable sort keeps the earlier line first among equal remainders.
-    crate::stable_sort::sort_by(&mut order, |&a, &b| remainders[a] > remainders[b]);
-    for &index in order.iter().take(left.unsigned_abs() as usize) {
-        shares[index] += left.signum();
+    scratch.clear();
+    let mut given = 0;
+    for (position, &line) in members.iter().enumerate() {
+        let share = total * weights[line] / weight_sum;
+        shares[line] = share;
+        given += share;
+        scratch.push((
+            (total * weights[line] % weight_sum).unsigned_abs(),
+            position,
+        ));
     }
-    shares
+    let left = total - given;
+    // A stable sort keeps the earlier line first among equal remainders.
+    crate::stable_sort::sort_by(scratch, |a, b| a.0 > b.0);
+    for &(_, position) in scratch.iter().take(left.unsigned_abs() as usize) {
+        shares[members[position]] += left.signum();
+    }
 }
 
 /// Computes lines, breakdown and totals. `reasons` are the exemption reasons `rules::check`
@@ -168,9 +221,9 @@ pub fn compute(
     let mut line_tax = vec![0i128; request.lines.len()];
     let mut breakdown = Vec::with_capacity(groups.len());
     let (mut net_total, mut tax_total) = (0i128, 0i128);
+    let mut scratch = Vec::with_capacity(request.lines.len());
     for (category, rate, members) in &groups {
-        let weights: Vec<i128> = members.iter().map(|&i| amounts[i]).collect();
-        let group_amount: i128 = weights.iter().sum();
+        let group_amount: i128 = members.iter().map(|&line| amounts[line]).sum();
         money(group_amount, "/lines")?;
         let tax = group_tax(group_amount, *rate, request.prices_include_tax);
         let taxable = if request.prices_include_tax {
@@ -178,9 +231,7 @@ pub fn compute(
         } else {
             group_amount
         };
-        for (share, &index) in allocate(tax, &weights).into_iter().zip(members) {
-            line_tax[index] = share;
-        }
+        allocate_into(tax, members, &amounts, &mut line_tax, &mut scratch);
         net_total += taxable;
         tax_total += tax;
         breakdown.push(TaxBreakdown {
@@ -192,29 +243,19 @@ pub fn compute(
         });
     }
 
-    let mut lines = Vec::with_capacity(request.lines.len());
-    for (index, line) in request.lines.iter().enumerate() {
+    let mut line_amounts = Vec::with_capacity(request.lines.len());
+    for (index, amount) in amounts.iter().enumerate() {
         let net = if request.prices_include_tax {
-            amounts[index] - line_tax[index]
+            amount - line_tax[index]
         } else {
-            amounts[index]
+            *amount
         };
         // The pointer is formatted only for an error: `format!` per line cost a tenth of the
         // computation (docs/PERFORMANCE.md, "Native, paired").
         let line_money = |units: i128| {
             Money::from_units(units, digits).map_err(|_| vec![overflow(format!("/lines/{index}"))])
         };
-        lines.push(InvoiceLine {
-            description: line.description.clone(),
-            exemption_reason: reasons.get(index).cloned().flatten(),
-            net_amount: line_money(net)?,
-            quantity: line.quantity,
-            tax_amount: line_money(line_tax[index])?,
-            tax_category: line.tax_category,
-            tax_rate: line.tax_rate,
-            unit_code: line.unit_code.clone(),
-            unit_price: line.unit_price,
-        });
+        line_amounts.push((line_money(net)?, line_money(line_tax[index])?));
     }
 
     let net = money(net_total, "/lines")?;
@@ -225,7 +266,7 @@ pub fn compute(
         .checked_sub(paid)
         .map_err(|_| vec![overflow("/paid_amount")])?;
     Ok(Computation {
-        lines,
+        line_amounts,
         tax_breakdown: breakdown,
         totals: Totals {
             gross,

@@ -607,7 +607,7 @@ mod tests {
             &invoice_request(&cart_claims(), &json!({ "buyer": buyer })).unwrap(),
         )
         .unwrap();
-        let computed = crate::compute_invoice(&parsed, None, crate::Payment::FullyPaid).unwrap();
+        let computed = crate::compute_invoice(parsed, None, crate::Payment::FullyPaid).unwrap();
         assert_eq!(computed.order_id, "A-10023");
         assert_eq!(computed.totals.gross.to_string(), "148.00");
         assert_eq!(
@@ -833,7 +833,7 @@ mod tests {
             .remove("prices_include_tax");
         let computed = |request: &Value| {
             let parsed = crate::parse_request(request).unwrap();
-            crate::compute_invoice(&parsed, None, crate::Payment::FullyPaid)
+            crate::compute_invoice(parsed, None, crate::Payment::FullyPaid)
                 .unwrap()
                 .totals
                 .gross

@@ -702,7 +702,7 @@ mod tests {
                 prev_hash: GENESIS_PREV_HASH.into(),
             },
         };
-        issue(&request, merchant, Payment::AsRequested, &context).unwrap()
+        issue(request, merchant, Payment::AsRequested, &context).unwrap()
     }
 
     fn final_document(request: Value, merchant: &MerchantConfig) -> Document {

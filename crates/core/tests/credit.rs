@@ -47,7 +47,7 @@ fn invoice(request: Value) -> Invoice {
     let key = EdKey::from_seed(&[3; 32]);
     let request = parse_request(&request).unwrap();
     issue(
-        &request,
+        request,
         &merchant(),
         Payment::AsRequested,
         &context(&key, 1),

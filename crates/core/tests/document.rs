@@ -60,7 +60,7 @@ fn issue_document(request: &Value, key: &EdKey) -> Document {
         },
     };
     Document::new(
-        issue(&request, &merchant(), Payment::FullyPaid, &context).unwrap(),
+        issue(request, &merchant(), Payment::FullyPaid, &context).unwrap(),
         None,
         None,
     )

@@ -79,7 +79,7 @@ fn issue_in(
             prev_hash: position.prev_hash,
         },
     };
-    issue(&parsed, merchant, Payment::AsRequested, &context)
+    issue(parsed, merchant, Payment::AsRequested, &context)
         .map_err(|e| e.iter().map(|e| e.code).collect())
 }
 

@@ -142,7 +142,7 @@ fn sign(request: &Value, merchant: &MerchantConfig, n: u64) -> Result<SignedInvo
             prev_hash: GENESIS_PREV_HASH.into(),
         },
     };
-    issue(&parsed, merchant, Payment::AsRequested, &context).map_err(|e| format!("{e:?}"))
+    issue(parsed, merchant, Payment::AsRequested, &context).map_err(|e| format!("{e:?}"))
 }
 
 fn finalize_signed(signed: SignedInvoice, n: u64) -> Document {

@@ -78,7 +78,7 @@ pub fn run(args: &IssueArgs) -> Result<(), Failure> {
     }
     let context = offline_context(position, &key)?;
     let signed = parse_request(&request)
-        .and_then(|request| issue(&request, &merchant, Payment::AsRequested, &context))
+        .and_then(|request| issue(request, &merchant, Payment::AsRequested, &context))
         .map_err(reject)?;
     // The series' max_invoice_amount holds offline too (docs/ARCHITECTURE.md, "Offline limits"); the other
     // limits are about what an origin has not archived, which the CLI cannot know.

@@ -61,7 +61,7 @@ pub fn run(merchant: &Path, order: &str, series: Option<&str>, ttl: &str) -> Res
     token::invoice_request(&claims, &Value::Object(Map::new()))
         .and_then(|request| parse_request(&request).map_err(Problem::from_errors))
         .and_then(|request| {
-            compute_invoice(&request, Some(merchant.seller_rules()), Payment::FullyPaid)
+            compute_invoice(request, Some(merchant.seller_rules()), Payment::FullyPaid)
                 .map_err(Problem::from_errors)
         })
         .map_err(|problem| io::reject(&problem))?;

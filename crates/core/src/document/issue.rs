@@ -57,14 +57,15 @@ impl MerchantConfig {
 /// Validates and computes a request for a merchant, and resolves its series. `Err` lists every
 /// problem: the series' beside the request's.
 pub fn compute_for(
-    request: &InvoiceRequest,
+    request: InvoiceRequest,
     merchant: &MerchantConfig,
     payment: Payment,
 ) -> Result<(Issuer, ComputedInvoice), Vec<FieldError>> {
     // A retired series is found here and refused by whoever issues (`issue`, the series'
     // object), after the object's replay check.
+    let series = merchant.find_series(request.series.as_deref());
     match (
-        merchant.find_series(request.series.as_deref()),
+        series,
         compute_invoice(request, Some(merchant.seller_rules()), payment),
     ) {
         (Ok(series), Ok(computed)) => Ok((merchant.issuer(series), computed)),
@@ -78,7 +79,7 @@ pub fn compute_for(
 
 /// Validates, computes and signs a request for a merchant. `Err` lists every problem.
 pub fn issue(
-    request: &InvoiceRequest,
+    request: InvoiceRequest,
     merchant: &MerchantConfig,
     payment: Payment,
     context: &IssueContext<'_>,
@@ -174,7 +175,7 @@ pub fn prepare(
     use crate::problem::Problem;
     let request = crate::request::parse_request(value).map_err(Problem::from_errors)?;
     let (issuer, computed) =
-        compute_for(&request, merchant, payment).map_err(Problem::from_errors)?;
+        compute_for(request, merchant, payment).map_err(Problem::from_errors)?;
     Ok(Prepared {
         issuer,
         computed,
@@ -199,7 +200,7 @@ pub fn prepare_body(
         return prepare(&value, merchant, payment, channel);
     };
     let (issuer, computed) =
-        compute_for(&fast.request, merchant, payment).map_err(Problem::from_errors)?;
+        compute_for(fast.request, merchant, payment).map_err(Problem::from_errors)?;
     Ok(Prepared {
         issuer,
         computed,
@@ -228,7 +229,7 @@ pub fn issue_from_bytes(
             .map_err(|error| Problem::from_errors(vec![error]))?;
         return issue_from_value(&value, merchant, payment, context);
     };
-    let signed = issue(&fast.request, merchant, payment, context).map_err(Problem::from_errors)?;
+    let signed = issue(fast.request, merchant, payment, context).map_err(Problem::from_errors)?;
     Ok(Issued {
         signed,
         fingerprint: fingerprint_of_canonical(&fast.canonical, context.channel),
@@ -244,8 +245,8 @@ pub fn issue_from_value(
 ) -> Result<Issued, crate::problem::Problem> {
     let request =
         crate::request::parse_request(value).map_err(crate::problem::Problem::from_errors)?;
-    let signed = issue(&request, merchant, payment, context)
-        .map_err(crate::problem::Problem::from_errors)?;
+    let signed =
+        issue(request, merchant, payment, context).map_err(crate::problem::Problem::from_errors)?;
     Ok(Issued {
         signed,
         fingerprint: request_fingerprint(value, context.channel),

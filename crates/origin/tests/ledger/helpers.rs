@@ -603,7 +603,7 @@ pub fn issue_document(
         channel: Channel::ApiKey,
         position,
     };
-    let signed = issue(&request, merchant, Payment::FullyPaid, &context).unwrap();
+    let signed = issue(request, merchant, Payment::FullyPaid, &context).unwrap();
     serde_json::to_value(&signed).unwrap()
 }
 
