@@ -180,8 +180,9 @@ fn allocate_into(
     }
 }
 
-/// Computes lines, breakdown and totals. `reasons` are the exemption reasons `rules::check`
-/// resolved; `paid` is the paid amount in money (already checked for its digits).
+/// Computes the lines' figures, the breakdown and the totals ([`invoice_lines`] joins the
+/// figures to the lines). `reasons` are the exemption reasons `rules::check` resolved; `paid` is
+/// the paid amount in money (already checked for its digits).
 pub fn compute(
     request: &InvoiceRequest,
     reasons: &[Option<String>],
