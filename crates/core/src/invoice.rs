@@ -77,7 +77,7 @@ impl ComputedInvoice {
 
 /// Validates and computes an invoice. `Err` lists every problem found. The request is taken,
 /// not borrowed: its texts (descriptions, unit codes, the buyer) move into the computed invoice
-/// instead of being copied (docs/PERFORMANCE.md, "Native, paired").
+/// instead of being copied (docs/PERFORMANCE.md, "Native, paired: allocations").
 pub fn compute_invoice(
     request: InvoiceRequest,
     seller: Option<SellerRules<'_>>,

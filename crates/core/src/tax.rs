@@ -251,8 +251,8 @@ pub fn compute(
         } else {
             *amount
         };
-        // The pointer is formatted only for an error: `format!` per line cost a tenth of the
-        // computation (docs/PERFORMANCE.md, "Native, paired").
+        // The pointer is formatted only for an error, not once per line (docs/PERFORMANCE.md,
+        // "Native, paired: allocations").
         let line_money = |units: i128| {
             Money::from_units(units, digits).map_err(|_| vec![overflow(format!("/lines/{index}"))])
         };

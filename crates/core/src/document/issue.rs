@@ -95,7 +95,7 @@ pub fn issue(
 /// object's part of an issuance (docs/ARCHITECTURE.md, "Edge issuance path", step 3). CPU only.
 /// Returns the invoice hash too, which the next document of the series links to, and the signed
 /// document's JSON text. The issuer is taken, not borrowed: its strings move into the document
-/// instead of being copied (docs/PERFORMANCE.md, "Native, paired").
+/// instead of being copied (docs/PERFORMANCE.md, "Native, paired: allocations").
 pub fn finish(computed: ComputedInvoice, issuer: Issuer, context: &IssueContext<'_>) -> Sealed {
     let series = issuer.series;
     let position = &context.position;
