@@ -465,13 +465,19 @@ test('rate limits: 429 RATE_LIMITED with Retry-After per client IP and per merch
 
     // The merchant's own limit: 4 issuances so far (3 + 1 from another IP); API-key calls from one
     // server IP count only per merchant.
-    const server = (order) => issue(request(order), { target: limited, headers: { 'cf-connecting-ip': '192.0.2.50' } });
+    const server = (order, overrides) => issue(request(order, overrides), { target: limited, headers: { 'cf-connecting-ip': '192.0.2.50' } });
     assert.equal((await server('RL-s1')).status, 201);
     assert.equal((await server('RL-s2')).status, 201);
     const merchantOver = await server('RL-s3');
     assertProblem(merchantOver, 429, 'RATE_LIMITED');
     assert.match(merchantOver.body.detail, /merchant/);
     assert.equal(merchantOver.headers.get('retry-after'), '60');
+    // The limiter decides before anything else of the issuance (docs/ARCHITECTURE.md, "Edge
+    // issuance path", step 1): nothing was issued for the refused order, and a refused body
+    // that is also invalid gets the 429, not its 422.
+    const refusedOrder = await call(`${limited.url}/v1/invoices?order_id=RL-s3`, { headers: { authorization: `Bearer ${merchantFile.api_key}`, 'cf-connecting-ip': '192.0.2.50' } });
+    assertProblem(refusedOrder, 404, 'NOT_FOUND');
+    assertProblem(await server('RL-s4', { lines: [] }), 429, 'RATE_LIMITED');
     // Another merchant is not affected.
     assert.equal((await issue(request('RL-o1'), { key: otherFile.api_key, target: limited, headers: { 'cf-connecting-ip': '192.0.2.50' } })).status, 201);
 
