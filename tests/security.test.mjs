@@ -472,9 +472,9 @@ test('rate limits: 429 RATE_LIMITED with Retry-After per client IP and per merch
     assertProblem(merchantOver, 429, 'RATE_LIMITED');
     assert.match(merchantOver.body.detail, /merchant/);
     assert.equal(merchantOver.headers.get('retry-after'), '60');
-    // The limiter decides before anything else of the issuance (docs/ARCHITECTURE.md, "Edge
-    // issuance path", step 1): nothing was issued for the refused order, and a refused body
-    // that is also invalid gets the 429, not its 422.
+    // The limiter decides right after authentication, before the body is read
+    // (docs/ARCHITECTURE.md, "Edge issuance path", step 1): nothing was issued for the refused
+    // order, and a refused body that is also invalid gets the 429, not its 422.
     const refusedOrder = await call(`${limited.url}/v1/invoices?order_id=RL-s3`, { headers: { authorization: `Bearer ${merchantFile.api_key}`, 'cf-connecting-ip': '192.0.2.50' } });
     assertProblem(refusedOrder, 404, 'NOT_FOUND');
     assertProblem(await server('RL-s4', { lines: [] }), 429, 'RATE_LIMITED');

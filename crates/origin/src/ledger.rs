@@ -87,9 +87,10 @@ const SCHEMA_V2: &str = r#"
 /// every archived document. `INDEXED BY` keeps it a lookup: without it, SQLite 3.50 prefers
 /// the covering partial index `entries_one_per_order` on `merchant` alone and walks every
 /// archived entry of the merchant, for each document. That made intake quadratic in the
-/// ledger's size: 70 % of the origin's CPU time at 12,000 documents, and batched intake fell
+/// ledger's size: 71 % of the origin's CPU samples at 12,000 documents, and batched intake fell
 /// from about 4,000/s at 2,000 documents to about 1,250/s at 20,000 (docs/PERFORMANCE.md,
-/// "Origin ledger on PostgreSQL"). SQLite documents `INDEXED BY` for this: a time-sensitive
+/// "Found: the duplicate-order check walked the merchant's ledger"). SQLite documents
+/// `INDEXED BY` for this: a time-sensitive
 /// query whose plan must not change; it fails loudly if the index is ever missing.
 const ORDER_ELSEWHERE: &str = "SELECT series FROM entries INDEXED BY entries_by_order \
      WHERE merchant = ?1 AND order_id = ?2 AND series <> ?3 AND void = 0 LIMIT 1";

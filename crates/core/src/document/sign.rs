@@ -94,7 +94,7 @@ pub fn request_fingerprint(request: &Value, channel: Channel) -> String {
 /// request's serde fast path writes it without building a `Value`).
 pub fn fingerprint_of_canonical(canonical: &[u8], channel: Channel) -> String {
     // Hashed in pieces: joining them first cost an allocation and a copy of the request's text
-    // (docs/PERFORMANCE.md, "Native, paired").
+    // (docs/PERFORMANCE.md, "Native, paired: allocations").
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     hasher.update(channel.as_str().as_bytes());
